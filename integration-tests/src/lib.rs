@@ -1,0 +1,1 @@
+//! Shared test support for the end-to-end suites.

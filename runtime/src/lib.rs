@@ -1,0 +1,26 @@
+//! berth-runtime: a runc-compatible OCI runtime.
+//!
+//! A bundle (`config.json` + rootfs) in, an isolated, resource-limited process out.
+//! Synchronous code only (no tokio): a run is short and must start fast. The binary
+//! (`main.rs`) parses runc's command line with the structs in `cli/` and makes one
+//! call into this library per verb.
+//!
+//! Module ownership:
+//! - `container/`  state on disk and one file per lifecycle verb
+//! - `process/`    clone of the init process, the init sequence, parent<->child channel
+//! - `namespaces`  clone flags, setns for `path` namespaces, uid/gid maps
+//! - `rootfs/`     mounts, devices, /dev symlinks, pivot_root, masked/readonly paths
+//! - `cgroups/`    v1, v2 and hybrid managers, stats, freezer
+//! - `capabilities`, `seccomp`, `hooks`, `rlimits`, `user`: process security and spec hooks
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod hooks;
+pub mod namespaces;
+pub mod process;
+pub mod rlimits;
+pub mod rootfs;
+pub mod seccomp;
+pub mod user;

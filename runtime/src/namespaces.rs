@@ -1,0 +1,1 @@
+//! Namespaces: clone flags from the spec, setns for `path` namespaces, uid/gid maps.
