@@ -1,0 +1,1 @@
+//! containers (to be written).

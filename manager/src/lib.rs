@@ -1,0 +1,12 @@
+//! berthd: the manager daemon. One module per domain noun (STYLE.md); `services/`
+//! only adapts proto to these modules.
+
+pub mod containers;
+pub mod content;
+pub mod events;
+pub mod images;
+pub mod metadata;
+pub mod services;
+pub mod snapshots;
+pub mod tasks;
+pub mod volumes;

@@ -1,0 +1,1 @@
+//! volumes (to be written).
