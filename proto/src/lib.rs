@@ -1,3 +1,42 @@
 //! Generated gRPC code for berth's two APIs. Nothing hand-written lives here
 //! beyond the `include_proto!` lines: domain types belong to the crates that
 //! use them (STYLE.md, guideline 6).
+
+/// The manager API (berthd's socket), one package per service.
+pub mod services {
+    pub mod containers {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.containers.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.events.v1");
+        }
+    }
+    pub mod exec {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.exec.v1");
+        }
+    }
+    pub mod images {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.images.v1");
+        }
+    }
+    pub mod logs {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.logs.v1");
+        }
+    }
+    pub mod system {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.system.v1");
+        }
+    }
+    pub mod volumes {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.volumes.v1");
+        }
+    }
+}
