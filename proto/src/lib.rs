@@ -40,3 +40,10 @@ pub mod services {
         }
     }
 }
+
+/// The shim API (one berth-shim per container, spoken only by berthd's `tasks`).
+pub mod shim {
+    pub mod v1 {
+        tonic::include_proto!("berth.shim.v1");
+    }
+}
