@@ -1,1 +1,75 @@
-//! Shared test support for the end-to-end suites.
+//! Test support for the end-to-end suites: everything a test needs to run a
+//! real OCI runtime binary (Debian's runc or berth-runtime) against the real
+//! kernel and read back what happened.
+//!
+//! - [`checker`] builds the static `berth-checker` once per test run; it runs
+//!   inside containers and reports what it sees.
+//! - [`bundle`] makes a busybox bundle with the checker in it and a
+//!   `config.json` a test edits as JSON.
+//! - [`runtime`] drives a runtime binary (`--root` in a temp dir, every call
+//!   with a timeout) and owns the cleanup guards.
+//! - [`console`] receives the pty master sent over `--console-socket`.
+//! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
+//!
+//! Every case of the conformance suite runs against both runtimes, so runc
+//! checks the suite itself: see the README for the cases runc fails here.
+
+pub mod bundle;
+pub mod cgroup;
+pub mod checker;
+pub mod console;
+pub mod error;
+pub mod runtime;
+
+pub use bundle::Bundle;
+pub use error::SupportError;
+pub use runtime::{Container, Driver, Report, Runtime};
+
+/// Defines conformance cases, each run once per runtime.
+///
+/// `fn name(rt) { ... }` becomes the module `name` with the tests `name::runc`
+/// and `name::berth`, so `cargo test runc` runs the runc halves only. A case
+/// that runc 1.1.5 fails on this machine carries `#[runc_fails = "why"]`: its
+/// runc half becomes `name::runc_fails_here`, which passes only while runc
+/// still fails (so the table in the README stays true).
+#[macro_export]
+macro_rules! conformance {
+    ($(
+        $(#[doc = $doc:literal])*
+        $(#[runc_fails = $why:literal])?
+        fn $name:ident($rt:ident) $body:block
+    )*) => {$(
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn case($rt: $crate::Runtime) -> ::anyhow::Result<()> $body
+
+            $crate::conformance!(@runc $($why)?);
+
+            #[test]
+            fn berth() -> ::anyhow::Result<()> {
+                case($crate::Runtime::Berth)
+            }
+        }
+    )*};
+    (@runc) => {
+        #[test]
+        fn runc() -> ::anyhow::Result<()> {
+            case($crate::Runtime::Runc)
+        }
+    };
+    (@runc $why:literal) => {
+        #[test]
+        fn runc_fails_here() {
+            match case($crate::Runtime::Runc) {
+                Ok(()) => panic!(
+                    "runc was documented to fail this case ({}) but passed: update the table in integration-tests/README.md",
+                    $why
+                ),
+                Err(e) => eprintln!("runc fails as documented ({}): {e:#}", $why),
+            }
+        }
+    };
+}
