@@ -1,1 +1,242 @@
-//! images (to be written).
+//! images: local images — import, docker-archive load/save, list, inspect, tag,
+//! remove, history — over the content store, the snapshotter and the metadata store.
+//!
+//! # Model
+//!
+//! * An image is identified by its **ID**, the digest of its config blob (docker's
+//!   rule), `sha256:<hex>`. Its record ([`Table::Images`]) lists the layer blobs, their
+//!   diff IDs and the top chain ID; config, manifest and layers live in content/.
+//! * Layer blobs are stored **uncompressed** (compressed input is inflated on the way
+//!   in), so a layer's blob digest is its diff ID and `save` writes it as is.
+//! * **Tags** ([`Table::Tags`]) map a familiar reference (`busybox:latest`; `busybox`
+//!   means `busybox:latest`, `docker.io/library/` is dropped) to an image ID. An image
+//!   without tags is *dangling*.
+//! * Every layer is unpacked once at import/load time (snapshots/), so `resolve` +
+//!   `Snapshotter::prepare` is all a container start needs.
+//!
+//! All calls block; async callers use `spawn_blocking`. Mutations are serialised by
+//! one lock so a remove never races a load over shared layers.
+
+mod archive;
+mod config;
+mod reference;
+mod service;
+
+pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
+pub use reference::Reference;
+pub use service::ImageService;
+
+use crate::content::Digest;
+
+/// One image as listed (`berth images`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Image {
+    /// `sha256:<hex>` of the config blob.
+    pub id: Digest,
+    /// Familiar references, e.g. `busybox:latest`. Empty: dangling.
+    pub repo_tags: Vec<String>,
+    /// RFC 3339 creation time from the config (empty when the config has none).
+    pub created: String,
+    /// Sum of the uncompressed layer sizes.
+    pub size: u64,
+    /// `config.Labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `berth image inspect`: docker's inspect shape (field names serialise as docker's).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageDetail {
+    pub id: Digest,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub author: String,
+    pub architecture: String,
+    pub os: String,
+    pub config: ImageConfig,
+    #[serde(rename = "RootFS")]
+    pub rootfs: InspectRootFs,
+    pub size: u64,
+    /// Digest of the manifest berth stores for the image.
+    pub manifest_digest: Digest,
+}
+
+/// `RootFS` of [`ImageDetail`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectRootFs {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Diff IDs, bottom layer first.
+    pub layers: Vec<Digest>,
+}
+
+/// One line of `berth history`, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryEntry {
+    /// The image ID on the top entry, `<missing>` below (as docker prints).
+    pub id: String,
+    pub created: String,
+    pub created_by: String,
+    /// Size of the layer this step made (0 for empty layers).
+    pub size: u64,
+    pub comment: String,
+    /// Tags, on the top entry only.
+    pub tags: Vec<String>,
+}
+
+/// What the caller needs to run a container from an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedImage {
+    pub id: Digest,
+    /// The run config (Env, Cmd, Entrypoint, WorkingDir, User, …).
+    pub config: ImageConfig,
+    /// Chain IDs of the unpacked layers, bottom first; pass the last one to
+    /// `Snapshotter::prepare` (`None` when the image has no layers).
+    pub chain: Vec<Digest>,
+}
+
+impl ResolvedImage {
+    /// The top chain ID, for `Snapshotter::prepare`.
+    pub fn top(&self) -> Option<&Digest> {
+        self.chain.last()
+    }
+}
+
+/// `docker import --change`-like options.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Dockerfile instructions applied to the config: `CMD`, `ENTRYPOINT`, `ENV`,
+    /// `WORKDIR`, `USER`, `LABEL`, `EXPOSE`, `VOLUME`, `STOPSIGNAL`.
+    pub changes: Vec<String>,
+    /// History comment.
+    pub message: Option<String>,
+}
+
+/// `berth images --filter` (docker's keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageFilters {
+    /// `reference=PATTERN` (glob on `name` or `name:tag`); any may match.
+    pub reference: Vec<String>,
+    /// `dangling=true|false`.
+    pub dangling: Option<bool>,
+    /// `label=KEY` or `label=KEY=VALUE`; all must match.
+    pub label: Vec<String>,
+    /// `before=REF`: images created before this one.
+    pub before: Option<String>,
+    /// `since=REF`: images created after this one.
+    pub since: Option<String>,
+}
+
+impl ImageFilters {
+    /// Parses docker-style `key=value` filters.
+    pub fn parse<S: AsRef<str>>(filters: &[S]) -> Result<ImageFilters, Error> {
+        let mut f = ImageFilters::default();
+        for s in filters {
+            let s = s.as_ref();
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| Error::InvalidFilter(s.to_string()))?;
+            match k {
+                "reference" => f.reference.push(v.to_string()),
+                "dangling" => {
+                    f.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(Error::InvalidFilter(s.to_string())),
+                    })
+                }
+                "label" => f.label.push(v.to_string()),
+                "before" => f.before = Some(v.to_string()),
+                "since" => f.since = Some(v.to_string()),
+                _ => return Err(Error::InvalidFilter(s.to_string())),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// One effect of [`ImageService::remove`] (docker prints `Untagged:` / `Deleted:`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RemoveAction {
+    Untagged(String),
+    Deleted(Digest),
+}
+
+/// Error kinds, for the one mapping to gRPC codes in services/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    FailedPrecondition,
+    Internal,
+}
+
+/// Errors of the image service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such image: {0}")]
+    NotFound(String),
+    #[error("invalid reference format {reference:?}: {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("invalid filter {0:?}: use reference=, dangling=true|false, label=, before=, since=")]
+    InvalidFilter(String),
+    #[error("invalid --change {change:?}: {reason}")]
+    InvalidChange { change: String, reason: String },
+    #[error(
+        "unable to delete {id} (must be forced) - image is referenced in multiple repositories"
+    )]
+    MultipleTags { id: String },
+    #[error("conflict: unable to remove {reference} (must be forced) - image {id} is being used by a container; remove the container first or use --force")]
+    InUse { reference: String, id: String },
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    #[error("invalid image config {digest}: {reason}")]
+    InvalidConfig { digest: String, reason: String },
+    #[error(transparent)]
+    Content(#[from] crate::content::Error),
+    #[error(transparent)]
+    Snapshots(#[from] crate::snapshots::Error),
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::Error),
+    #[error("image I/O on {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading/writing the archive stream: {0}")]
+    Stream(#[source] std::io::Error),
+}
+
+impl Error {
+    /// The kind, for mapping to a status code once, at the edge.
+    pub fn kind(&self) -> ErrorKind {
+        use crate::snapshots::Error as S;
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::InvalidReference { .. }
+            | Error::InvalidFilter(_)
+            | Error::InvalidChange { .. }
+            | Error::InvalidArchive(_)
+            | Error::InvalidConfig { .. }
+            | Error::Stream(_) => ErrorKind::InvalidArgument,
+            Error::Content(crate::content::Error::DigestMismatch { .. }) => {
+                ErrorKind::InvalidArgument
+            }
+            Error::Snapshots(S::Unpack { .. } | S::DiffIdMismatch { .. }) => {
+                ErrorKind::InvalidArgument
+            }
+            Error::MultipleTags { .. } | Error::InUse { .. } => ErrorKind::FailedPrecondition,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Result alias of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
