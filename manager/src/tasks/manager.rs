@@ -1,0 +1,342 @@
+//! [`TaskManager`]: spawns shims, and finds them again after a berthd restart.
+
+use std::path::{Path, PathBuf};
+
+use berth_proto::shim::v1 as pb;
+use berth_proto::shim::v1::task_client::TaskClient;
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::convert::{exit_from_pb, status_to_error};
+use super::error::TaskError;
+use super::task::Task;
+use super::types::{CreateTask, ExitStatus};
+
+/// File in a shim's state dir holding its socket address (`unix://<path>`).
+const ADDRESS_FILE: &str = "address";
+/// File in a shim's state dir holding the init's exit status, JSON.
+const EXIT_FILE: &str = "exit.json";
+
+/// Spawns and reconnects to shims. Cheap to clone.
+///
+/// Layout under `state_dir` (berthd's `--state`, `/run/berth` by default):
+/// `shims/<id>/` is each shim's state dir (socket, address, pid, exit.json),
+/// `runtime/` is the runtime's `--root`.
+#[derive(Debug, Clone)]
+pub struct TaskManager {
+    state_dir: PathBuf,
+    runtime: PathBuf,
+    shim: PathBuf,
+}
+
+impl TaskManager {
+    /// `state_dir`: berthd's state dir; `runtime_path`: the OCI runtime binary
+    /// (runc CLI); `shim_path`: the `berth-shim` binary.
+    pub fn new(
+        state_dir: impl Into<PathBuf>,
+        runtime_path: impl Into<PathBuf>,
+        shim_path: impl Into<PathBuf>,
+    ) -> Self {
+        TaskManager {
+            state_dir: state_dir.into(),
+            runtime: runtime_path.into(),
+            shim: shim_path.into(),
+        }
+    }
+
+    /// The state dir of task `id`'s shim (`<state>/shims/<id>`).
+    pub fn shim_dir(&self, id: &str) -> PathBuf {
+        self.state_dir.join("shims").join(id)
+    }
+
+    /// The runtime's `--root` (`<state>/runtime`).
+    pub fn runtime_root(&self) -> PathBuf {
+        self.state_dir.join("runtime")
+    }
+
+    /// Spawns a shim for `spec` and creates the container (`<runtime> create`).
+    /// The shim is detached from berthd (double fork + setsid) before this
+    /// returns. On failure the shim is shut down again and its state dir
+    /// removed. `AlreadyExists` when a shim for this id is there already.
+    pub async fn create(&self, spec: CreateTask) -> Result<Task, TaskError> {
+        let id = spec.id.clone();
+        validate_id(&id)?;
+        let dir = self.shim_dir(&id);
+        if dir.exists() {
+            return Err(TaskError::AlreadyExists {
+                id,
+                message: format!("shim state dir {} exists", dir.display()),
+            });
+        }
+        let address = self.spawn_shim(&spec, &dir).await?;
+        let task = match connect_address(&id, &address, &dir).await {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        match task.create().await {
+            Ok(_pid) => Ok(task),
+            Err(e) => {
+                // Keep the create error; a failed shutdown only leaves a state dir.
+                let _ = task.shutdown(true).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reconnects to the live shim of task `id` (after a berthd restart),
+    /// from the address the shim wrote into its state dir. `NotFound` when
+    /// there is no state dir; `Unreachable` when the shim is gone.
+    pub async fn connect(&self, id: &str) -> Result<Task, TaskError> {
+        validate_id(id)?;
+        let dir = self.shim_dir(id);
+        let addr_file = dir.join(ADDRESS_FILE);
+        let address = match std::fs::read_to_string(&addr_file) {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TaskError::NotFound {
+                    id: id.to_string(),
+                    message: format!("no shim address at {}", addr_file.display()),
+                })
+            }
+            Err(source) => {
+                return Err(TaskError::Io {
+                    id: id.to_string(),
+                    path: addr_file,
+                    source,
+                })
+            }
+        };
+        let task = connect_address(id, address.trim(), &dir).await?;
+        // The socket may accept while the shim is half gone: ask it.
+        task.info().await?;
+        Ok(task)
+    }
+
+    /// Ids of all tasks with a shim state dir (live or not), for berthd's
+    /// start-up reconciliation.
+    pub fn list(&self) -> Result<Vec<String>, TaskError> {
+        let dir = self.state_dir.join("shims");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(TaskError::Io {
+                    id: String::new(),
+                    path: dir,
+                    source,
+                })
+            }
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The init's exit status as the shim recorded it in `exit.json`, readable
+    /// even when the shim itself is gone. `None` if it has not exited (or no
+    /// record exists).
+    pub fn recorded_exit(&self, id: &str) -> Result<Option<ExitStatus>, TaskError> {
+        validate_id(id)?;
+        let path = self.shim_dir(id).join(EXIT_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(TaskError::Io {
+                    id: id.to_string(),
+                    path,
+                    source,
+                })
+            }
+        };
+        let pbx: ExitRecord = serde_json::from_slice(&data).map_err(|e| TaskError::Shim {
+            id: id.to_string(),
+            message: format!("{}: {e}", path.display()),
+        })?;
+        Ok(Some(exit_from_pb(&pb::ExitStatus {
+            exec_id: String::new(),
+            pid: pbx.pid,
+            code: pbx.code,
+            exited_at_unix_nanos: pbx.exited_at_unix_nanos,
+            oom_killed: pbx.oom_killed,
+            signal: pbx.signal,
+        })))
+    }
+
+    /// Cleans up after a shim that died (unreachable): `<runtime> delete
+    /// --force` (kills what is left, removes the cgroup and runtime state) and
+    /// removes the shim's state dir. Never call it on a live shim; use
+    /// [`Task::delete`] there.
+    pub async fn cleanup_dead(&self, id: &str) -> Result<(), TaskError> {
+        validate_id(id)?;
+        let out = tokio::process::Command::new(&self.runtime)
+            .arg("--root")
+            .arg(self.runtime_root())
+            .args(["delete", "--force", id])
+            .output()
+            .await
+            .map_err(|source| TaskError::Spawn {
+                id: id.to_string(),
+                shim: self.runtime.clone(),
+                source,
+            })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success()
+            && !stderr.contains("does not exist")
+            && !stderr.contains("not exist")
+        {
+            return Err(TaskError::Shim {
+                id: id.to_string(),
+                message: format!("runtime delete --force: {}", stderr.trim()),
+            });
+        }
+        let dir = self.shim_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(TaskError::Io {
+                id: id.to_string(),
+                path: dir,
+                source,
+            }),
+        }
+    }
+
+    /// Runs the shim binary; it prints its socket address once it is
+    /// detached and listening, and exits.
+    async fn spawn_shim(&self, spec: &CreateTask, dir: &Path) -> Result<String, TaskError> {
+        let mut cmd = tokio::process::Command::new(&self.shim);
+        cmd.arg("--id")
+            .arg(&spec.id)
+            .arg("--bundle")
+            .arg(&spec.bundle)
+            .arg("--runtime")
+            .arg(&self.runtime)
+            .arg("--state-dir")
+            .arg(dir)
+            .arg("--runtime-root")
+            .arg(self.runtime_root());
+        if let Some(log) = &spec.log_path {
+            cmd.arg("--log-path").arg(log);
+        }
+        cmd.arg("--log-max-size").arg(match spec.log_max_size {
+            Some(n) => n.to_string(),
+            None => "-1".to_string(),
+        });
+        cmd.arg("--log-max-file").arg(spec.log_max_file.to_string());
+        if spec.tty {
+            cmd.arg("--tty");
+        }
+        if spec.stdin {
+            cmd.arg("--stdin");
+        }
+        cmd.stdin(std::process::Stdio::null());
+        let out = cmd.output().await.map_err(|source| TaskError::Spawn {
+            id: spec.id.clone(),
+            shim: self.shim.clone(),
+            source,
+        })?;
+        if !out.status.success() {
+            let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(TaskError::Shim {
+                id: spec.id.clone(),
+                message: format!("shim failed to start ({}): {message}", out.status),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// `exit.json` as the shim writes it.
+#[derive(serde::Deserialize)]
+struct ExitRecord {
+    pid: u32,
+    code: i32,
+    #[serde(default)]
+    signal: i32,
+    exited_at_unix_nanos: i64,
+    #[serde(default)]
+    oom_killed: bool,
+}
+
+/// Ids become path components and runtime ids: keep them plain.
+fn validate_id(id: &str) -> Result<(), TaskError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(TaskError::InvalidArgument {
+            id: id.to_string(),
+            message: "task id must be 1-128 characters of [A-Za-z0-9_.-], not starting with '.'"
+                .to_string(),
+        })
+    }
+}
+
+/// Opens a gRPC channel to the shim listening at `address` (`unix://<path>`).
+async fn connect_address(id: &str, address: &str, dir: &Path) -> Result<Task, TaskError> {
+    let path = PathBuf::from(address.strip_prefix("unix://").unwrap_or(address));
+    let unreachable = |message: String| TaskError::Unreachable {
+        id: id.to_string(),
+        address: path.clone(),
+        message,
+    };
+    // The URI is a placeholder: the connector below ignores it.
+    let endpoint = Endpoint::from_static("http://berth-shim.invalid");
+    let sock = path.clone();
+    let channel: Channel = endpoint
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let sock = sock.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(sock).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            unreachable(msg)
+        })?;
+    Ok(Task::new(
+        id.to_string(),
+        dir.to_path_buf(),
+        TaskClient::new(channel),
+    ))
+}
+
+/// Maps a status of `id`'s shim (re-exported for `task.rs`).
+pub(super) fn map_status(id: &str, s: tonic::Status) -> TaskError {
+    status_to_error(id, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(validate_id("abc-1_2.x").is_ok());
+        assert!(validate_id("").is_err());
+        assert!(validate_id("../x").is_err());
+        assert!(validate_id(".hidden").is_err());
+        assert!(validate_id("a/b").is_err());
+    }
+}
