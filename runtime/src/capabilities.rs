@@ -1,14 +1,315 @@
-//! The five capability sets of `process.capabilities`.
-use oci_spec::runtime::LinuxCapabilities;
+//! The five capability sets of `process.capabilities` (bounding, effective,
+//! permitted, inheritable, ambient), set on the calling thread with the `caps` crate.
+//!
+//! Who calls what, in the container's init (and in `exec`'s process):
+//! 1. `user::apply` switches groups/gid/uid while holding `PR_SET_KEEPCAPS`, so the
+//!    permitted set survives leaving uid 0 (the kernel clears only effective).
+//! 2. [`apply`] raises effective back to permitted (it needs `CAP_SETPCAP` to shrink
+//!    the bounding set), drops the bounding set to the list, then sets inheritable,
+//!    permitted, effective, and last ambient (a cap can be ambient only when it is
+//!    both permitted and inheritable).
+//!
+//! Names come already parsed by oci-spec (unknown names fail `config.json` parsing);
+//! [`parse_name`] parses a single name for `exec --cap`. Capabilities the running
+//! kernel does not know (newer than `/proc/sys/kernel/cap_last_cap`) are skipped
+//! without error, as runc does, so one config works across kernels.
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapabilitiesError {
-    #[error("capabilities: {0}")]
-    Unimplemented(&'static str),
+    #[error("capabilities: unknown capability {name:?}")]
+    UnknownName { name: String },
+    #[error("capabilities: {cap} in process.capabilities.{field} must also be in {needs}")]
+    NotPermitted {
+        cap: String,
+        field: &'static str,
+        needs: &'static str,
+    },
+    #[error("capabilities: dropping {cap} from the bounding set failed: {reason}")]
+    DropBounding { cap: String, reason: String },
+    #[error("capabilities: setting process.capabilities.{field} to [{caps}] failed: {reason}")]
+    Set {
+        field: &'static str,
+        caps: String,
+        reason: String,
+    },
 }
 
-/// Drop the bounding set to `caps.bounding`, then set effective, permitted,
-/// inheritable and ambient. Called after the uid/gid switch (which must keep caps).
-pub fn apply(_caps: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
-    Err(CapabilitiesError::Unimplemented("apply"))
+/// Parse one capability name as `exec --cap` and config files write it:
+/// `CAP_NET_ADMIN`, case-insensitive, the `CAP_` prefix optional.
+pub fn parse_name(name: &str) -> Result<Capability, CapabilitiesError> {
+    let upper = name.to_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse::<Capability>()
+        .map_err(|_| CapabilitiesError::UnknownName {
+            name: name.to_string(),
+        })
+}
+
+/// Drop the bounding set to `caps.bounding`, then set inheritable, permitted,
+/// effective and ambient. Called after `user::apply` (which keeps the permitted set
+/// across the uid switch). A set that is absent in the spec is empty.
+pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
+    let supported = caps::runtime::thread_all_supported();
+    let bounding = kernel_set(spec.bounding(), &supported)?;
+    let effective = kernel_set(spec.effective(), &supported)?;
+    let permitted = kernel_set(spec.permitted(), &supported)?;
+    let inheritable = kernel_set(spec.inheritable(), &supported)?;
+    let ambient = kernel_set(spec.ambient(), &supported)?;
+    check_subset(&effective, &permitted, "effective", "permitted")?;
+    let permitted_and_inheritable: CapsHashSet =
+        permitted.intersection(&inheritable).copied().collect();
+    check_subset(
+        &ambient,
+        &permitted_and_inheritable,
+        "ambient",
+        "permitted and inheritable",
+    )?;
+
+    let permitted_now = caps::read(None, CapSet::Permitted).map_err(|e| set_err("permitted", &CapsHashSet::new(), e))?;
+    set(CapSet::Effective, "effective", &permitted_now)?;
+
+    for cap in &supported {
+        if bounding.contains(cap) {
+            continue;
+        }
+        let present = caps::has_cap(None, CapSet::Bounding, *cap).unwrap_or(false);
+        if present {
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
+                CapabilitiesError::DropBounding {
+                    cap: cap.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+    }
+
+    set(CapSet::Inheritable, "inheritable", &inheritable)?;
+    // capset(2) wants effective within permitted at every step, so shrink effective to
+    // what both the old and the new permitted hold before replacing permitted.
+    let bridge: CapsHashSet = effective
+        .iter()
+        .filter(|c| permitted_now.contains(c))
+        .copied()
+        .collect();
+    set(CapSet::Effective, "effective", &bridge)?;
+    set(CapSet::Permitted, "permitted", &permitted)?;
+    set(CapSet::Effective, "effective", &effective)?;
+
+    if caps::runtime::ambient_set_supported().is_ok() {
+        caps::clear(None, CapSet::Ambient).map_err(|e| set_err("ambient", &ambient, e))?;
+        for cap in &ambient {
+            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| set_err("ambient", &ambient, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The spec's set as the kernel's capabilities, leaving out those this kernel lacks.
+fn kernel_set(
+    set: &Option<Capabilities>,
+    supported: &CapsHashSet,
+) -> Result<CapsHashSet, CapabilitiesError> {
+    let mut out = CapsHashSet::new();
+    for cap in set.iter().flatten() {
+        let name = format!("CAP_{cap}");
+        let cap: Cap = name
+            .parse()
+            .map_err(|_| CapabilitiesError::UnknownName { name })?;
+        if supported.contains(&cap) {
+            out.insert(cap);
+        }
+    }
+    Ok(out)
+}
+
+fn check_subset(
+    set: &CapsHashSet,
+    of: &CapsHashSet,
+    field: &'static str,
+    needs: &'static str,
+) -> Result<(), CapabilitiesError> {
+    let mut missing: Vec<String> = set.difference(of).map(|c| c.to_string()).collect();
+    missing.sort();
+    match missing.first() {
+        Some(cap) => Err(CapabilitiesError::NotPermitted {
+            cap: cap.clone(),
+            field,
+            needs,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn set(cset: CapSet, field: &'static str, value: &CapsHashSet) -> Result<(), CapabilitiesError> {
+    caps::set(None, cset, value).map_err(|e| set_err(field, value, e))
+}
+
+fn set_err(field: &'static str, value: &CapsHashSet, e: caps::errors::CapsError) -> CapabilitiesError {
+    let mut names: Vec<String> = value.iter().map(|c| c.to_string()).collect();
+    names.sort();
+    CapabilitiesError::Set {
+        field,
+        caps: names.join(" "),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::forked;
+    use nix::sys::wait::WaitStatus;
+    use oci_spec::runtime::{LinuxCapabilitiesBuilder, UserBuilder};
+
+    fn set_of(caps: &[Capability]) -> Capabilities {
+        caps.iter().copied().collect()
+    }
+
+    fn spec(bounding: &[Capability], epi: &[Capability], ambient: &[Capability]) -> LinuxCapabilities {
+        LinuxCapabilitiesBuilder::default()
+            .bounding(set_of(bounding))
+            .effective(set_of(epi))
+            .permitted(set_of(epi))
+            .inheritable(set_of(epi))
+            .ambient(set_of(ambient))
+            .build()
+            .expect("caps")
+    }
+
+    #[test]
+    fn parses_names_and_names_the_unknown_one() {
+        assert_eq!(parse_name("CAP_CHOWN").unwrap(), Capability::Chown);
+        assert_eq!(parse_name("cap_net_admin").unwrap(), Capability::NetAdmin);
+        assert_eq!(parse_name("SYS_ADMIN").unwrap(), Capability::SysAdmin);
+        assert_eq!(
+            parse_name("CAP_CHECKPOINT_RESTORE").unwrap(),
+            Capability::CheckpointRestore
+        );
+        let e = parse_name("CAP_FOO").unwrap_err();
+        assert_eq!(e.to_string(), "capabilities: unknown capability \"CAP_FOO\"");
+    }
+
+    #[test]
+    fn every_oci_capability_maps_to_a_kernel_capability() {
+        let all = [
+            "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF",
+            "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
+            "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE",
+            "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
+            "NET_BROADCAST", "NET_RAW", "PERFMON", "SETGID", "SETFCAP", "SETPCAP",
+            "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE",
+            "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME",
+            "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
+        ];
+        let oci: Capabilities = all.iter().map(|n| parse_name(n).unwrap()).collect();
+        let got = kernel_set(&Some(oci), &caps::all()).unwrap();
+        assert_eq!(got.len(), all.len());
+        assert_eq!(got, caps::all());
+    }
+
+    #[test]
+    fn capabilities_the_kernel_lacks_are_skipped() {
+        let supported: CapsHashSet = [Cap::CAP_CHOWN].into_iter().collect();
+        let got = kernel_set(
+            &Some(set_of(&[Capability::Chown, Capability::CheckpointRestore])),
+            &supported,
+        )
+        .unwrap();
+        assert_eq!(got, supported);
+    }
+
+    #[test]
+    fn inconsistent_sets_are_errors_naming_the_field() {
+        let s = LinuxCapabilitiesBuilder::default()
+            .bounding(set_of(&[Capability::Chown, Capability::Kill]))
+            .permitted(set_of(&[Capability::Chown]))
+            .inheritable(set_of(&[Capability::Kill]))
+            .effective(set_of(&[Capability::Chown]))
+            .ambient(set_of(&[Capability::Kill]))
+            .build()
+            .unwrap();
+        // Fails before touching the thread (the checks precede any capset).
+        let e = apply(&s).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "capabilities: CAP_KILL in process.capabilities.ambient must also be in permitted and inheritable"
+        );
+        let s = LinuxCapabilitiesBuilder::default()
+            .permitted(set_of(&[Capability::Chown]))
+            .effective(set_of(&[Capability::Chown, Capability::Kill]))
+            .build()
+            .unwrap();
+        assert_eq!(
+            apply(&s).unwrap_err().to_string(),
+            "capabilities: CAP_KILL in process.capabilities.effective must also be in permitted"
+        );
+    }
+
+    const CHOWN: u64 = 1 << 0;
+    const NET_BIND_SERVICE: u64 = 1 << 10;
+
+    fn hex(v: u64) -> String {
+        format!("{v:016x}")
+    }
+
+    #[test]
+    fn root_applies_all_five_sets() {
+        let s = spec(
+            &[Capability::Chown, Capability::NetBindService],
+            &[Capability::Chown, Capability::NetBindService],
+            &[Capability::NetBindService],
+        );
+        let mut child = forked::spawn(|ch| {
+            if let Err(e) = apply(&s) {
+                return ch.fail(&e.to_string());
+            }
+            ch.ready();
+            ch.wait_go();
+            0
+        });
+        child.report(false).expect("child apply");
+        assert_eq!(child.status_field("CapEff"), hex(CHOWN | NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapPrm"), hex(CHOWN | NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapInh"), hex(CHOWN | NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapBnd"), hex(CHOWN | NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapAmb"), hex(NET_BIND_SERVICE));
+        let pid = child.pid;
+        assert_eq!(child.go_and_wait(), WaitStatus::Exited(pid, 0));
+    }
+
+    /// The container's path: user switch, caps, exec. A non-root process keeps across
+    /// execve only its ambient caps, which prove the whole keepcaps dance worked.
+    #[test]
+    fn root_non_root_user_keeps_ambient_caps_across_exec() {
+        let s = spec(
+            &[Capability::Chown, Capability::NetBindService],
+            &[Capability::Chown, Capability::NetBindService],
+            &[Capability::NetBindService],
+        );
+        let user = UserBuilder::default().uid(1000u32).gid(1000u32).build().unwrap();
+        let mut child = forked::spawn(|ch| {
+            if let Err(e) = crate::user::apply(&user) {
+                return ch.fail(&e.to_string());
+            }
+            if let Err(e) = apply(&s) {
+                return ch.fail(&e.to_string());
+            }
+            let err = nix::unistd::execv(c"/bin/sleep", &[c"sleep", c"30"]);
+            ch.fail(&format!("exec: {err:?}"))
+        });
+        child.report(true).expect("child apply + exec");
+        // The comm changes after the new credentials are committed.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while child.status_field("Name") != "sleep" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(child.status_field("Name"), "sleep");
+        assert_eq!(child.status_field("Uid"), "1000\t1000\t1000\t1000");
+        assert_eq!(child.status_field("CapEff"), hex(NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapPrm"), hex(NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapAmb"), hex(NET_BIND_SERVICE));
+        assert_eq!(child.status_field("CapBnd"), hex(CHOWN | NET_BIND_SERVICE));
+    }
 }

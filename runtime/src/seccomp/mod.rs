@@ -1,22 +1,425 @@
-//! Seccomp filters from `linux.seccomp`, compiled with seccompiler. Compiled in the
-//! runtime before clone (errors surface early and name the field), installed in the
-//! child as the last step before exec.
-use oci_spec::runtime::LinuxSeccomp;
+//! Seccomp filters from `linux.seccomp`: owns turning the spec's profile into one
+//! classic-BPF program and loading it into the kernel.
+//!
+//! Who calls what (the init sequence lives in `process/`):
+//! - [`compile`] runs in the runtime *before* clone, so a bad profile fails `create`
+//!   early, names the field, and leaves nothing behind. The [`Filter`] is plain memory
+//!   and travels into the child with the clone.
+//! - [`install`] runs in the container's init. The kernel accepts a filter only from a
+//!   task that has `no_new_privs` set or holds `CAP_SYS_ADMIN`; [`install`] does not set
+//!   `no_new_privs` itself (that is `process.noNewPrivileges`' decision). So, like runc:
+//!   * `noNewPrivileges: true`: set `PR_SET_NO_NEW_PRIVS`, then call [`install`] as the
+//!     very last step before `execve` (after `user::apply` and `capabilities::apply`).
+//!   * otherwise: call [`install`] *before* `capabilities::apply` drops `CAP_SYS_ADMIN`.
+//!     The filter then also applies to the init's remaining calls (setgroups, setuid,
+//!     capset, prctl, execve…), so a profile must allow those, as with runc.
+//!   A refused load is [`SeccompError::NeedsPrivilege`].
+//!
+//! Compilation uses seccompiler's rule/condition backend (`SeccompRule`,
+//! `SeccompCondition`) for the argument comparisons, but lays the program out itself:
+//! seccompiler's `SeccompFilter` has one match action for all rules, while an OCI
+//! profile gives every syscall entry its own action and errno. Layout:
+//!
+//! ```text
+//! arch != AUDIT_ARCH_X86_64 or nr has the x32 bit  -> foreign action (see below)
+//! for each syscall number (ascending):
+//!   nr == N ? [rule 1 conditions -> RET action 1] [rule 2 ...] RET default : next N
+//! RET default
+//! ```
+//!
+//! Semantics, matching runc + libseccomp where the profile shapes docker, podman and
+//! containerd produce are concerned:
+//! - Names unknown on x86_64 (`_llseek`, `arm_fadvise64_64`, typos) are skipped, as
+//!   runc does; [`Filter::skipped`] lists them for a debug log.
+//! - Entries whose action (and errno) equal the default are dropped (libseccomp rejects
+//!   them; runc skips them).
+//! - Entries for one syscall are ORed in spec order; the first matching entry wins.
+//!   Conditions within an entry are ANDed, except that several conditions on the *same*
+//!   argument index are split into one rule each (ORed), as runc does for e.g. the
+//!   `personality` values of docker's profile. All comparisons are 64-bit.
+//! - `SCMP_CMP_MASKED_EQ`: `value` is the mask, `valueTwo` the expected masked value.
+//! - `architectures` is accepted and not needed: the native x86_64 table always applies
+//!   (libseccomp adds the native arch too). We have no i386/x32 table, so a syscall made
+//!   through the i386 (`int 0x80`) or x32 ABI gets the *foreign action*: the default
+//!   action when that denies, `ENOSYS` when the default allows (a blocklist profile must
+//!   not be bypassable through another ABI). runc would filter those by their own
+//!   numbers instead; 32-bit binaries in a container are the visible difference.
+//! - Actions: `SCMP_ACT_KILL` (= kill thread, as in libseccomp), `KILL_THREAD`,
+//!   `KILL_PROCESS`, `TRAP`, `ERRNO` (errnoRet, default `EPERM`), `TRACE` (errnoRet,
+//!   default 1), `LOG`, `ALLOW`. `SCMP_ACT_NOTIFY` needs a seccomp agent
+//!   (`listenerPath`), which berth does not have: [`SeccompError::NotifyUnsupported`].
+//! - Flags: `SECCOMP_FILTER_FLAG_TSYNC`, `_LOG` and `_SPEC_ALLOW` are passed to
+//!   seccomp(2) (seccompiler's `apply_filter` takes no flags and always sets
+//!   `no_new_privs`, which is why [`install`] makes the call itself).
+//!   `_WAIT_KILLABLE_RECV` only means something with a notify listener and is dropped.
+mod syscalls_x86_64;
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator,
+};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompRule,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("seccomp: {0}")]
-    Unimplemented(&'static str),
+    #[error("seccomp: action SCMP_ACT_NOTIFY in {field} is not supported (berth has no seccomp agent)")]
+    NotifyUnsupported { field: String },
+    #[error("seccomp: {field} is {index}, but a syscall has only arguments 0-5")]
+    ArgIndex { field: String, index: usize },
+    #[error("seccomp: {field} is {value}, but the kernel keeps only 16 bits (0-65535)")]
+    ErrnoRange { field: String, value: u32 },
+    #[error("seccomp: {field}: {reason}")]
+    Rule { field: String, reason: String },
+    #[error("seccomp: the compiled filter has {len} instructions, the kernel allows 4096")]
+    TooLarge { len: usize },
+    #[error("seccomp: filters are compiled for x86_64 only, this runtime runs on {arch}")]
+    UnsupportedHostArch { arch: &'static str },
+    #[error("seccomp: loading the filter needs no_new_privs or CAP_SYS_ADMIN (set process.noNewPrivileges, or install before dropping capabilities)")]
+    NeedsPrivilege,
+    #[error("seccomp: loading the filter (flags {flags:#x}) failed: {source}")]
+    Install {
+        flags: u32,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// A filter ready to install.
+const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
+const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+
+const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `struct seccomp_data`: `nr` at 0, `arch` at 4.
+const SECCOMP_DATA_NR: u32 = 0;
+const SECCOMP_DATA_ARCH: u32 = 4;
+/// BPF_MAXINSNS in the kernel.
+const MAX_INSNS: usize = 4096;
+
+const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+const BPF_JMP_JA: u16 = 0x05;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+const BPF_RET_K: u16 = 0x06;
+
+// The program is handed to the kernel as `libc::sock_filter`; seccompiler's type is the
+// same `repr(C)` layout, which these asserts pin down.
+const _: () = assert!(std::mem::size_of::<sock_filter>() == std::mem::size_of::<libc::sock_filter>());
+const _: () = assert!(std::mem::align_of::<sock_filter>() == std::mem::align_of::<libc::sock_filter>());
+
+/// A filter ready to install: the BPF program and the seccomp(2) flags.
 #[derive(Debug, Clone)]
-pub struct Filter {}
-
-pub fn compile(_spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
-    Err(SeccompError::Unimplemented("compile"))
+pub struct Filter {
+    program: BpfProgram,
+    flags: u32,
+    skipped: Vec<String>,
 }
 
-pub fn install(_filter: &Filter) -> Result<(), SeccompError> {
-    Err(SeccompError::Unimplemented("install"))
+impl Filter {
+    /// The BPF instructions, for inspection and tests.
+    pub fn program(&self) -> &[sock_filter] {
+        &self.program
+    }
+
+    /// `SECCOMP_FILTER_FLAG_*` bits passed to seccomp(2).
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Syscall names of the profile that x86_64 does not have (skipped, like runc).
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
 }
+
+/// The x86_64 number of a syscall name, as libseccomp resolves it.
+pub fn syscall_number(name: &str) -> Option<i64> {
+    let table = syscalls_x86_64::SYSCALLS;
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+/// Compile `linux.seccomp` into a BPF program for x86_64.
+pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err(SeccompError::UnsupportedHostArch {
+            arch: std::env::consts::ARCH,
+        });
+    }
+    let default = action_value(
+        spec.default_action(),
+        spec.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+    let flags = spec
+        .flags()
+        .iter()
+        .flatten()
+        .fold(0, |acc, flag| acc | flag_bits(*flag));
+
+    // Per syscall number, the rules in spec order: (conditions ANDed or None, action).
+    let mut table: BTreeMap<i64, Vec<(Option<SeccompRule>, u32)>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for (i, entry) in spec.syscalls().iter().flatten().enumerate() {
+        let field = format!("linux.seccomp.syscalls[{i}]");
+        let action = action_value(
+            entry.action(),
+            entry.errno_ret(),
+            &format!("{field}.action"),
+            &format!("{field}.errnoRet"),
+        )?;
+        let rules = entry_rules(entry.args().as_deref().unwrap_or(&[]), &field)?;
+        if action == default {
+            continue;
+        }
+        for name in entry.names() {
+            let Some(nr) = syscall_number(name) else {
+                if !skipped.contains(name) {
+                    skipped.push(name.clone());
+                }
+                continue;
+            };
+            let chain = table.entry(nr).or_default();
+            for rule in &rules {
+                chain.push((rule.clone(), action));
+            }
+        }
+    }
+
+    let foreign = match default {
+        v if v == u32::from(SeccompAction::Allow) || v == u32::from(SeccompAction::Log) => {
+            u32::from(SeccompAction::Errno(libc::ENOSYS as u32))
+        }
+        v if v & 0xffff_0000 == u32::from(SeccompAction::Trace(0)) => {
+            u32::from(SeccompAction::Errno(libc::ENOSYS as u32))
+        }
+        v => v,
+    };
+    let program = layout(&table, default, foreign);
+    if program.len() > MAX_INSNS {
+        return Err(SeccompError::TooLarge { len: program.len() });
+    }
+    Ok(Filter {
+        program,
+        flags,
+        skipped,
+    })
+}
+
+/// Load `filter` into the calling thread (the container's init, right before exec).
+/// Needs `no_new_privs` or `CAP_SYS_ADMIN`; see the module doc for the order.
+pub fn install(filter: &Filter) -> Result<(), SeccompError> {
+    let len = u16::try_from(filter.program.len()).map_err(|_| SeccompError::TooLarge {
+        len: filter.program.len(),
+    })?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filter.program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `len` initialized instructions whose layout matches
+    // `libc::sock_filter` (asserted above); the kernel copies them before returning.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::c_ulong::from(filter.flags),
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let source = std::io::Error::last_os_error();
+    if rc < 0 && source.raw_os_error() == Some(libc::EACCES) {
+        return Err(SeccompError::NeedsPrivilege);
+    }
+    if rc > 0 {
+        // TSYNC failure: rc is the id of the thread that could not be synchronized.
+        return Err(SeccompError::Install {
+            flags: filter.flags,
+            source: std::io::Error::other(format!("thread {rc} could not be synchronized")),
+        });
+    }
+    Err(SeccompError::Install {
+        flags: filter.flags,
+        source,
+    })
+}
+
+fn flag_bits(flag: LinuxSeccompFilterFlag) -> u32 {
+    match flag {
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        // Only valid together with a notify listener, which berth never creates.
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+    }
+}
+
+/// The `SECCOMP_RET_*` value of an action and its optional errno.
+fn action_value(
+    action: LinuxSeccompAction,
+    errno: Option<u32>,
+    field: &str,
+    errno_field: &str,
+) -> Result<u32, SeccompError> {
+    let data = |default: u32| match errno {
+        Some(v) if v > 0xffff => Err(SeccompError::ErrnoRange {
+            field: errno_field.to_string(),
+            value: v,
+        }),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let action = match action {
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(data(libc::EPERM as u32)?),
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(data(1)?),
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::NotifyUnsupported {
+                field: field.to_string(),
+            })
+        }
+    };
+    Ok(u32::from(action))
+}
+
+/// The rules of one syscall entry: `[None]` when it has no args (match on the number
+/// alone), one ANDed rule, or — when an argument index repeats — one rule per
+/// condition, ORed (runc's reading of such entries).
+fn entry_rules(
+    args: &[LinuxSeccompArg],
+    field: &str,
+) -> Result<Vec<Option<SeccompRule>>, SeccompError> {
+    if args.is_empty() {
+        return Ok(vec![None]);
+    }
+    let mut conditions = Vec::with_capacity(args.len());
+    for (j, arg) in args.iter().enumerate() {
+        conditions.push(condition(arg, &format!("{field}.args[{j}]"))?);
+    }
+    let repeats = args
+        .iter()
+        .enumerate()
+        .any(|(j, a)| args[..j].iter().any(|b| b.index() == a.index()));
+    let to_rule = |conds: Vec<SeccompCondition>| {
+        SeccompRule::new(conds)
+            .map(Some)
+            .map_err(|e| SeccompError::Rule {
+                field: format!("{field}.args"),
+                reason: e.to_string(),
+            })
+    };
+    if repeats {
+        conditions.into_iter().map(|c| to_rule(vec![c])).collect()
+    } else {
+        Ok(vec![to_rule(conditions)?])
+    }
+}
+
+fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<SeccompCondition, SeccompError> {
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|i| *i <= 5)
+        .ok_or_else(|| SeccompError::ArgIndex {
+            field: format!("{field}.index"),
+            index: arg.index(),
+        })?;
+    let (op, value) = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
+    };
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|e| {
+        SeccompError::Rule {
+            field: field.to_string(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+fn layout(
+    table: &BTreeMap<i64, Vec<(Option<SeccompRule>, u32)>>,
+    default: u32,
+    foreign: u32,
+) -> BpfProgram {
+    let mut prog = vec![
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH),
+        jump(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+        stmt(BPF_RET_K, foreign),
+        stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR),
+        jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(BPF_RET_K, foreign),
+    ];
+    for (nr, chain) in table {
+        // Syscall numbers are below 0x40000000 (the x32 bit), so they fit a u32.
+        let nr = *nr as u32;
+        if let Some((None, action)) = chain.first() {
+            prog.push(jump(BPF_JMP_JEQ_K, nr, 0, 1));
+            prog.push(stmt(BPF_RET_K, *action));
+            continue;
+        }
+        // Each rule's conditions fall through on a match to the RET of its action
+        // and jump, on a mismatch, to the instruction right after that RET: the next
+        // rule, or the RET default closing the chain. The accumulator is clobbered
+        // inside a chain, but every path into a chain ends in a RET.
+        let mut body: BpfProgram = Vec::new();
+        let mut unconditional = false;
+        for (rule, action) in chain {
+            match rule {
+                Some(rule) => body.extend(BpfProgram::from(rule.clone())),
+                // Matches whatever the arguments: later rules are unreachable.
+                None => unconditional = true,
+            }
+            body.push(stmt(BPF_RET_K, *action));
+            if unconditional {
+                break;
+            }
+        }
+        if !unconditional {
+            body.push(stmt(BPF_RET_K, default));
+        }
+        prog.push(jump(BPF_JMP_JEQ_K, nr, 1, 0));
+        prog.push(stmt(BPF_JMP_JA, body.len() as u32));
+        prog.extend(body);
+    }
+    prog.push(stmt(BPF_RET_K, default));
+    prog
+}
+
+#[cfg(test)]
+mod tests;
