@@ -67,7 +67,8 @@ pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
         "permitted and inheritable",
     )?;
 
-    let permitted_now = caps::read(None, CapSet::Permitted).map_err(|e| set_err("permitted", &CapsHashSet::new(), e))?;
+    let permitted_now = caps::read(None, CapSet::Permitted)
+        .map_err(|e| set_err("permitted", &CapsHashSet::new(), e))?;
     set(CapSet::Effective, "effective", &permitted_now)?;
 
     for cap in &supported {
@@ -100,7 +101,8 @@ pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
     if caps::runtime::ambient_set_supported().is_ok() {
         caps::clear(None, CapSet::Ambient).map_err(|e| set_err("ambient", &ambient, e))?;
         for cap in &ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| set_err("ambient", &ambient, e))?;
+            caps::raise(None, CapSet::Ambient, *cap)
+                .map_err(|e| set_err("ambient", &ambient, e))?;
         }
     }
     Ok(())
@@ -146,7 +148,11 @@ fn set(cset: CapSet, field: &'static str, value: &CapsHashSet) -> Result<(), Cap
     caps::set(None, cset, value).map_err(|e| set_err(field, value, e))
 }
 
-fn set_err(field: &'static str, value: &CapsHashSet, e: caps::errors::CapsError) -> CapabilitiesError {
+fn set_err(
+    field: &'static str,
+    value: &CapsHashSet,
+    e: caps::errors::CapsError,
+) -> CapabilitiesError {
     let mut names: Vec<String> = value.iter().map(|c| c.to_string()).collect();
     names.sort();
     CapabilitiesError::Set {
@@ -167,7 +173,11 @@ mod tests {
         caps.iter().copied().collect()
     }
 
-    fn spec(bounding: &[Capability], epi: &[Capability], ambient: &[Capability]) -> LinuxCapabilities {
+    fn spec(
+        bounding: &[Capability],
+        epi: &[Capability],
+        ambient: &[Capability],
+    ) -> LinuxCapabilities {
         LinuxCapabilitiesBuilder::default()
             .bounding(set_of(bounding))
             .effective(set_of(epi))
@@ -188,20 +198,56 @@ mod tests {
             Capability::CheckpointRestore
         );
         let e = parse_name("CAP_FOO").unwrap_err();
-        assert_eq!(e.to_string(), "capabilities: unknown capability \"CAP_FOO\"");
+        assert_eq!(
+            e.to_string(),
+            "capabilities: unknown capability \"CAP_FOO\""
+        );
     }
 
     #[test]
     fn every_oci_capability_maps_to_a_kernel_capability() {
         let all = [
-            "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF",
-            "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER",
-            "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE",
-            "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE",
-            "NET_BROADCAST", "NET_RAW", "PERFMON", "SETGID", "SETFCAP", "SETPCAP",
-            "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE",
-            "SYS_PACCT", "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME",
-            "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
+            "AUDIT_CONTROL",
+            "AUDIT_READ",
+            "AUDIT_WRITE",
+            "BLOCK_SUSPEND",
+            "BPF",
+            "CHECKPOINT_RESTORE",
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "DAC_READ_SEARCH",
+            "FOWNER",
+            "FSETID",
+            "IPC_LOCK",
+            "IPC_OWNER",
+            "KILL",
+            "LEASE",
+            "LINUX_IMMUTABLE",
+            "MAC_ADMIN",
+            "MAC_OVERRIDE",
+            "MKNOD",
+            "NET_ADMIN",
+            "NET_BIND_SERVICE",
+            "NET_BROADCAST",
+            "NET_RAW",
+            "PERFMON",
+            "SETGID",
+            "SETFCAP",
+            "SETPCAP",
+            "SETUID",
+            "SYS_ADMIN",
+            "SYS_BOOT",
+            "SYS_CHROOT",
+            "SYS_MODULE",
+            "SYS_NICE",
+            "SYS_PACCT",
+            "SYS_PTRACE",
+            "SYS_RAWIO",
+            "SYS_RESOURCE",
+            "SYS_TIME",
+            "SYS_TTY_CONFIG",
+            "SYSLOG",
+            "WAKE_ALARM",
         ];
         let oci: Capabilities = all.iter().map(|n| parse_name(n).unwrap()).collect();
         let got = kernel_set(&Some(oci), &caps::all()).unwrap();
@@ -288,7 +334,11 @@ mod tests {
             &[Capability::Chown, Capability::NetBindService],
             &[Capability::NetBindService],
         );
-        let user = UserBuilder::default().uid(1000u32).gid(1000u32).build().unwrap();
+        let user = UserBuilder::default()
+            .uid(1000u32)
+            .gid(1000u32)
+            .build()
+            .unwrap();
         let mut child = forked::spawn(|ch| {
             if let Err(e) = crate::user::apply(&user) {
                 return ch.fail(&e.to_string());

@@ -168,10 +168,9 @@ pub(crate) mod forked {
                     report: File::from(report_w),
                     go: File::from(go_r),
                 };
-                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    body(&mut channel)
-                }))
-                .unwrap_or(101);
+                let code =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut channel)))
+                        .unwrap_or(101);
                 // SAFETY: leaving the forked child without running the harness' code.
                 unsafe { libc::_exit(code) }
             }
@@ -229,8 +228,8 @@ pub(crate) mod forked {
 
         /// A line of `/proc/<pid>/status`, e.g. `field("CapEff")`.
         pub(crate) fn status_field(&self, name: &str) -> String {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-                .expect("read status");
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("read status");
             status
                 .lines()
                 .find_map(|l| l.strip_prefix(&format!("{name}:")))
@@ -280,7 +279,10 @@ mod tests {
     use oci_spec::runtime::UserBuilder;
 
     fn user(uid: u32, gid: u32, gids: Vec<u32>, umask: Option<u32>) -> User {
-        let mut b = UserBuilder::default().uid(uid).gid(gid).additional_gids(gids);
+        let mut b = UserBuilder::default()
+            .uid(uid)
+            .gid(gid)
+            .additional_gids(gids);
         if let Some(m) = umask {
             b = b.umask(m);
         }
@@ -298,7 +300,9 @@ mod tests {
             uid: 1000,
             source: nix::Error::EINVAL,
         };
-        assert!(e.to_string().starts_with("user: setuid(1000) for process.user.uid failed"));
+        assert!(e
+            .to_string()
+            .starts_with("user: setuid(1000) for process.user.uid failed"));
     }
 
     #[test]

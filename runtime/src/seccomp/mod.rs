@@ -57,8 +57,7 @@ mod syscalls_x86_64;
 use std::collections::BTreeMap;
 
 use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator,
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 use seccompiler::{
     sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
@@ -67,7 +66,9 @@ use seccompiler::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("seccomp: action SCMP_ACT_NOTIFY in {field} is not supported (berth has no seccomp agent)")]
+    #[error(
+        "seccomp: action SCMP_ACT_NOTIFY in {field} is not supported (berth has no seccomp agent)"
+    )]
     NotifyUnsupported { field: String },
     #[error("seccomp: {field} is {index}, but a syscall has only arguments 0-5")]
     ArgIndex { field: String, index: usize },
@@ -109,8 +110,10 @@ const BPF_RET_K: u16 = 0x06;
 
 // The program is handed to the kernel as `libc::sock_filter`; seccompiler's type is the
 // same `repr(C)` layout, which these asserts pin down.
-const _: () = assert!(std::mem::size_of::<sock_filter>() == std::mem::size_of::<libc::sock_filter>());
-const _: () = assert!(std::mem::align_of::<sock_filter>() == std::mem::align_of::<libc::sock_filter>());
+const _: () =
+    assert!(std::mem::size_of::<sock_filter>() == std::mem::size_of::<libc::sock_filter>());
+const _: () =
+    assert!(std::mem::align_of::<sock_filter>() == std::mem::align_of::<libc::sock_filter>());
 
 /// A filter ready to install: the BPF program and the seccomp(2) flags.
 #[derive(Debug, Clone)]
