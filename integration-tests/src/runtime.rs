@@ -250,6 +250,22 @@ impl Driver {
         })
     }
 
+    /// Proves the runtime can run a plain container at all. Negative tests
+    /// call it first, so a runtime that fails everything cannot pass them.
+    pub fn assert_functional(&self, bundle_for: &Bundle) -> Result<(), SupportError> {
+        let mut b = Bundle::new(self.rt, "sanity", &["/checker", "exit", "0"])?;
+        b.config["linux"]["namespaces"] = bundle_for.config["linux"]["namespaces"].clone();
+        self.run_checker_exit(&b)
+    }
+
+    fn run_checker_exit(&self, bundle: &Bundle) -> Result<(), SupportError> {
+        let c = self.create(bundle, &[])?;
+        c.start()?;
+        c.wait_status("stopped", CALL_TIMEOUT)?;
+        c.delete()?;
+        Ok(())
+    }
+
     /// Create, start, wait for the process to stop, read its report, delete.
     pub fn run_checker(&self, bundle: &Bundle) -> Result<Report, SupportError> {
         let c = self.create(bundle, &[])?;

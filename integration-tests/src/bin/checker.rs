@@ -21,6 +21,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("sleep") => {
+            // As pid 1 of a pid namespace the checker would ignore signals it
+            // has no handler for; kill tests need SIGTERM to end it.
+            // SAFETY: the handler only calls the async-signal-safe _exit.
+            unsafe {
+                libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+                libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            }
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3600);
             std::thread::sleep(std::time::Duration::from_secs(secs));
         }
@@ -31,6 +38,11 @@ fn main() {
         Some("report") => report(&args[1..]),
         _ => report(&args),
     }
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) }
 }
 
 fn report(args: &[String]) {

@@ -1,0 +1,275 @@
+//! OCI runtime spec, "Lifecycle" and "State" and the "Operations" section:
+//! create → created, start → running, exit → stopped, delete; the state JSON;
+//! kill; and the error cases (unknown id, duplicate id, start twice, delete of
+//! a running container) that must fail and change nothing. Also the runc CLI
+//! verbs engines use (`run`, `list`, `pause`/`resume`, `exec`, `--pid-file`).
+
+use anyhow::{ensure, Context};
+use berth_integration_tests::{cgroup, conformance, Bundle, Driver};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists() && {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // A zombie has exited; only its parent has not reaped it yet.
+        !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+    }
+}
+
+conformance! {
+    /// create → "created" with a live, not yet exec'd init; start → "running";
+    /// exit → "stopped"; delete → gone.
+    fn state_transitions(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "lc", &["/checker", "sleep", "2"])?;
+        b.set("/annotations", serde_json::json!({"org.berth.test": "yes"}));
+        let c = d.create(&b, &[])?;
+        let st = c.state()?;
+        ensure!(st["status"] == "created", "after create: {st}");
+        ensure!(st["id"] == b.id(), "id: {st}");
+        let pid = st["pid"].as_i64().unwrap_or(0);
+        ensure!(alive(pid), "created container has no live init (pid {pid})");
+        ensure!(st["ociVersion"].as_str().is_some_and(|v| !v.is_empty()), "ociVersion: {st}");
+        let bundle = st["bundle"].as_str().unwrap_or("");
+        ensure!(
+            std::fs::canonicalize(bundle).ok() == std::fs::canonicalize(b.path()).ok(),
+            "bundle {bundle} != {}", b.path().display()
+        );
+        ensure!(st["annotations"]["org.berth.test"] == "yes", "annotations: {st}");
+        // Until start, the user process has not run: init is still the runtime.
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        ensure!(!exe.ends_with("checker"), "process ran before start: {}", exe.display());
+        c.start()?;
+        let st = c.state()?;
+        ensure!(st["status"] == "running", "after start: {st}");
+        ensure!(st["pid"].as_i64() == Some(pid), "pid changed across start: {st}");
+        c.wait_status("stopped", T)?;
+        c.delete()?;
+        let gone = d.exec(&["state", b.id()])?;
+        ensure!(!gone.success(), "state after delete succeeded: {}", gone.stdout);
+    }
+
+    /// The state JSON has the fields runc prints (`created` is RFC 3339, `rootfs`
+    /// is the bundle's root).
+    fn state_fields(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "fields", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        let st = c.state()?;
+        for f in ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"] {
+            ensure!(st.get(f).is_some(), "state lacks {f}: {st}");
+        }
+        let created = st["created"].as_str().unwrap_or("");
+        ensure!(created.len() > 19 && created.as_bytes()[10] == b'T', "created not RFC 3339: {created}");
+        ensure!(st["rootfs"].as_str().is_some_and(|r| r.ends_with("rootfs")), "rootfs: {st}");
+    }
+
+    /// kill with the default signal, a name and a number stops the process.
+    fn kill_signals(rt) {
+        let d = Driver::new(rt)?;
+        for sig in ["", "KILL", "SIGTERM", "9"] {
+            let b = Bundle::new(rt, "kill", &["/checker", "sleep", "60"])?;
+            let c = d.create(&b, &[])?;
+            c.start()?;
+            let pid = c.pid()?;
+            if sig.is_empty() {
+                d.ok(&["kill", c.id()])?;
+            } else {
+                c.kill(sig)?;
+            }
+            c.wait_status("stopped", T).with_context(|| format!("kill {sig:?}"))?;
+            ensure!(!alive(pid), "pid {pid} alive after kill {sig:?}");
+            c.delete()?;
+        }
+    }
+
+    /// kill --all (runc) signals every process in the container.
+    fn kill_all(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "killall", &["/checker", "sleep", "60"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        d.ok(&["kill", "--all", c.id(), "KILL"])?;
+        c.wait_status("stopped", T)?;
+    }
+
+    /// `state`, `start`, `kill`, `delete` of an unknown id fail.
+    fn unknown_id(rt) {
+        let d = Driver::new(rt)?;
+        for verb in ["state", "start", "kill", "delete"] {
+            let o = d.exec(&[verb, "no-such-container-berth"])?;
+            ensure!(!o.success(), "{verb} of an unknown id succeeded");
+            ensure!(o.stderr.contains("does not exist") || o.stderr.contains("not found"),
+                "{verb}: unclear error: {}", o.stderr);
+        }
+    }
+
+    /// create with an id already in use fails and leaves the first alone.
+    fn duplicate_id(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "dup", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        let pid = c.pid()?;
+        let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        ensure!(!o.success(), "duplicate create succeeded");
+        let st = c.state()?;
+        ensure!(st["status"] == "created" && st["pid"].as_i64() == Some(pid), "first changed: {st}");
+        ensure!(alive(pid), "first container's init died");
+    }
+
+    /// start of a running container fails and the container keeps running.
+    fn start_twice(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "start2", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let o = d.exec(&["start", c.id()])?;
+        ensure!(!o.success(), "second start succeeded");
+        ensure!(c.status()? == "running", "not running after second start");
+    }
+
+    /// delete of a running container needs --force; --force kills and removes it.
+    fn delete_running(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "delrun", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let pid = c.pid()?;
+        let o = d.exec(&["delete", c.id()])?;
+        ensure!(!o.success(), "delete of a running container succeeded");
+        ensure!(c.status()? == "running" && alive(pid), "container harmed by refused delete");
+        d.ok(&["delete", "--force", c.id()])?;
+        ensure!(!d.exec(&["state", c.id()])?.success(), "still there after delete --force");
+        std::thread::sleep(Duration::from_millis(200));
+        ensure!(!alive(pid), "process {pid} survived delete --force");
+    }
+
+    /// delete of a created (never started) container removes it and its init.
+    fn delete_created(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "delcr", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        let pid = c.pid()?;
+        d.ok(&["delete", "--force", c.id()])?;
+        std::thread::sleep(Duration::from_millis(200));
+        ensure!(!alive(pid), "init {pid} survived delete");
+    }
+
+    /// delete removes the container's cgroup in every hierarchy.
+    fn delete_removes_cgroup(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "delcg", &["/checker", "exit", "0"])?;
+        let c = d.create(&b, &[])?;
+        ensure!(!cgroup::existing_dirs(b.cgroups_path()).is_empty(), "create made no cgroup");
+        c.start()?;
+        c.wait_status("stopped", T)?;
+        c.delete()?;
+        let left = cgroup::existing_dirs(b.cgroups_path());
+        ensure!(left.is_empty(), "cgroups left after delete: {left:?}");
+    }
+
+    /// `run` = create + start + wait; it returns the process's exit code.
+    fn run_exit_code(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "run", &["/checker", "exit", "7"])?;
+        b.write()?;
+        let o = d.exec(&["run", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        ensure!(o.status.code() == Some(7), "run exit status {:?}, stderr {}", o.status, o.stderr);
+        d.exec(&["delete", "--force", b.id()])?;
+    }
+
+    /// `run --detach` returns at once with the container running.
+    fn run_detach(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "rund", &["/checker", "sleep", "30"])?;
+        b.write()?;
+        d.ok(&["run", "--detach", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let st = d.state(b.id())?;
+        d.exec(&["delete", "--force", b.id()])?;
+        ensure!(st["status"] == "running", "after run -d: {st}");
+    }
+
+    /// --pid-file gets the init's host pid.
+    fn pid_file(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "pidf", &["/checker", "sleep", "30"])?;
+        let pf = d.scratch("pid");
+        let c = d.create(&b, &["--pid-file", &pf.to_string_lossy()])?;
+        let text = std::fs::read_to_string(&pf).context("pid file")?;
+        ensure!(text.trim().parse::<i64>().ok() == Some(c.pid()?), "pid file {text:?}");
+    }
+
+    /// list shows the container (table and json).
+    fn list(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "list", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        let table = d.ok(&["list"])?.stdout;
+        ensure!(table.contains(c.id()) && table.contains("created"), "list: {table}");
+        let json = d.ok(&["list", "--format", "json"])?.stdout;
+        let v: serde_json::Value = serde_json::from_str(&json)?;
+        ensure!(v.as_array().is_some_and(|a| a.iter().any(|x| x["id"] == c.id())), "list json: {json}");
+    }
+
+    /// pause freezes every process ("paused"), resume thaws it.
+    fn pause_resume(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "pause", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        d.ok(&["pause", c.id()])?;
+        ensure!(c.status()? == "paused", "status after pause");
+        let pid = c.pid()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let freezer = cgroup::read("freezer", b.cgroups_path(), if cgroup::has_v1("freezer") { "freezer.state" } else { "cgroup.freeze" })?;
+        ensure!(freezer == "FROZEN" || freezer == "1", "freezer says {freezer}; status {stat}");
+        d.ok(&["resume", c.id()])?;
+        ensure!(c.status()? == "running", "status after resume");
+    }
+
+    /// exec runs a second process inside the running container's namespaces.
+    fn exec_joins(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "exec", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let pid = c.pid()?;
+        let o = d.ok(&["exec", "--env", "BERTH_X=1", "--cwd", "/tmp", c.id(), "/checker"])?;
+        let r: serde_json::Value = serde_json::from_str(o.stdout.trim())?;
+        for ns in ["mnt", "net", "pid", "ipc", "uts", "cgroup"] {
+            let host = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))?;
+            ensure!(r["ns"][ns] == host.to_string_lossy().as_ref(), "exec {ns} ns {} vs init {}", r["ns"][ns], host.display());
+        }
+        ensure!(r["env"]["BERTH_X"] == "1" && r["cwd"] == "/tmp", "exec env/cwd: {r}");
+        ensure!(r["hostname"] == "berth-conformance", "exec hostname {}", r["hostname"]);
+    }
+
+    /// A malformed config.json fails create and leaves no state behind.
+    fn malformed_config(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "bad", &["/checker"])?;
+        d.assert_functional(&b)?;
+        std::fs::write(b.path().join("config.json"), b"{\"ociVersion\": ")?;
+        let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        ensure!(!o.success(), "create with malformed config succeeded");
+        ensure!(!d.exec(&["state", b.id()])?.success(), "state exists after failed create");
+        let left = cgroup::existing_dirs(b.cgroups_path());
+        ensure!(left.is_empty(), "cgroups left: {left:?}");
+    }
+
+    /// A missing process binary fails create or start; nothing is left running.
+    fn missing_binary(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "nobin", &["/no/such/binary"])?;
+        d.assert_functional(&b)?;
+        match d.create(&b, &[]) {
+            Err(_) => {}
+            Ok(c) => {
+                let started = d.exec(&["start", c.id()])?;
+                ensure!(!started.success(), "start of a missing binary succeeded");
+            }
+        };
+    }
+}

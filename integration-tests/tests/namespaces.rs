@@ -1,0 +1,137 @@
+//! OCI runtime spec, config-linux "Namespaces", "User namespace mappings" and
+//! the "Hostname"/"Domainname" fields of config: each namespace type listed is
+//! new (or joined by `path`), each type not listed is the runtime's own.
+
+use anyhow::ensure;
+use berth_integration_tests::{conformance, Bundle, Driver, Report};
+use serde_json::json;
+
+fn host_ns(ns: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+fn check_new(r: &Report, ns: &str) -> anyhow::Result<()> {
+    let inside = r.str(&format!("/ns/{ns}"));
+    ensure!(!inside.is_empty(), "no {ns} ns link inside");
+    ensure!(inside != host_ns(ns), "{ns} namespace is the host's ({inside})");
+    Ok(())
+}
+
+fn check_shared(r: &Report, ns: &str) -> anyhow::Result<()> {
+    let inside = r.str(&format!("/ns/{ns}"));
+    ensure!(inside == host_ns(ns), "{ns} namespace {inside} is not the host's {}", host_ns(ns));
+    Ok(())
+}
+
+fn user_ns_bundle(rt: berth_integration_tests::Runtime, name: &str) -> anyhow::Result<Bundle> {
+    let mut b = Bundle::new(rt, name, &["/checker", "--probe", "/checker"])?;
+    b.push("/linux/namespaces", json!({"type": "user"}));
+    b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    Ok(b)
+}
+
+conformance! {
+    /// pid, network, ipc, uts, mount and cgroup listed → all six are new;
+    /// user and time not listed → the host's.
+    fn listed_namespaces_are_new(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "nsnew", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        for ns in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
+            check_new(&r, ns)?;
+        }
+        check_shared(&r, "user")?;
+        check_shared(&r, "time")?;
+        ensure!(r.at("/pid") == 1, "init is not pid 1 in its pid namespace: {}", r.at("/pid"));
+    }
+
+    /// Namespaces left out of the list are shared with the runtime.
+    fn unlisted_namespaces_are_shared(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "nsshared", &["/checker"])?;
+        for ns in ["network", "ipc", "uts", "cgroup"] {
+            b.drop_namespace(ns);
+        }
+        // sysfs needs a network namespace of our own; the host's /sys is fine here.
+        if let Some(m) = b.config["mounts"].as_array_mut() {
+            m.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+        }
+        b.config.as_object_mut().map(|o| o.remove("hostname"));
+        let r = d.run_checker(&b)?;
+        for ns in ["net", "ipc", "uts", "cgroup"] {
+            check_shared(&r, ns)?;
+        }
+        check_new(&r, "pid")?;
+        check_new(&r, "mnt")?;
+    }
+
+    /// A user namespace with uid/gid maps: root inside is 100000 outside.
+    fn user_namespace_mappings(rt) {
+        let d = Driver::new(rt)?;
+        let b = user_ns_bundle(rt, "userns")?;
+        let r = d.run_checker(&b)?;
+        check_new(&r, "user")?;
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        ensure!(norm(r.str("/ns/uid_map")) == "0 100000 65536", "uid_map {}", r.str("/ns/uid_map"));
+        ensure!(norm(r.str("/ns/gid_map")) == "0 100000 65536", "gid_map {}", r.str("/ns/gid_map"));
+        ensure!(r.at("/uid") == 0 && r.at("/gid") == 0, "not root inside: {} {}", r.at("/uid"), r.at("/gid"));
+        // The rootfs belongs to host root, which is unmapped: overflow id inside.
+        ensure!(r.probe("/checker")["uid"] == 65534, "host root file owner inside: {}", r.probe("/checker"));
+    }
+
+    /// The time namespace (Linux 5.6) is created when listed.
+    #[runc_fails = "runc 1.1.5 does not know the time namespace (added in runc 1.2)"]
+    fn time_namespace(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "timens", &["/checker"])?;
+        b.push("/linux/namespaces", json!({"type": "time"}));
+        let r = d.run_checker(&b)?;
+        check_new(&r, "time")?;
+    }
+
+    /// Namespaces given by `path` are joined: a second container shares the
+    /// first's network, ipc, uts and pid namespaces.
+    fn join_by_path(rt) {
+        let d = Driver::new(rt)?;
+        let a = Bundle::new(rt, "nshold", &["/checker", "sleep", "60"])?;
+        let ca = d.create(&a, &[])?;
+        ca.start()?;
+        let pid = ca.pid()?;
+        let mut b = Bundle::new(rt, "nsjoin", &["/checker"])?;
+        let kinds = [("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("pid", "pid")];
+        for (kind, file) in kinds {
+            b.drop_namespace(kind);
+            b.push("/linux/namespaces", json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}));
+        }
+        b.config.as_object_mut().map(|o| o.remove("hostname"));
+        let r = d.run_checker(&b)?;
+        for (_, file) in kinds {
+            let want = std::fs::read_link(format!("/proc/{pid}/ns/{file}"))?.display().to_string();
+            ensure!(r.str(&format!("/ns/{file}")) == want, "{file}: {} != {want}", r.str(&format!("/ns/{file}")));
+        }
+        ensure!(r.str("/hostname") == "berth-conformance", "uts not joined: hostname {}", r.str("/hostname"));
+        ensure!(r.at("/pid") != 1, "pid namespace not joined (pid 1)");
+    }
+
+    /// hostname is set in the new uts namespace.
+    fn hostname(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "uts", &["/checker"])?;
+        b.set("/hostname", json!("berth-host"));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/hostname") == "berth-host", "hostname {}", r.str("/hostname"));
+    }
+
+    /// domainname (spec 1.1) is set in the new uts namespace.
+    #[runc_fails = "runc 1.1.5 ignores `domainname` (support came in runc 1.2)"]
+    fn domainname(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "domain", &["/checker"])?;
+        b.set("/domainname", json!("berth.example"));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/domainname") == "berth.example", "domainname {}", r.str("/domainname"));
+    }
+}
