@@ -123,6 +123,16 @@ impl Bundle {
         }
     }
 
+    /// Adds capabilities to every set of process.capabilities (for example
+    /// CAP_DAC_OVERRIDE, so a probe sees EROFS rather than EACCES).
+    pub fn add_caps(&mut self, caps: &[&str]) {
+        for set in ["bounding", "effective", "permitted", "ambient"] {
+            for cap in caps {
+                self.push(&format!("/process/capabilities/{set}"), json!(cap));
+            }
+        }
+    }
+
     /// Removes the namespace of `kind` from `linux.namespaces`.
     pub fn drop_namespace(&mut self, kind: &str) {
         if let Some(arr) = self

@@ -1,0 +1,262 @@
+//! OCI runtime spec: config "Root" (readonly) and "Mounts", config-linux
+//! "Rootfs Mount Propagation", "Devices", "Default Devices", "Masked Paths"
+//! and "Readonly Paths"; checked from inside through /proc/self/mountinfo
+//! and stat.
+
+use anyhow::ensure;
+use berth_integration_tests::{conformance, Bundle, Driver, Report, Runtime};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+const EROFS: i64 = 30;
+
+/// A tmpfs mounted on the host for a test; detached on drop.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn tmpfs(at: &Path, shared: bool) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(at)?;
+        mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), Some("size=1m"))?;
+        let guard = HostMount(at.to_path_buf());
+        if shared {
+            mount(None::<&str>, at, None::<&str>, MsFlags::MS_SHARED, None::<&str>)?;
+        }
+        Ok(guard)
+    }
+}
+
+impl HostMount {
+    fn bind_self_shared(at: &Path) -> anyhow::Result<Self> {
+        mount(Some(at), at, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+        let guard = HostMount(at.to_path_buf());
+        mount(None::<&str>, at, None::<&str>, MsFlags::MS_SHARED, None::<&str>)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+    }
+}
+
+fn mount_of<'a>(r: &'a Report, at: &str) -> anyhow::Result<&'a serde_json::Value> {
+    r.mount(at).ok_or_else(|| anyhow::anyhow!("no mount at {at}"))
+}
+
+fn rootfs_propagation(rt: Runtime, modes: &[(&str, &str)]) -> anyhow::Result<()> {
+    let d = Driver::new(rt)?;
+    let mut wrong = Vec::new();
+    for (mode, want) in modes {
+        let mut b = Bundle::new(rt, "rprop", &["/checker"])?;
+        let _shared = HostMount::bind_self_shared(&b.rootfs())?;
+        b.set("/linux/rootfsPropagation", json!(mode));
+        let r = d.run_checker(&b)?;
+        let m = mount_of(&r, "/")?;
+        if m["propagation"] != *want {
+            wrong.push(format!("rootfsPropagation {mode}: / is {} ({})", m["propagation"], m["optional"]));
+        }
+    }
+    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    Ok(())
+}
+
+fn has(list: &serde_json::Value, item: &str) -> bool {
+    list.as_array().is_some_and(|a| a.iter().any(|x| x == item))
+}
+
+conformance! {
+    /// A tmpfs mount gets its type, per-mount flags and fs options.
+    fn mount_tmpfs_options(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mtmpfs", &["/checker"])?;
+        b.push("/mounts", json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", "noexec", "noatime", "size=1m", "mode=700"]}));
+        b.push("/mounts", json!({"destination": "/mnt/ro", "type": "tmpfs", "source": "tmpfs",
+            "options": ["ro", "nodiratime"]}));
+        let r = d.run_checker(&b)?;
+        let m = mount_of(&r, "/mnt/t")?;
+        ensure!(m["fstype"] == "tmpfs", "fstype {}", m["fstype"]);
+        for o in ["nosuid", "nodev", "noexec", "noatime", "rw"] {
+            ensure!(has(&m["options"], o), "/mnt/t lacks {o}: {}", m["options"]);
+        }
+        ensure!(has(&m["super_options"], "size=1024k") && has(&m["super_options"], "mode=700"),
+            "/mnt/t fs options {}", m["super_options"]);
+        let ro = mount_of(&r, "/mnt/ro")?;
+        ensure!(has(&ro["options"], "ro") && has(&ro["options"], "nodiratime"), "/mnt/ro {}", ro["options"]);
+    }
+
+    /// A bind mount from the host, read-only, shows the host's files and
+    /// refuses writes with EROFS.
+    fn mount_bind_readonly(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mbind", &["/checker", "--probe", "/mnt/b/hello", "--probe", "/mnt/w"])?;
+        let src = b.path().join("share");
+        std::fs::create_dir_all(&src)?;
+        std::fs::write(src.join("hello"), "hi from host")?;
+        b.push("/mounts", json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["bind", "ro"]}));
+        b.push("/mounts", json!({"destination": "/mnt/w", "type": "none", "source": src, "options": ["rbind", "rw"]}));
+        let r = d.run_checker(&b)?;
+        let p = r.probe("/mnt/b/hello");
+        ensure!(p["read_len"] == 12, "bound file: {p}");
+        ensure!(p["writable"] == false && p["write_errno"] == EROFS, "ro bind writable: {p}");
+        ensure!(r.mount_has("/mnt/b", "ro"), "no ro flag: {:?}", r.mount("/mnt/b"));
+        ensure!(r.probe("/mnt/w")["writable"] == true, "rw bind not writable: {}", r.probe("/mnt/w"));
+    }
+
+    /// rbind carries submounts along, bind does not.
+    fn mount_rbind_vs_bind(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mrbind", &["/checker"])?;
+        let src = b.path().join("tree");
+        let _sub = HostMount::tmpfs(&src.join("sub"), false)?;
+        b.push("/mounts", json!({"destination": "/mnt/r", "type": "bind", "source": src, "options": ["rbind"]}));
+        b.push("/mounts", json!({"destination": "/mnt/n", "type": "bind", "source": src, "options": ["bind"]}));
+        let r = d.run_checker(&b)?;
+        ensure!(r.mount("/mnt/r/sub").is_some(), "rbind lost the submount");
+        ensure!(r.mount("/mnt/n/sub").is_none(), "bind copied the submount");
+    }
+
+    /// Propagation options on a mount: rshared, rslave, rprivate, runbindable.
+    fn mount_propagation(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mprop", &["/checker"])?;
+        let src = b.path().join("prop");
+        let _shared = HostMount::tmpfs(&src, true)?;
+        for (opt, want) in [("rshared", "shared"), ("rslave", "slave"), ("rprivate", "private"), ("runbindable", "unbindable")] {
+            b.push("/mounts", json!({"destination": format!("/mnt/{opt}"), "type": "bind", "source": src, "options": ["rbind", opt]}));
+            let _ = want;
+        }
+        let r = d.run_checker(&b)?;
+        for (opt, want) in [("rshared", "shared"), ("rslave", "slave"), ("rprivate", "private"), ("runbindable", "unbindable")] {
+            let m = mount_of(&r, &format!("/mnt/{opt}"))?;
+            ensure!(m["propagation"] == want, "{opt}: propagation {} ({})", m["propagation"], m["optional"]);
+        }
+    }
+
+    /// rootfsPropagation "private": the container's / propagates nothing.
+    fn rootfs_propagation_private(rt) {
+        rootfs_propagation(rt, &[("private", "private")])?;
+    }
+
+    /// rootfsPropagation "shared", "slave", "unbindable" show on the
+    /// container's root mount (the rootfs is made a shared mount on the host
+    /// first, so "slave" has a master to follow).
+    #[runc_fails = "runc 1.1.5 applies rootfsPropagation to the old mount tree before pivot_root; / inside stays private"]
+    fn rootfs_propagation_modes(rt) {
+        rootfs_propagation(rt, &[("slave", "slave"), ("shared", "shared"), ("unbindable", "unbindable")])?;
+    }
+
+    /// root.readonly makes / read-only (EROFS), other mounts stay writable.
+    fn root_readonly(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "rootro", &["/checker", "--probe", "/tmp", "--probe", "/dev/shm"])?;
+        b.set("/root/readonly", json!(true));
+        b.add_caps(&["CAP_DAC_OVERRIDE"]);
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/root_writable") == false, "/ writable");
+        ensure!(r.mount_has("/", "ro"), "/ mount lacks ro: {:?}", r.mount("/"));
+        ensure!(r.probe("/tmp")["write_errno"] == EROFS, "/tmp: {}", r.probe("/tmp"));
+        ensure!(r.probe("/dev/shm")["writable"] == true, "/dev/shm: {}", r.probe("/dev/shm"));
+    }
+
+    /// A writable root (the default here) is writable.
+    fn root_writable(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "rootrw", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/root_writable") == true, "/ not writable");
+    }
+
+    /// The default devices, /dev symlinks, /dev/pts and /dev/shm exist.
+    fn default_devices(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "devs", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        for (path, major, minor) in [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+            ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)] {
+            let dev = r.device(path);
+            ensure!(dev["type"] == "c" && dev["major"] == major && dev["minor"] == minor,
+                "{path}: {dev}");
+            ensure!(dev["mode"] == 0o666, "{path} mode {}", dev["mode"]);
+        }
+        for (link, target) in [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"),
+            ("/dev/stdout", "/proc/self/fd/1"), ("/dev/stderr", "/proc/self/fd/2"), ("/dev/ptmx", "pts/ptmx")] {
+            let dev = r.device(link);
+            ensure!(dev["type"] == "l" && dev["target"] == target, "{link}: {dev}");
+        }
+        ensure!(mount_of(&r, "/dev/pts")?["fstype"] == "devpts", "/dev/pts not devpts");
+        ensure!(mount_of(&r, "/dev/shm")?["fstype"] == "tmpfs", "/dev/shm not tmpfs");
+        ensure!(mount_of(&r, "/dev")?["fstype"] == "tmpfs", "/dev not tmpfs");
+    }
+
+    /// linux.devices creates char, block and fifo nodes with mode and owner.
+    fn linux_devices(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "ldevs", &["/checker", "--probe", "/dev/berth-null"])?;
+        b.set("/linux/devices", json!([
+            {"path": "/dev/berth-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o644, "uid": 12, "gid": 34},
+            {"path": "/dev/berth-loop", "type": "b", "major": 7, "minor": 0, "fileMode": 0o600, "uid": 0, "gid": 0},
+            {"path": "/dev/berth-fifo", "type": "p", "fileMode": 0o620}
+        ]));
+        b.push("/linux/resources/devices", json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}));
+        let r = d.run_checker(&b)?;
+        let c = r.device("/dev/berth-null");
+        ensure!(c["type"] == "c" && c["major"] == 1 && c["minor"] == 3 && c["mode"] == 0o644
+            && c["uid"] == 12 && c["gid"] == 34, "char device: {c}");
+        let bl = r.device("/dev/berth-loop");
+        ensure!(bl["type"] == "b" && bl["major"] == 7 && bl["minor"] == 0 && bl["mode"] == 0o600, "block device: {bl}");
+        let f = r.device("/dev/berth-fifo");
+        ensure!(f["type"] == "p" && f["mode"] == 0o620, "fifo: {f}");
+        ensure!(r.probe("/dev/berth-null")["readable"] == true, "device cgroup blocks the allowed device: {}", r.probe("/dev/berth-null"));
+    }
+
+    /// The device cgroup denies a node not allowed by linux.resources.devices.
+    fn device_cgroup_denies(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "devdeny", &["/checker", "--probe", "/dev/berth-mem"])?;
+        // /dev/kmsg (1:11) made as a node, but not in the allow list.
+        b.set("/linux/devices", json!([{"path": "/dev/berth-mem", "type": "c", "major": 1, "minor": 11, "fileMode": 0o666}]));
+        let r = d.run_checker(&b)?;
+        let p = r.probe("/dev/berth-mem");
+        ensure!(p["type"] == "c", "node missing: {p}");
+        ensure!(p["readable"] == false && p["read_errno"] == 1, "denied device opened: {p}");
+    }
+
+    /// maskedPaths: files read as empty, directories list as empty.
+    fn masked_paths(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "masked", &["/checker", "--probe", "/proc/keys", "--probe", "/proc/timer_list", "--probe", "/proc/acpi",
+            "--probe", "/sys/firmware", "--probe", "/etc/secret", "--probe", "/etc/secretdir"])?;
+        std::fs::write(b.rootfs().join("etc/secret"), "do not read")?;
+        std::fs::create_dir_all(b.rootfs().join("etc/secretdir/x"))?;
+        b.push("/linux/maskedPaths", json!("/etc/secret"));
+        b.push("/linux/maskedPaths", json!("/etc/secretdir"));
+        let r = d.run_checker(&b)?;
+        for f in ["/proc/keys", "/proc/timer_list", "/etc/secret"] {
+            let p = r.probe(f);
+            ensure!(p["read_len"] == 0 || p["readable"] == false, "{f} not masked: {p}");
+        }
+        for dir in ["/proc/acpi", "/sys/firmware", "/etc/secretdir"] {
+            let p = r.probe(dir);
+            ensure!(p.get("error").is_some() || p["entries"] == 0, "{dir} not masked: {p}");
+        }
+    }
+
+    /// readonlyPaths are read-only (EROFS) but still readable.
+    fn readonly_paths(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "ropaths", &["/checker", "--probe", "/proc/sys/kernel/hostname",
+            "--probe", "/etc", "--probe", "/tmp"])?;
+        b.push("/linux/readonlyPaths", json!("/etc"));
+        b.add_caps(&["CAP_DAC_OVERRIDE"]);
+        let r = d.run_checker(&b)?;
+        for p in ["/proc/sys/kernel/hostname", "/etc"] {
+            let v = r.probe(p);
+            ensure!(v["writable"] == false && v["write_errno"] == EROFS, "{p} writable: {v}");
+        }
+        ensure!(r.probe("/tmp")["writable"] == true, "/tmp should stay writable");
+        ensure!(r.probe("/etc")["entries"].as_u64().unwrap_or(0) > 0, "/etc became unreadable");
+    }
+}
