@@ -13,7 +13,8 @@
 //!   * otherwise: call [`install`] *before* `capabilities::apply` drops `CAP_SYS_ADMIN`.
 //!     The filter then also applies to the init's remaining calls (setgroups, setuid,
 //!     capset, prctl, execve…), so a profile must allow those, as with runc.
-//!   A refused load is [`SeccompError::NeedsPrivilege`].
+//!
+//! A refused load is [`SeccompError::NeedsPrivilege`].
 //!
 //! Compilation uses seccompiler's rule/condition backend (`SeccompRule`,
 //! `SeccompCondition`) for the argument comparisons, but lays the program out itself:
@@ -102,7 +103,8 @@ const SECCOMP_DATA_ARCH: u32 = 4;
 /// BPF_MAXINSNS in the kernel.
 const MAX_INSNS: usize = 4096;
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (both 0) | 0x20.
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
