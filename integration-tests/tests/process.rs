@@ -1,0 +1,191 @@
+//! OCI runtime spec, config "Process" (args, env, cwd, user, umask,
+//! additionalGids, rlimits, capabilities, noNewPrivileges, oomScoreAdj,
+//! terminal with `--console-socket`) and config-linux "Sysctl" and
+//! "Seccomp"; each read back from /proc/self inside the container.
+
+use anyhow::ensure;
+use berth_integration_tests::console::{read_pty, ConsoleSocket};
+use berth_integration_tests::runtime::cap_mask;
+use berth_integration_tests::{conformance, Bundle, Driver};
+use serde_json::json;
+use std::time::Duration;
+
+conformance! {
+    /// args, env and cwd reach the process unchanged.
+    fn args_env_cwd(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "argenv", &["/checker", "report", "--probe", "/x y"])?;
+        b.set("/process/env", json!(["PATH=/bin", "BERTH_A=1", "BERTH_B=two words", "BERTH_EMPTY="]));
+        b.set("/process/cwd", json!("/tmp"));
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/args") == &json!(["/checker", "report", "--probe", "/x y"]), "args {}", r.at("/args"));
+        ensure!(r.str("/env/BERTH_A") == "1" && r.str("/env/BERTH_B") == "two words"
+            && r.at("/env/BERTH_EMPTY") == "", "env {}", r.at("/env"));
+        ensure!(r.str("/cwd") == "/tmp", "cwd {}", r.str("/cwd"));
+    }
+
+    /// user.uid/gid/additionalGids and umask.
+    fn user_groups_umask(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "user", &["/checker"])?;
+        b.set("/process/user", json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 30], "umask": 0o027}));
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/uid") == 1000 && r.at("/euid") == 1000, "uid {} euid {}", r.at("/uid"), r.at("/euid"));
+        ensure!(r.at("/gid") == 1001 && r.at("/egid") == 1001, "gid {} egid {}", r.at("/gid"), r.at("/egid"));
+        let mut groups: Vec<u64> = r.at("/groups").as_array().map(|a| a.iter().filter_map(|g| g.as_u64()).collect()).unwrap_or_default();
+        groups.sort();
+        groups.retain(|g| *g != 1001);
+        ensure!(groups == vec![10, 20, 30], "groups {}", r.at("/groups"));
+        ensure!(r.str("/umask") == "0027", "umask {}", r.str("/umask"));
+    }
+
+    /// Root in the container with the default caps: bounding, permitted and
+    /// effective are the configured list, inheritable is empty. (The ambient
+    /// set of root is left out: runc ends up with none, and for root it adds
+    /// nothing to what permitted already gives.)
+    fn capabilities_root(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "capsroot", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        let want = cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        for set in ["CapBnd", "CapPrm", "CapEff"] {
+            ensure!(r.caps(set) == want, "{set} {:#x} != {want:#x}", r.caps(set));
+        }
+        ensure!(r.caps("CapInh") == 0, "CapInh {:#x}", r.caps("CapInh"));
+    }
+
+    /// All five sets for a non-root user; after execve the kernel keeps
+    /// permitted = effective = ambient, so CHOWN (permitted only) is gone.
+    fn capabilities_all_sets(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "caps5", &["/checker"])?;
+        b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+        b.set("/process/capabilities", json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"]
+        }));
+        let r = d.run_checker(&b)?;
+        let kill = cap_mask(&["CAP_KILL"]);
+        ensure!(r.caps("CapBnd") == cap_mask(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]), "CapBnd {:#x}", r.caps("CapBnd"));
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+            ensure!(r.caps(set) == kill, "{set} {:#x} != {kill:#x}", r.caps(set));
+        }
+    }
+
+    /// noNewPrivileges true and false.
+    fn no_new_privileges(rt) {
+        let d = Driver::new(rt)?;
+        for (nnp, want) in [(true, "1"), (false, "0")] {
+            let mut b = Bundle::new(rt, "nnp", &["/checker"])?;
+            b.set("/process/noNewPrivileges", json!(nnp));
+            let r = d.run_checker(&b)?;
+            ensure!(r.str("/no_new_privs") == want, "noNewPrivileges {nnp}: NoNewPrivs {}", r.str("/no_new_privs"));
+        }
+    }
+
+    /// rlimits: each listed limit is set, soft and hard.
+    fn rlimits(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "rlim", &["/checker"])?;
+        b.set("/process/rlimits", json!([
+            {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000},
+            {"type": "RLIMIT_CORE", "soft": 1234, "hard": 5678},
+            {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
+            {"type": "RLIMIT_MSGQUEUE", "soft": 8192, "hard": 16384}
+        ]));
+        let r = d.run_checker(&b)?;
+        for (name, soft, hard) in [("RLIMIT_NOFILE", 1000, 2000), ("RLIMIT_CORE", 1234, 5678),
+            ("RLIMIT_NPROC", 300, 400), ("RLIMIT_MSGQUEUE", 8192, 16384)] {
+            let v = r.at(&format!("/rlimits/{name}"));
+            ensure!(v["soft"] == soft && v["hard"] == hard, "{name}: {v}");
+        }
+    }
+
+    /// oomScoreAdj is written to /proc/<pid>/oom_score_adj.
+    fn oom_score_adj(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "oom", &["/checker"])?;
+        b.set("/process/oomScoreAdj", json!(567));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/oom_score_adj") == "567", "oom_score_adj {}", r.str("/oom_score_adj"));
+    }
+
+    /// linux.sysctl values in the container's net and ipc namespaces.
+    fn sysctl(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "sysctl", &["/checker", "--sysctl", "net.ipv4.ip_forward",
+            "--sysctl", "kernel.shmmax", "--sysctl", "net.core.somaxconn"])?;
+        b.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "65536", "net.core.somaxconn": "1234"}));
+        let r = d.run_checker(&b)?;
+        for (k, v) in [("net.ipv4.ip_forward", "1"), ("kernel.shmmax", "65536"), ("net.core.somaxconn", "1234")] {
+            ensure!(r.str(&format!("/sysctl/{k}")) == v, "{k} = {}", r.at(&format!("/sysctl/{k}")));
+        }
+        let host = std::fs::read_to_string("/proc/sys/net/core/somaxconn")?;
+        ensure!(host.trim() != "1234", "sysctl leaked to the host");
+    }
+
+    /// seccomp ERRNO with the default errno, with errnoRet, and with an
+    /// argument filter; the filter is in mode 2.
+    fn seccomp_errno_and_args(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "seccomp", &["/checker", "--syscall", "getppid", "--syscall", "getpriority",
+            "--syscall", "umask=63", "--syscall", "umask=18"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {"names": ["getppid"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["umask"], "action": "SCMP_ACT_ERRNO",
+                 "args": [{"index": 0, "value": 63, "op": "SCMP_CMP_EQ"}]}
+            ]
+        }));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/seccomp") == "2", "Seccomp mode {}", r.str("/seccomp"));
+        ensure!(r.at("/syscalls/getppid/errno") == 1, "getppid {}", r.at("/syscalls/getppid"));
+        ensure!(r.at("/syscalls/getpriority/errno") == 38, "getpriority {}", r.at("/syscalls/getpriority"));
+        ensure!(r.at("/syscalls/umask=63/errno") == 1, "umask(63) {}", r.at("/syscalls/umask=63"));
+        ensure!(r.at("/syscalls/umask=18/errno") == 0, "umask(18) {}", r.at("/syscalls/umask=18"));
+    }
+
+    /// seccomp KILL ends the process with SIGSYS (exit 159 through `run`).
+    fn seccomp_kill(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "seckill", &["/checker", "--syscall", "getppid"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL"}]
+        }));
+        b.write()?;
+        let o = d.exec(&["run", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(o.status.code() == Some(128 + 31), "exit {:?}: {}", o.status, o.stderr);
+    }
+
+    /// No seccomp section: mode 0.
+    fn seccomp_absent(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "secnone", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/seccomp") == "0", "Seccomp mode {}", r.str("/seccomp"));
+    }
+
+    /// terminal=true: the pty master arrives over --console-socket and the
+    /// process's stdio is the pty slave.
+    fn console_socket(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "tty", &["/bin/sh", "-c", "tty; echo hello-from-tty"])?;
+        b.set("/process/terminal", json!(true));
+        let sock = ConsoleSocket::new()?;
+        let c = d.create(&b, &["--console-socket", &sock.path().to_string_lossy()])?;
+        let master = sock.receive_master(Duration::from_secs(10))?;
+        c.start()?;
+        let out = read_pty(master, Duration::from_secs(10));
+        ensure!(out.contains("/dev/pts/0"), "tty says: {out:?}");
+        ensure!(out.contains("hello-from-tty"), "pty output: {out:?}");
+        c.wait_status("stopped", Duration::from_secs(10))?;
+    }
+}
