@@ -1,1 +1,369 @@
-//! containers (to be written).
+//! containers: container records, their OCI bundles, and their lifecycle.
+//!
+//! A container is a record in `Table::Containers` (name reserved in
+//! `Table::ContainerNames` in the same transaction), a directory
+//! `<root>/containers/<id>/` (config.json, the rootfs mount point, hosts files,
+//! the json-file log) and, while it runs, a task (its shim, see `tasks`).
+//!
+//! # Lifecycle and invariants
+//! * `create` reserves the name and writes the record first (so two creates
+//!   cannot take one name), then prepares the rootfs, the volumes and the
+//!   bundle; any failure undoes all of it, so no half-created container stays.
+//!   A crash in between leaves a record without `config.json`, which `restore`
+//!   removes on the next start.
+//! * `start` spawns a shim (`tasks::TaskManager::create`), hands the new task to
+//!   clients waiting in `attach`, then runs the process; a monitor waits for the
+//!   exit, records it, deletes the task (no shim, no cgroup left), and applies
+//!   the restart policy with exponential back-off.
+//! * berthd can die at any time: the shims keep running and keep writing the
+//!   logs. `restore` reconnects to them (live-restore, always on) and resumes
+//!   the monitors; an exit that happened meanwhile is read from the shim.
+//! * Every change of a record bumps a watch counter, so `wait` and `stop` block
+//!   without polling.
+//!
+//! One file per verb; each is an `impl Containers` block.
+
+mod attach;
+mod bundle;
+mod create;
+mod exec;
+mod image_source;
+mod list;
+mod logs;
+mod monitor;
+mod names;
+mod pause;
+mod record;
+mod remove;
+mod rename;
+mod restore;
+mod start;
+mod stats;
+mod stop;
+mod top;
+mod wait;
+
+pub use attach::{AttachFuture, AttachHandle, AttachRequest};
+pub use bundle::BundleError;
+pub use exec::{ExecInfo, ExecOptions, StartedExec};
+pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
+pub use logs::{LogEntry, LogOptions};
+pub use record::{
+    Container, MountKind, MountPoint, MountSpec, Resources, RestartPolicy, Spec, State, Status,
+    DEFAULT_STOP_TIMEOUT,
+};
+pub use stop::{parse_signal, StopOutcome};
+pub use wait::WaitResult;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use crate::events::Events;
+use crate::metadata::{self, Store, Table};
+use crate::tasks::{Task, TaskError, TaskManager};
+use crate::volumes::{self, Volumes};
+
+/// Errors of container operations. Display texts are docker's where docker has one.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("No such container: {reference}")]
+    NotFound { reference: String },
+    #[error("multiple containers match {reference:?}: use more characters of the ID or the name")]
+    Ambiguous { reference: String },
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+    #[error("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName { name: String },
+    #[error("No such image: {reference}")]
+    NoSuchImage { reference: String },
+    #[error("image {reference}: {message}")]
+    Image { reference: String, message: String },
+    #[error("No command specified (the image has no CMD or ENTRYPOINT: give one after the image name)")]
+    NoCommand,
+    #[error("{message}")]
+    InvalidArgument { message: String },
+    #[error("Container {id} is not running")]
+    NotRunning { id: String },
+    #[error("Container {id} is paused. Unpause the container before stopping or killing")]
+    Paused { id: String },
+    #[error("You cannot remove a running container {id}. Stop the container before attempting removal or force remove")]
+    Running { id: String },
+    #[error("Container {id} is restarting, wait until the container is running")]
+    Restarting { id: String },
+    #[error("container {id}: {path}: {source}")]
+    Io {
+        id: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("container {id}: {source}")]
+    Bundle {
+        id: String,
+        #[source]
+        source: BundleError,
+    },
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Volume(#[from] volumes::Error),
+    #[error(transparent)]
+    Store(#[from] metadata::Error),
+}
+
+/// The error kinds the API edge maps to status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    FailedPrecondition,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } | Error::NoSuchImage { .. } => ErrorKind::NotFound,
+            Error::NameInUse { .. } => ErrorKind::AlreadyExists,
+            Error::InvalidName { .. }
+            | Error::NoCommand
+            | Error::InvalidArgument { .. }
+            | Error::Ambiguous { .. }
+            | Error::Bundle { .. } => ErrorKind::InvalidArgument,
+            Error::NotRunning { .. }
+            | Error::Paused { .. }
+            | Error::Running { .. }
+            | Error::Restarting { .. } => ErrorKind::FailedPrecondition,
+            Error::Volume(volumes::Error::NotFound { .. }) => ErrorKind::NotFound,
+            Error::Volume(volumes::Error::InUse { .. }) => ErrorKind::FailedPrecondition,
+            Error::Volume(volumes::Error::InvalidName { .. }) => ErrorKind::InvalidArgument,
+            Error::Task(TaskError::NotFound { .. }) => ErrorKind::NotFound,
+            Error::Task(TaskError::FailedPrecondition { .. }) => ErrorKind::FailedPrecondition,
+            Error::Task(TaskError::InvalidArgument { .. }) => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the container module taken from the daemon config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// berthd's `--root`.
+    pub root: PathBuf,
+    pub log_max_size: u64,
+    pub log_max_file: u32,
+    /// "none" or "host".
+    pub default_network: String,
+    /// The init binary for `--init` (statically linked, bind-mounted in).
+    pub init_path: Option<PathBuf>,
+}
+
+/// A task the daemon holds for a running container.
+#[derive(Clone)]
+struct Live {
+    task: Task,
+    /// Distinguishes runs of one container, so a late exit of an old run
+    /// does not touch a restarted one.
+    epoch: u64,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    tasks: TaskManager,
+    images: Arc<dyn ImageSource>,
+    volumes: Volumes,
+    events: Events,
+    live: Mutex<HashMap<String, Live>>,
+    /// Per-container lock serialising lifecycle verbs (start/stop/rm/...).
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Attach clients waiting for the next start of a container.
+    pending_attach: Mutex<HashMap<String, Vec<attach::Pending>>>,
+    /// Attach streams being served, per container (the monitor lets them
+    /// drain before deleting the task).
+    attached: Mutex<HashMap<String, usize>>,
+    execs: Mutex<HashMap<String, exec::ExecEntry>>,
+    /// Restart back-off per container.
+    backoff: Mutex<HashMap<String, std::time::Duration>>,
+    /// Last exit of recently removed containers (for `wait` on `--rm`).
+    exits: Mutex<HashMap<String, (i32, bool, String)>>,
+    changed: watch::Sender<u64>,
+    epoch: std::sync::atomic::AtomicU64,
+}
+
+/// The container manager. Cheap to clone.
+#[derive(Clone)]
+pub struct Containers {
+    inner: Arc<Inner>,
+}
+
+impl Containers {
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        tasks: TaskManager,
+        images: Arc<dyn ImageSource>,
+        volumes: Volumes,
+        events: Events,
+    ) -> Containers {
+        let (changed, _) = watch::channel(0);
+        Containers {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                tasks,
+                images,
+                volumes,
+                events,
+                live: Mutex::new(HashMap::new()),
+                locks: Mutex::new(HashMap::new()),
+                pending_attach: Mutex::new(HashMap::new()),
+                attached: Mutex::new(HashMap::new()),
+                execs: Mutex::new(HashMap::new()),
+                backoff: Mutex::new(HashMap::new()),
+                exits: Mutex::new(HashMap::new()),
+                changed,
+                epoch: std::sync::atomic::AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// `<root>/containers`.
+    pub fn dir(&self) -> PathBuf {
+        self.inner.settings.root.join("containers")
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.dir().join(id)
+    }
+
+    /// Finds a container by full ID, name (with or without a leading `/`) or
+    /// unique ID prefix.
+    pub fn lookup(&self, reference: &str) -> Result<Container> {
+        let not_found = || Error::NotFound {
+            reference: reference.to_string(),
+        };
+        let r = reference.strip_prefix('/').unwrap_or(reference);
+        if r.is_empty() {
+            return Err(not_found());
+        }
+        if let Some(c) = self.inner.store.get::<Container>(Table::Containers, r)? {
+            return Ok(c);
+        }
+        if let Some(id) = self.inner.store.get::<String>(Table::ContainerNames, r)? {
+            if let Some(c) = self.inner.store.get::<Container>(Table::Containers, &id)? {
+                return Ok(c);
+            }
+        }
+        if !r.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(not_found());
+        }
+        let mut matches = self.inner.store.list_prefix::<Container>(Table::Containers, r)?;
+        match matches.len() {
+            0 => Err(not_found()),
+            1 => Ok(matches.remove(0).1),
+            _ => Err(Error::Ambiguous {
+                reference: reference.to_string(),
+            }),
+        }
+    }
+
+    /// Every stored container.
+    pub fn all(&self) -> Result<Vec<Container>> {
+        Ok(self
+            .inner
+            .store
+            .list::<Container>(Table::Containers)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect())
+    }
+
+    /// Writes the record and wakes waiters.
+    fn save(&self, c: &Container) -> Result<()> {
+        self.inner.store.put(Table::Containers, &c.id, c)?;
+        self.inner.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Re-reads, changes and writes one record; `None` if it is gone.
+    fn modify(&self, id: &str, f: impl FnOnce(&mut Container)) -> Result<Option<Container>> {
+        let out = self.inner.store.update(|tx| {
+            let Some(mut c) = tx.get::<Container>(Table::Containers, id)? else {
+                return Ok::<_, metadata::Error>(None);
+            };
+            f(&mut c);
+            tx.put(Table::Containers, id, &c)?;
+            Ok(Some(c))
+        })?;
+        self.inner.changed.send_modify(|n| *n += 1);
+        Ok(out)
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    fn live_task(&self, id: &str) -> Option<Live> {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn set_live(&self, id: &str, live: Option<Live>) {
+        let mut m = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+        match live {
+            Some(l) => {
+                m.insert(id.to_string(), l);
+            }
+            None => {
+                m.remove(id);
+            }
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn publish(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: HashMap<String, String> = c
+            .spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        attrs.insert("name".into(), c.name.clone());
+        attrs.insert("image".into(), c.spec.image.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.inner.events.publish("container", action, &c.id, attrs);
+    }
+
+    /// A receiver that changes whenever any record changes.
+    fn watch(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// The task manager (for system-wide reports).
+    pub fn tasks(&self) -> &TaskManager {
+        &self.inner.tasks
+    }
+}
+
+fn io_err(id: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let (id, path) = (id.to_string(), path.to_path_buf());
+    move |source| Error::Io { id, path, source }
+}

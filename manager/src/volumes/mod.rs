@@ -1,1 +1,345 @@
-//! volumes (to be written).
+//! volumes: named volumes, each a directory `<root>/volumes/<name>/_data` plus a
+//! record in the metadata store (`Table::Volumes`).
+//!
+//! A volume records which containers use it (`users`): containers acquire it at
+//! create and release it at remove, so `volume rm` of a used volume is refused
+//! without scanning containers, and `prune` removes only unused ones. Anonymous
+//! volumes (from `-v /path` or an image's VOLUME) are marked so `rm -v` and prune
+//! can find them. The directory is created before the record and removed after it,
+//! so a crash leaves at worst an unnamed directory, which `gc` removes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::{self, Store, Table};
+
+/// Errors of the volume module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such volume: {name}")]
+    NotFound { name: String },
+    #[error("volume name {name:?} is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName { name: String },
+    #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
+    InUse { name: String, users: Vec<String> },
+    #[error("volume driver {driver:?} is not supported (only \"local\")")]
+    Driver { driver: String },
+    #[error("volume {name}: {path}: {source}")]
+    Io {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] metadata::Error),
+}
+
+/// A stored volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: PathBuf,
+    pub created_at: String,
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub options: HashMap<String, String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    /// IDs of the containers that mount it.
+    #[serde(default)]
+    pub users: BTreeSet<String>,
+}
+
+/// Options of `volume create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: String,
+    pub driver: String,
+    pub labels: HashMap<String, String>,
+    pub options: HashMap<String, String>,
+    pub anonymous: bool,
+}
+
+/// The volume manager.
+#[derive(Clone, Debug)]
+pub struct Volumes {
+    dir: PathBuf,
+    store: Store,
+}
+
+impl Volumes {
+    /// Volumes under `<root>/volumes`.
+    pub fn new(root: &Path, store: Store) -> Volumes {
+        Volumes {
+            dir: root.join("volumes"),
+            store,
+        }
+    }
+
+    fn io(name: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+        let (name, path) = (name.to_string(), path.to_path_buf());
+        move |source| Error::Io { name, path, source }
+    }
+
+    /// Creates a volume; creating an existing one returns it unchanged (docker does too).
+    pub fn create(&self, opts: CreateOptions) -> Result<Volume, Error> {
+        let name = if opts.name.is_empty() {
+            random_name()
+        } else {
+            opts.name.clone()
+        };
+        validate_name(&name)?;
+        if !opts.driver.is_empty() && opts.driver != "local" {
+            return Err(Error::Driver {
+                driver: opts.driver,
+            });
+        }
+        if let Some(v) = self.store.get::<Volume>(Table::Volumes, &name)? {
+            return Ok(v);
+        }
+        let data = self.dir.join(&name).join("_data");
+        std::fs::create_dir_all(&data).map_err(Self::io(&name, &data))?;
+        let vol = Volume {
+            name: name.clone(),
+            driver: "local".to_string(),
+            mountpoint: data,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            labels: opts.labels,
+            options: opts.options,
+            anonymous: opts.anonymous,
+            users: BTreeSet::new(),
+        };
+        let created = self.store.update(|tx| {
+            if let Some(existing) = tx.get::<Volume>(Table::Volumes, &name)? {
+                return Ok::<_, metadata::Error>(existing);
+            }
+            tx.put(Table::Volumes, &name, &vol)?;
+            Ok(vol.clone())
+        })?;
+        Ok(created)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<Volume, Error> {
+        self.store
+            .get(Table::Volumes, name)?
+            .ok_or_else(|| Error::NotFound {
+                name: name.to_string(),
+            })
+    }
+
+    /// Every volume, filtered by docker's keys (`name`, `label`, `dangling`).
+    pub fn list(&self, filters: &[(String, String)]) -> Result<Vec<Volume>, Error> {
+        let all: Vec<(String, Volume)> = self.store.list(Table::Volumes)?;
+        Ok(all
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|v| {
+                filters.iter().all(|(k, val)| match k.as_str() {
+                    "name" => v.name.contains(val.as_str()),
+                    "dangling" => (val == "true" || val == "1") == v.users.is_empty(),
+                    "label" => match val.split_once('=') {
+                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
+                        None => v.labels.contains_key(val),
+                    },
+                    "driver" => v.driver == *val,
+                    _ => true,
+                })
+            })
+            .collect())
+    }
+
+    /// Marks `container` as a user of volume `name`, creating the volume if needed.
+    pub fn acquire(&self, name: &str, container: &str, anonymous: bool) -> Result<Volume, Error> {
+        self.create(CreateOptions {
+            name: name.to_string(),
+            anonymous,
+            ..Default::default()
+        })?;
+        self.store.update(|tx| {
+            let mut v: Volume = tx
+                .get(Table::Volumes, name)?
+                .ok_or_else(|| Error::NotFound {
+                    name: name.to_string(),
+                })?;
+            v.users.insert(container.to_string());
+            tx.put(Table::Volumes, name, &v)?;
+            Ok(v)
+        })
+    }
+
+    /// Drops `container` from the users of `name` (missing volume: nothing to do).
+    pub fn release(&self, name: &str, container: &str) -> Result<(), Error> {
+        self.store.update(|tx| {
+            if let Some(mut v) = tx.get::<Volume>(Table::Volumes, name)? {
+                if v.users.remove(container) {
+                    tx.put(Table::Volumes, name, &v)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a volume and its data. Refused while a container uses it unless `force`.
+    pub fn remove(&self, name: &str, force: bool) -> Result<(), Error> {
+        self.store.update(|tx| {
+            let v: Volume = tx
+                .get(Table::Volumes, name)?
+                .ok_or_else(|| Error::NotFound {
+                    name: name.to_string(),
+                })?;
+            if !v.users.is_empty() && !force {
+                return Err(Error::InUse {
+                    name: name.to_string(),
+                    users: v.users.iter().cloned().collect(),
+                });
+            }
+            tx.delete(Table::Volumes, name)?;
+            Ok(())
+        })?;
+        let dir = self.dir.join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Self::io(name, &dir)(e)),
+        }
+    }
+
+    /// Removes unused volumes (only anonymous ones unless `all`); returns names and bytes.
+    pub fn prune(&self, all: bool) -> Result<(Vec<String>, u64), Error> {
+        let mut deleted = Vec::new();
+        let mut bytes = 0;
+        for v in self.list(&[])? {
+            if v.users.is_empty() && (all || v.anonymous) {
+                let size = dir_size(&v.mountpoint);
+                match self.remove(&v.name, false) {
+                    Ok(()) => {
+                        bytes += size;
+                        deleted.push(v.name);
+                    }
+                    Err(Error::InUse { .. }) | Err(Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((deleted, bytes))
+    }
+
+    /// Removes directories under `<root>/volumes` that no record names (a crash
+    /// between mkdir and the store write).
+    pub fn gc(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut removed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(removed);
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if self.store.get::<Volume>(Table::Volumes, &name)?.is_none() {
+                let p = e.path();
+                std::fs::remove_dir_all(&p).map_err(Self::io(&name, &p))?;
+                removed.push(p);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Bytes used by a volume's data.
+    pub fn size(&self, v: &Volume) -> u64 {
+        dir_size(&v.mountpoint)
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+fn random_name() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Apparent size of a tree, not following symlinks.
+pub fn dir_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|it| it.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vols() -> (tempfile::TempDir, Volumes) {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::open(d.path()).unwrap();
+        let v = Volumes::new(d.path(), store);
+        (d, v)
+    }
+
+    #[test]
+    fn create_use_remove() {
+        let (_d, v) = vols();
+        let vol = v
+            .create(CreateOptions {
+                name: "data".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(vol.mountpoint.is_dir());
+        v.acquire("data", "c1", false).unwrap();
+        assert!(matches!(v.remove("data", false), Err(Error::InUse { .. })));
+        v.release("data", "c1").unwrap();
+        v.remove("data", false).unwrap();
+        assert!(!vol.mountpoint.exists());
+        assert!(matches!(v.inspect("data"), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn bad_names_and_prune() {
+        let (_d, v) = vols();
+        for bad in ["../x", "", "a/b", "-a"] {
+            assert!(
+                v.create(CreateOptions {
+                    name: bad.into(),
+                    ..Default::default()
+                })
+                .is_err(),
+                "{bad}"
+            );
+        }
+        v.acquire("anon1", "c", true).unwrap();
+        v.create(CreateOptions {
+            name: "anon2".into(),
+            anonymous: true,
+            ..Default::default()
+        })
+        .unwrap();
+        v.create(CreateOptions {
+            name: "named".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let (deleted, _) = v.prune(false).unwrap();
+        assert_eq!(deleted, vec!["anon2".to_string()]);
+        let (deleted, _) = v.prune(true).unwrap();
+        assert_eq!(deleted, vec!["named".to_string()]);
+    }
+}

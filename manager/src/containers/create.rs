@@ -1,0 +1,385 @@
+//! `create`: reserve the name, write the record, then build rootfs, volumes and
+//! bundle; undo everything on failure.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use super::bundle;
+use super::image_source::{ImageError, ImageInfo};
+use super::names;
+use super::record::{Container, MountKind, MountPoint, Spec, State, DEFAULT_STOP_TIMEOUT};
+use super::{io_err, Containers, Error, Result};
+use crate::metadata::{self, Table};
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Merges `KEY=VALUE` lists; later entries win, order of first appearance kept.
+fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in base.iter().chain(over) {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        match out
+            .iter_mut()
+            .find(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) == key)
+        {
+            Some(slot) => *slot = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+/// Entrypoint + cmd as docker combines them: a user entrypoint drops the
+/// image's cmd; a user cmd replaces the image's cmd.
+fn command(spec: &Spec, image: &ImageInfo) -> Vec<String> {
+    let (entrypoint, image_cmd) = match &spec.entrypoint {
+        Some(ep) => (ep.clone(), Vec::new()),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            image.cmd.clone().unwrap_or_default(),
+        ),
+    };
+    let cmd = if spec.cmd.is_empty() {
+        image_cmd
+    } else {
+        spec.cmd.clone()
+    };
+    entrypoint.into_iter().chain(cmd).collect()
+}
+
+impl Containers {
+    /// Creates a container; returns its ID and warnings for the user.
+    pub async fn create(&self, spec: Spec) -> Result<(String, Vec<String>)> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.create_blocking(spec))
+            .await
+            .map_err(|e| Error::InvalidArgument {
+                message: format!("create panicked: {e}"),
+            })?
+    }
+
+    fn create_blocking(&self, mut spec: Spec) -> Result<(String, Vec<String>)> {
+        let mut warnings = Vec::new();
+        if !spec.name.is_empty() {
+            spec.name = spec.name.trim_start_matches('/').to_string();
+            names::validate(&spec.name)?;
+        }
+        if spec.network_mode.is_empty() {
+            spec.network_mode = self.inner.settings.default_network.clone();
+        }
+        match spec.network_mode.as_str() {
+            "none" | "host" => {}
+            "bridge" | "default" => {
+                warnings.push(
+                    "bridge networking is not available yet; the container has no network (--network none)"
+                        .to_string(),
+                );
+                spec.network_mode = "none".to_string();
+            }
+            other => {
+                return Err(Error::InvalidArgument {
+                    message: format!("network {other} not found (supported: none, host)"),
+                })
+            }
+        }
+        for m in &spec.mounts {
+            if !m.target.starts_with('/') {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "invalid mount config: mount path must be absolute: {:?}",
+                        m.target
+                    ),
+                });
+            }
+            if m.kind == MountKind::Bind && !Path::new(&m.source).exists() {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    ),
+                });
+            }
+        }
+        if spec.init && self.inner.settings.init_path.is_none() {
+            return Err(Error::InvalidArgument {
+                message: "--init: no init binary found (install berth-init next to berthd, or set \"init-path\" in daemon.json)".to_string(),
+            });
+        }
+        if spec.resources.memory_bytes > 0 && spec.resources.memory_bytes < 6 * 1024 * 1024 {
+            return Err(Error::InvalidArgument {
+                message: "Minimum memory limit allowed is 6MB".to_string(),
+            });
+        }
+        let image = self
+            .inner
+            .images
+            .resolve(&spec.image)
+            .map_err(|e| match e {
+                ImageError::NotFound { .. } => Error::NoSuchImage {
+                    reference: spec.image.clone(),
+                },
+                ImageError::Other { message } => Error::Image {
+                    reference: spec.image.clone(),
+                    message,
+                },
+            })?;
+        let argv = command(&spec, &image);
+        let Some((path, args)) = argv.split_first() else {
+            return Err(Error::NoCommand);
+        };
+
+        let id = names::new_id();
+        let hostname = if spec.hostname.is_empty() {
+            if spec.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_else(|| id[..12].to_string())
+            } else {
+                id[..12].to_string()
+            }
+        } else {
+            spec.hostname.clone()
+        };
+        let mut env = merge_env(&image.env, &spec.env);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        env = merge_env(&[format!("HOSTNAME={hostname}")], &env);
+        if spec.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".to_string());
+        }
+        let dir = self.container_dir(&id);
+        let c = Container {
+            id: id.clone(),
+            name: spec.name.clone(),
+            created: Utc::now(),
+            image_id: image.id.clone(),
+            path: path.clone(),
+            args: args.to_vec(),
+            env,
+            working_dir: if spec.working_dir.is_empty() {
+                image.working_dir.clone()
+            } else {
+                spec.working_dir.clone()
+            },
+            user: if spec.user.is_empty() {
+                image.user.clone()
+            } else {
+                spec.user.clone()
+            },
+            hostname,
+            stop_signal: if !spec.stop_signal.is_empty() {
+                spec.stop_signal.clone()
+            } else {
+                image
+                    .stop_signal
+                    .clone()
+                    .unwrap_or_else(|| "SIGTERM".to_string())
+            },
+            stop_timeout: spec.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+            state: State::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            mounts: Vec::new(),
+            log_path: dir.join(format!("{id}-json.log")),
+            dir,
+            spec,
+        };
+        let c = self.reserve(c)?;
+        match self.build(c.clone(), &image) {
+            Ok(c) => {
+                self.publish(&c, "create", &[]);
+                Ok((c.id, warnings))
+            }
+            Err(e) => {
+                if let Err(cleanup) = self.destroy_blocking(&c) {
+                    tracing::warn!(id = %c.id, error = %cleanup, "undoing a failed create");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes the name (a random one when none was given) and writes the record,
+    /// in one transaction.
+    fn reserve(&self, mut c: Container) -> Result<Container> {
+        let explicit = !c.name.is_empty();
+        for attempt in 0..10 {
+            if !explicit {
+                c.name = names::random(attempt);
+            }
+            let r = self.inner.store.update(|tx| {
+                if let Some(id) = tx.get::<String>(Table::ContainerNames, &c.name)? {
+                    return Ok::<_, metadata::Error>(Some(id));
+                }
+                tx.put(Table::ContainerNames, &c.name, &c.id)?;
+                tx.put(Table::Containers, &c.id, &c)?;
+                Ok(None)
+            })?;
+            match r {
+                None => return Ok(c),
+                Some(id) if explicit => {
+                    return Err(Error::NameInUse {
+                        name: c.name.clone(),
+                        id,
+                    })
+                }
+                Some(_) => continue,
+            }
+        }
+        Err(Error::InvalidArgument {
+            message: "could not pick a free random name; pass --name".to_string(),
+        })
+    }
+
+    /// Directory, rootfs, volumes, hosts files and config.json.
+    fn build(&self, mut c: Container, image: &ImageInfo) -> Result<Container> {
+        std::fs::create_dir_all(&c.dir).map_err(io_err(&c.id, &c.dir))?;
+        let rootfs = self
+            .inner
+            .images
+            .prepare_rootfs(&c.id, &image.id)
+            .map_err(|e| Error::Image {
+                reference: c.spec.image.clone(),
+                message: e.to_string(),
+            })?;
+        let mut mounts = Vec::new();
+        let user_targets: Vec<String> = c.spec.mounts.iter().map(|m| m.target.clone()).collect();
+        for m in c.spec.mounts.clone() {
+            mounts.push(self.mount_point(&c.id, &m.source, &m.target, m.kind, m.read_only)?);
+        }
+        for target in &image.volumes {
+            if !user_targets.iter().any(|t| t == target) {
+                mounts.push(self.mount_point(&c.id, "", target, MountKind::Volume, false)?);
+            }
+        }
+        for m in &mounts {
+            if m.kind == MountKind::Volume {
+                copy_up(&rootfs, &m.destination, &m.source);
+            }
+        }
+        c.mounts = mounts;
+        bundle::write_etc_files(&c).map_err(|source| Error::Bundle {
+            id: c.id.clone(),
+            source,
+        })?;
+        let user = bundle::resolve_user(&rootfs, &c.user).map_err(|source| Error::Bundle {
+            id: c.id.clone(),
+            source,
+        })?;
+        let config = bundle::config(&c, &user, self.inner.settings.init_path.as_deref());
+        bundle::write_config(&c.dir, &config).map_err(|source| Error::Bundle {
+            id: c.id.clone(),
+            source,
+        })?;
+        self.save(&c)?;
+        Ok(c)
+    }
+
+    fn mount_point(
+        &self,
+        id: &str,
+        source: &str,
+        target: &str,
+        kind: MountKind,
+        read_only: bool,
+    ) -> Result<MountPoint> {
+        Ok(match kind {
+            MountKind::Volume => {
+                let anonymous = source.is_empty();
+                let name = if anonymous {
+                    names::new_id()
+                } else {
+                    source.to_string()
+                };
+                let v = self.inner.volumes.acquire(&name, id, anonymous)?;
+                MountPoint {
+                    kind,
+                    name: v.name,
+                    source: v.mountpoint,
+                    destination: target.to_string(),
+                    rw: !read_only,
+                    anonymous,
+                }
+            }
+            MountKind::Bind => MountPoint {
+                kind,
+                name: String::new(),
+                source: PathBuf::from(source),
+                destination: target.to_string(),
+                rw: !read_only,
+                anonymous: false,
+            },
+            MountKind::Tmpfs => MountPoint {
+                kind,
+                name: String::new(),
+                source: PathBuf::new(),
+                destination: target.to_string(),
+                rw: !read_only,
+                anonymous: false,
+            },
+        })
+    }
+}
+
+/// docker copies the image's files at a volume's mount point into a new, empty
+/// volume. Best effort: a volume the copy cannot fill starts empty.
+fn copy_up(rootfs: &Path, target: &str, volume: &Path) {
+    let src = rootfs.join(target.trim_start_matches('/'));
+    let empty = std::fs::read_dir(volume)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    // Only a real directory of the image, never a symlink that could point out.
+    let is_dir = std::fs::symlink_metadata(&src)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    if !empty || !is_dir || !src.starts_with(rootfs) {
+        return;
+    }
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg("--no-dereference")
+        .arg(format!("{}/.", src.display()))
+        .arg(volume)
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        tracing::warn!(target, "could not copy the image's files into the volume");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn env_merge_keeps_order_and_overrides() {
+        assert_eq!(
+            merge_env(&s(&["PATH=/bin", "A=1"]), &s(&["A=2", "B=3"])),
+            s(&["PATH=/bin", "A=2", "B=3"])
+        );
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_combine_like_docker() {
+        let image = ImageInfo {
+            entrypoint: Some(s(&["/ep"])),
+            cmd: Some(s(&["default"])),
+            ..Default::default()
+        };
+        let mut spec = Spec::default();
+        assert_eq!(command(&spec, &image), s(&["/ep", "default"]));
+        spec.cmd = s(&["x"]);
+        assert_eq!(command(&spec, &image), s(&["/ep", "x"]));
+        spec.entrypoint = Some(s(&["sh", "-c"]));
+        spec.cmd = vec![];
+        assert_eq!(command(&spec, &image), s(&["sh", "-c"]));
+        spec.entrypoint = Some(vec![]);
+        assert!(command(&spec, &ImageInfo::default()).is_empty());
+    }
+}

@@ -1,0 +1,123 @@
+//! The seam between containers and images: resolve an image's run config and
+//! give a container its rootfs. Owned here (the consumer), implemented over
+//! `images::ImageService` + `snapshots` by [`LocalImages`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::images::{self, ImageService};
+
+/// What a container needs from its image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// `sha256:<hex>`.
+    pub id: String,
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub working_dir: String,
+    pub user: String,
+    /// Paths the image declares as volumes.
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("No such image: {reference}")]
+    NotFound { reference: String },
+    #[error("{message}")]
+    Other { message: String },
+}
+
+/// Images and rootfs for containers. Calls block.
+pub trait ImageSource: Send + Sync {
+    fn resolve(&self, reference: &str) -> Result<ImageInfo, ImageError>;
+    /// Creates and mounts the rootfs of `container_id` (at
+    /// `<root>/containers/<id>/rootfs`) from image `image_id`.
+    fn prepare_rootfs(&self, container_id: &str, image_id: &str) -> Result<PathBuf, ImageError>;
+    /// Mounts an already prepared rootfs again (after a reboot); no-op when mounted.
+    fn mount_rootfs(&self, container_id: &str) -> Result<(), ImageError>;
+    /// Unmounts and deletes the rootfs; idempotent.
+    fn remove_rootfs(&self, container_id: &str) -> Result<(), ImageError>;
+    /// IDs of containers that have a rootfs (for start-up clean-up).
+    fn rootfs_ids(&self) -> Result<Vec<String>, ImageError>;
+}
+
+/// [`ImageSource`] over the local image service.
+pub struct LocalImages {
+    images: Arc<ImageService>,
+}
+
+impl LocalImages {
+    pub fn new(images: Arc<ImageService>) -> LocalImages {
+        LocalImages { images }
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> ImageError {
+    ImageError::Other {
+        message: e.to_string(),
+    }
+}
+
+impl ImageSource for LocalImages {
+    fn resolve(&self, reference: &str) -> Result<ImageInfo, ImageError> {
+        let r = self.images.resolve(reference).map_err(|e| match e {
+            images::Error::NotFound(_) => ImageError::NotFound {
+                reference: reference.to_string(),
+            },
+            e => other(e),
+        })?;
+        let c = r.config;
+        Ok(ImageInfo {
+            id: r.id.as_str().to_string(),
+            env: c.env,
+            entrypoint: c.entrypoint,
+            cmd: c.cmd,
+            working_dir: c.working_dir,
+            user: c.user,
+            volumes: c.volumes.into_keys().collect(),
+            stop_signal: c.stop_signal,
+        })
+    }
+
+    fn prepare_rootfs(&self, container_id: &str, image_id: &str) -> Result<PathBuf, ImageError> {
+        let r = self.images.resolve(image_id).map_err(other)?;
+        let m = self
+            .images
+            .snapshots()
+            .prepare(container_id, r.top())
+            .map_err(other)?;
+        if let Err(e) = m.mount() {
+            let _ = self.images.snapshots().remove(container_id);
+            return Err(other(e));
+        }
+        Ok(m.target())
+    }
+
+    fn mount_rootfs(&self, container_id: &str) -> Result<(), ImageError> {
+        match self.images.snapshots().rootfs(container_id).map_err(other)? {
+            Some(m) if !m.is_mounted() => m.mount().map_err(other),
+            Some(_) => Ok(()),
+            None => Err(ImageError::Other {
+                message: format!("container {container_id} has no rootfs"),
+            }),
+        }
+    }
+
+    fn remove_rootfs(&self, container_id: &str) -> Result<(), ImageError> {
+        self.images.snapshots().remove(container_id).map_err(other)
+    }
+
+    fn rootfs_ids(&self) -> Result<Vec<String>, ImageError> {
+        Ok(self
+            .images
+            .snapshots()
+            .rootfs_list()
+            .map_err(other)?
+            .into_iter()
+            .map(|r| r.container_id)
+            .collect())
+    }
+}

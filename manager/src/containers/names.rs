@@ -1,0 +1,60 @@
+//! Container names: validation and docker-style random names.
+
+use super::Error;
+
+const ADJECTIVES: &[&str] = &[
+    "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+    "nifty", "proud", "quiet", "rapid", "sharp", "tender", "vivid", "witty", "zealous", "bold",
+];
+const NOUNS: &[&str] = &[
+    "anchor", "beacon", "cabin", "dock", "ferry", "galley", "harbor", "island", "jetty", "keel",
+    "lagoon", "marina", "narwhal", "oar", "pier", "quay", "reef", "sail", "tide", "wharf",
+];
+
+/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (one char is fine too).
+pub fn validate(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 253;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+        })
+    }
+}
+
+/// `adjective_noun`, with a number appended after the first tries collide.
+pub fn random(attempt: u32) -> String {
+    let a = ADJECTIVES[rand::random::<usize>() % ADJECTIVES.len()];
+    let n = NOUNS[rand::random::<usize>() % NOUNS.len()];
+    if attempt < 3 {
+        format!("{a}_{n}")
+    } else {
+        format!("{a}_{n}{}", rand::random::<u16>() % 1000)
+    }
+}
+
+/// A new 64-hex container ID.
+pub fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate("web-1.a_b").is_ok());
+        assert!(validate("x").is_ok());
+        for bad in ["", "/x", "-x", "a b", "a/b", "../x"] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+        assert!(validate(&random(0)).is_ok());
+        assert!(validate(&random(9)).is_ok());
+        assert_eq!(new_id().len(), 64);
+    }
+}

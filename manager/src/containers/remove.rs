@@ -1,0 +1,167 @@
+//! `rm`: stop (when forced), delete the task, the rootfs, the volumes' claims,
+//! the directory and the records, in that order, so a crash midway leaves a
+//! record that `restore` finishes removing.
+
+use super::record::{Container, MountKind, Status};
+use super::{Containers, Error, Result};
+use crate::metadata::{self, Table};
+
+impl Containers {
+    /// Removes a container. A running one only with `force` (SIGKILL first).
+    /// `volumes`: also remove its anonymous volumes.
+    pub async fn remove(&self, reference: &str, force: bool, volumes: bool) -> Result<()> {
+        let c = self.lookup(reference)?;
+        let lock = self.lock_for(&c.id);
+        let _g = lock.lock().await;
+        let c = self.lookup(&c.id)?;
+        if c.state.status.is_live() && !force {
+            return Err(Error::Running { id: c.id.clone() });
+        }
+        self.remove_locked(c, volumes).await
+    }
+
+    /// Removal with the container's lock held (also used by `--rm` and prune).
+    pub(super) async fn remove_locked(&self, c: Container, volumes: bool) -> Result<()> {
+        let c = self
+            .modify(&c.id, |c| {
+                c.state.status = Status::Removing;
+                c.manually_stopped = true;
+            })?
+            .unwrap_or(c);
+        self.kill_task(&c.id).await;
+        let this = self.clone();
+        let c2 = c.clone();
+        tokio::task::spawn_blocking(move || {
+            if volumes {
+                this.remove_anonymous_volumes(&c2);
+            }
+            this.destroy_blocking(&c2)
+        })
+        .await
+        .map_err(|e| Error::InvalidArgument {
+            message: format!("remove panicked: {e}"),
+        })??;
+        self.forget(&c.id);
+        self.publish(&c, "destroy", &[]);
+        Ok(())
+    }
+
+    /// Kills and deletes the task (live or dead), leaving no shim, runtime
+    /// state or cgroup.
+    pub(super) async fn kill_task(&self, id: &str) {
+        let live = self.live_task(id);
+        self.set_live(id, None);
+        let task = match live {
+            Some(l) => Some(l.task),
+            None => self.inner.tasks.connect(id).await.ok(),
+        };
+        match task {
+            Some(task) => {
+                let _ = task.kill(libc::SIGKILL, true).await;
+                if let Err(e) = task.delete(true).await {
+                    tracing::warn!(id, error = %e, "deleting task; cleaning up by hand");
+                    let _ = self.inner.tasks.cleanup_dead(id).await;
+                }
+            }
+            None => {
+                if self.inner.tasks.shim_dir(id).exists() {
+                    let _ = self.inner.tasks.cleanup_dead(id).await;
+                }
+            }
+        }
+    }
+
+    fn remove_anonymous_volumes(&self, c: &Container) {
+        for m in &c.mounts {
+            if m.kind == MountKind::Volume && m.anonymous {
+                let _ = self.inner.volumes.release(&m.name, &c.id);
+                if let Err(e) = self.inner.volumes.remove(&m.name, false) {
+                    tracing::warn!(volume = %m.name, error = %e, "removing anonymous volume");
+                }
+            }
+        }
+    }
+
+    /// Rootfs, volume claims, directory, records. Idempotent.
+    pub(super) fn destroy_blocking(&self, c: &Container) -> Result<()> {
+        let mut first_err: Option<Error> = None;
+        if let Err(e) = self.inner.images.remove_rootfs(&c.id) {
+            first_err.get_or_insert(Error::Image {
+                reference: c.spec.image.clone(),
+                message: e.to_string(),
+            });
+        }
+        for m in &c.mounts {
+            if m.kind == MountKind::Volume {
+                if let Err(e) = self.inner.volumes.release(&m.name, &c.id) {
+                    tracing::warn!(volume = %m.name, error = %e, "releasing volume");
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            // The rootfs may still be mounted: keep the directory and record so
+            // a later rm (or restore) can finish.
+            return Err(e);
+        }
+        match std::fs::remove_dir_all(&c.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    id: c.id.clone(),
+                    path: c.dir.clone(),
+                    source,
+                })
+            }
+        }
+        self.inner.store.update(|tx| {
+            tx.delete(Table::Containers, &c.id)?;
+            if tx.get::<String>(Table::ContainerNames, &c.name)?.as_deref() == Some(c.id.as_str())
+            {
+                tx.delete(Table::ContainerNames, &c.name)?;
+            }
+            Ok::<_, metadata::Error>(())
+        })?;
+        self.inner.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Drops in-memory state of a removed container.
+    fn forget(&self, id: &str) {
+        self.inner
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.inner
+            .pending_attach
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.inner
+            .execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, e| e.container_id != id);
+    }
+
+    /// Removes every container that is not running; returns IDs and bytes freed.
+    pub async fn prune(&self) -> Result<(Vec<String>, u64)> {
+        let mut deleted = Vec::new();
+        let mut bytes = 0;
+        for c in self.all()? {
+            if matches!(c.state.status, Status::Created | Status::Exited | Status::Dead) {
+                let size = crate::volumes::dir_size(&c.dir.join("upper"));
+                match self.remove(&c.id, false, false).await {
+                    Ok(()) => {
+                        bytes += size;
+                        deleted.push(c.id);
+                    }
+                    Err(Error::NotFound { .. }) | Err(Error::Running { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok((deleted, bytes))
+    }
+}

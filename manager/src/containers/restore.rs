@@ -1,0 +1,143 @@
+//! Start-up reconciliation (live-restore, always on): take back the shims of
+//! running containers, record exits that happened while berthd was down, and
+//! remove what a crash left half-done — shims with no container, rootfs and
+//! directories of containers never fully created, removals cut short.
+
+use std::collections::HashSet;
+
+use super::record::{RestartPolicy, Status};
+use super::{Containers, Live, Result};
+use crate::tasks::TaskStatus;
+
+/// What `restore` did, for the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub reconnected: Vec<String>,
+    pub exited_while_down: Vec<String>,
+    pub restarted: Vec<String>,
+    pub removed_half_done: Vec<String>,
+}
+
+impl Containers {
+    /// Runs once at daemon start, before the API is served.
+    pub async fn restore(&self) -> Result<RestoreReport> {
+        let mut report = RestoreReport::default();
+        let records = self.all()?;
+        let known: HashSet<String> = records.iter().map(|c| c.id.clone()).collect();
+
+        // Shims of containers with no record: a create cut short.
+        for id in self.inner.tasks.list()? {
+            if !known.contains(&id) {
+                self.kill_task(&id).await;
+                report.removed_half_done.push(id);
+            }
+        }
+        // Rootfs and directories with no record.
+        let images = self.inner.images.clone();
+        let rootfs_ids = tokio::task::spawn_blocking(move || images.rootfs_ids())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        for id in rootfs_ids {
+            if !known.contains(&id) {
+                let images = self.inner.images.clone();
+                let rid = id.clone();
+                let _ = tokio::task::spawn_blocking(move || images.remove_rootfs(&rid)).await;
+                report.removed_half_done.push(id);
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !known.contains(&name) && e.path().is_dir() {
+                    // Only ever unmounted dirs here: the rootfs was removed above.
+                    if std::fs::remove_dir_all(e.path()).is_ok() {
+                        report.removed_half_done.push(name);
+                    }
+                }
+            }
+        }
+
+        for c in records {
+            let id = c.id.clone();
+            if c.state.status == Status::Removing || !c.dir.join("config.json").exists() {
+                let lock = self.lock_for(&id);
+                let _g = lock.lock().await;
+                let was_created = c.dir.join("config.json").exists();
+                if let Err(e) = self.remove_locked(c, false).await {
+                    tracing::warn!(%id, error = %e, "finishing an interrupted create/remove");
+                } else if !was_created {
+                    report.removed_half_done.push(id);
+                }
+                continue;
+            }
+            match c.state.status {
+                Status::Running | Status::Paused => {
+                    match self.inner.tasks.connect(&id).await {
+                        Ok(task) => {
+                            let state = task.state().await;
+                            let epoch = self.next_epoch();
+                            self.set_live(
+                                &id,
+                                Some(Live {
+                                    task: task.clone(),
+                                    epoch,
+                                }),
+                            );
+                            match state {
+                                Ok(st) if st.status == TaskStatus::Stopped => {
+                                    report.exited_while_down.push(id.clone());
+                                    self.handle_exit(&id, Some(task), epoch, st.exit).await;
+                                }
+                                _ => {
+                                    // Paused state may have changed while we were away.
+                                    if let Ok(st) = &state {
+                                        let paused = st.status == TaskStatus::Paused;
+                                        let _ = self.modify(&id, |c| {
+                                            c.state.status =
+                                                if paused { Status::Paused } else { Status::Running };
+                                        });
+                                    }
+                                    report.reconnected.push(id.clone());
+                                    self.spawn_monitor(id.clone(), task, epoch);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::info!(%id, error = %e, "shim gone; recording the exit");
+                            let status = self.inner.tasks.recorded_exit(&id).ok().flatten();
+                            let lock = self.lock_for(&id);
+                            let _g = lock.lock().await;
+                            let _ = self.inner.tasks.cleanup_dead(&id).await;
+                            report.exited_while_down.push(id.clone());
+                            self.after_exit(&id, status).await;
+                        }
+                    }
+                }
+                Status::Restarting => {
+                    report.restarted.push(id.clone());
+                    self.policy_restart(&id).await;
+                }
+                Status::Exited | Status::Created | Status::Dead => {
+                    let wants = match c.spec.restart_policy {
+                        RestartPolicy::Always | RestartPolicy::UnlessStopped => {
+                            !c.manually_stopped && c.state.started_at.is_some()
+                        }
+                        _ => false,
+                    };
+                    if wants {
+                        let lock = self.lock_for(&id);
+                        let _g = lock.lock().await;
+                        match self.start_locked(c).await {
+                            Ok(()) => report.restarted.push(id),
+                            Err(e) => tracing::warn!(%id, error = %e, "restart at daemon start"),
+                        }
+                    }
+                }
+                Status::Removing => {}
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,123 @@
+//! `start`: spawn the shim, connect waiting attach clients, run the process,
+//! and hand the task to the exit monitor.
+
+use chrono::Utc;
+
+use super::record::{Container, Status};
+use super::{Containers, Error, Live, Result};
+use crate::tasks::CreateTask;
+
+impl Containers {
+    /// Starts a created or exited container; a running one is left alone.
+    pub async fn start(&self, reference: &str) -> Result<()> {
+        let c = self.lookup(reference)?;
+        let lock = self.lock_for(&c.id);
+        let _g = lock.lock().await;
+        let c = self.lookup(&c.id)?;
+        match c.state.status {
+            Status::Running => return Ok(()),
+            Status::Paused => return Err(Error::Paused { id: c.id }),
+            Status::Removing => {
+                return Err(Error::NotFound {
+                    reference: reference.to_string(),
+                })
+            }
+            _ => {}
+        }
+        self.modify(&c.id, |c| c.manually_stopped = false)?;
+        self.start_locked(c).await
+    }
+
+    /// Start with the container's lock held (also used by restart policies).
+    pub(super) async fn start_locked(&self, c: Container) -> Result<()> {
+        let id = c.id.clone();
+        let images = self.inner.images.clone();
+        let mid = id.clone();
+        tokio::task::spawn_blocking(move || images.mount_rootfs(&mid))
+            .await
+            .map_err(|e| Error::InvalidArgument {
+                message: format!("mount panicked: {e}"),
+            })?
+            .map_err(|e| Error::Image {
+                reference: c.spec.image.clone(),
+                message: e.to_string(),
+            })?;
+        // A task left from an earlier run (exited, or a crash) goes first.
+        if self.live_task(&id).is_some() || self.inner.tasks.shim_dir(&id).exists() {
+            self.kill_task(&id).await;
+        }
+        let mut spec = CreateTask::new(id.clone(), c.bundle());
+        spec.stdin = c.spec.open_stdin;
+        spec.tty = c.spec.tty;
+        spec.log_path = Some(c.log_path.clone());
+        spec.log_max_size = Some(self.inner.settings.log_max_size);
+        spec.log_max_file = self.inner.settings.log_max_file;
+        let task = match self.inner.tasks.create(spec).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.record_start_error(&id, &e.to_string())?;
+                return Err(e.into());
+            }
+        };
+        self.hand_over_attaches(&id, &task).await;
+        let pid = match task.start().await {
+            Ok(pid) => pid,
+            Err(e) => {
+                if let Err(d) = task.delete(true).await {
+                    tracing::warn!(%id, error = %d, "deleting a task that failed to start");
+                    let _ = self.inner.tasks.cleanup_dead(&id).await;
+                }
+                self.record_start_error(&id, &e.to_string())?;
+                return Err(e.into());
+            }
+        };
+        let epoch = self.next_epoch();
+        self.set_live(
+            &id,
+            Some(Live {
+                task: task.clone(),
+                epoch,
+            }),
+        );
+        let c = self
+            .modify(&id, |c| {
+                c.state.status = Status::Running;
+                c.state.pid = pid;
+                c.state.exit_code = 0;
+                c.state.oom_killed = false;
+                c.state.error.clear();
+                c.state.started_at = Some(Utc::now());
+            })?
+            .unwrap_or(c);
+        self.publish(&c, "start", &[]);
+        self.spawn_monitor(id, task, epoch);
+        Ok(())
+    }
+
+    fn record_start_error(&self, id: &str, message: &str) -> Result<()> {
+        self.modify(id, |c| {
+            c.state.status = if c.state.started_at.is_some() {
+                Status::Exited
+            } else {
+                Status::Created
+            };
+            c.state.error = message.to_string();
+            c.state.exit_code = if message.contains("not found") || message.contains("no such file")
+            {
+                127
+            } else if message.contains("permission denied") {
+                126
+            } else {
+                128
+            };
+            c.state.pid = 0;
+        })?;
+        // Clients waiting to attach get "not running".
+        self.inner
+            .pending_attach
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! `stop`, `kill`, `restart`. `stop` sends the stop signal, waits the grace
+//! period, then SIGKILLs — and, when it had to, says why: most often PID 1 of
+//! the container has no handler for the signal, and the kernel never applies a
+//! default action (terminate) to a PID namespace's init for signals sent from
+//! inside or from an ancestor namespace except SIGKILL/SIGSTOP.
+
+use std::time::Duration;
+
+use super::record::Status;
+use super::{Containers, Error, Result};
+
+/// How `stop` ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopOutcome {
+    /// SIGKILL was needed.
+    pub killed: bool,
+    /// Why, and what to do about it.
+    pub reason: String,
+}
+
+/// Signal number from `SIGTERM`, `TERM`, `15`.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
+}
+
+/// Signal name for messages.
+fn signal_name(n: i32) -> String {
+    nix::sys::signal::Signal::try_from(n)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {n}"))
+}
+
+/// Whether the process has a handler for `sig` (SigCgt in /proc/<pid>/status),
+/// and its command name. `None` when the process is gone.
+fn handles_signal(pid: u32, sig: i32) -> Option<(bool, String)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mut caught = None;
+    let mut name = String::new();
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix("SigCgt:") {
+            caught = u64::from_str_radix(v.trim(), 16).ok();
+        } else if let Some(v) = line.strip_prefix("Name:") {
+            name = v.trim().to_string();
+        }
+    }
+    let mask = caught?;
+    Some((sig > 0 && sig <= 64 && mask & (1u64 << (sig - 1)) != 0, name))
+}
+
+impl Containers {
+    /// Stops a running container. `timeout`: grace period in seconds (None: the
+    /// container's own, default 10; negative: wait forever).
+    pub async fn stop(&self, reference: &str, timeout: Option<i64>) -> Result<StopOutcome> {
+        let c = self.lookup(reference)?;
+        let id = c.id.clone();
+        let c = self
+            .modify(&id, |c| c.manually_stopped = true)?
+            .unwrap_or(c);
+        if c.state.status == Status::Restarting {
+            self.modify(&id, |c| c.state.status = Status::Exited)?;
+            return Ok(StopOutcome::default());
+        }
+        let Some(live) = self.live_task(&id) else {
+            return Ok(StopOutcome::default());
+        };
+        if c.state.status == Status::Paused {
+            // A frozen process cannot act on a signal: thaw it first.
+            let _ = live.task.resume().await;
+        }
+        let sig = parse_signal(&c.stop_signal).unwrap_or(libc::SIGTERM);
+        let handler = handles_signal(c.state.pid, sig);
+        let grace = timeout.unwrap_or(c.stop_timeout);
+        self.publish(&c, "kill", &[("signal", sig.to_string())]);
+        if let Err(e) = live.task.kill(sig, false).await {
+            tracing::debug!(%id, error = %e, "stop signal");
+        }
+        let exited = if grace < 0 {
+            self.wait_not_live(&id, None).await
+        } else {
+            self.wait_not_live(&id, Some(Duration::from_secs(grace as u64)))
+                .await
+        };
+        if exited {
+            self.publish(&c, "stop", &[]);
+            return Ok(StopOutcome::default());
+        }
+        let _ = live.task.kill(libc::SIGKILL, true).await;
+        self.wait_not_live(&id, Some(Duration::from_secs(10))).await;
+        let signame = signal_name(sig);
+        let reason = match handler {
+            Some((false, name)) => format!(
+                "container {} did not exit within {grace} seconds of {signame} and was killed: its PID 1 ({name}) has no handler for {signame}, and the kernel ignores such signals for a PID namespace's init. Run it with --init, handle {signame} in the program, or choose a signal it handles with --stop-signal.",
+                c.name
+            ),
+            Some((true, name)) => format!(
+                "container {} did not exit within {grace} seconds of {signame} and was killed: its PID 1 ({name}) handles {signame} but did not exit in time. Give it longer with --time / --stop-timeout.",
+                c.name
+            ),
+            None => format!(
+                "container {} did not exit within {grace} seconds of {signame} and was killed.",
+                c.name
+            ),
+        };
+        self.publish(&c, "stop", &[]);
+        Ok(StopOutcome {
+            killed: true,
+            reason,
+        })
+    }
+
+    /// Waits until the container has no live task; false on timeout.
+    async fn wait_not_live(&self, id: &str, timeout: Option<Duration>) -> bool {
+        let mut rx = self.watch();
+        let fut = async {
+            loop {
+                match self.lookup(id) {
+                    Ok(c) if c.state.status.is_live() && self.live_task(id).is_some() => {}
+                    _ => return,
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.is_ok(),
+            None => {
+                fut.await;
+                true
+            }
+        }
+    }
+
+    /// Sends a signal (default SIGKILL) to a running container's init.
+    pub async fn kill(&self, reference: &str, signal: &str) -> Result<()> {
+        let c = self.lookup(reference)?;
+        let sig = if signal.is_empty() {
+            libc::SIGKILL
+        } else {
+            parse_signal(signal).ok_or_else(|| Error::InvalidArgument {
+                message: format!("Invalid signal: {signal}"),
+            })?
+        };
+        let live = self
+            .live_task(&c.id)
+            .ok_or_else(|| Error::NotRunning { id: c.id.clone() })?;
+        if c.state.status == Status::Paused && sig != libc::SIGKILL {
+            return Err(Error::Paused { id: c.id });
+        }
+        if sig == libc::SIGKILL || sig == libc::SIGTERM {
+            self.modify(&c.id, |c| c.manually_stopped = true)?;
+        }
+        self.publish(&c, "kill", &[("signal", sig.to_string())]);
+        live.task.kill(sig, sig == libc::SIGKILL).await?;
+        Ok(())
+    }
+
+    /// Stop, then start.
+    pub async fn restart(&self, reference: &str, timeout: Option<i64>) -> Result<StopOutcome> {
+        let out = self.stop(reference, timeout).await?;
+        self.start(reference).await?;
+        let c = self.lookup(reference)?;
+        self.publish(&c, "restart", &[]);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse() {
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("term"), Some(15));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("SIGHUP"), Some(1));
+        assert_eq!(parse_signal("BOGUS"), None);
+        assert_eq!(parse_signal("0"), None);
+    }
+
+    #[test]
+    fn own_handlers_are_seen() {
+        // The test process has no SIGUSR2 handler by default; Rust's runtime
+        // installs none for it.
+        let pid = std::process::id();
+        let (h, name) = handles_signal(pid, libc::SIGUSR2).unwrap();
+        assert!(!h);
+        assert!(!name.is_empty());
+    }
+}
