@@ -49,10 +49,14 @@ pub enum UserError {
     },
 }
 
+/// The umask when `process.user.umask` is absent (runc's choice).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
 /// setgroups, setgid, setuid (keeping capabilities across the switch so
 /// `capabilities::apply` can set them afterwards), umask.
 ///
-/// `setgroups` is skipped when the user namespace denies it (`/proc/self/setgroups`
+/// `umask` defaults to [`DEFAULT_UMASK`]. `setgroups` is skipped when the user
+/// namespace denies it (`/proc/self/setgroups`
 /// is `deny`, as for a rootless container with a single mapping); the gids listed then
 /// cannot be applied, as with runc.
 pub fn apply(user: &User) -> Result<(), UserError> {
@@ -81,9 +85,11 @@ pub fn apply(user: &User) -> Result<(), UserError> {
     switched?;
     cleared?;
 
-    if let Some(mask) = user.umask() {
-        umask(Mode::from_bits_truncate(mask));
-    }
+    // Without `umask` in the spec, 0022 like runc: not whatever the caller of the
+    // runtime happened to run with.
+    umask(Mode::from_bits_truncate(
+        user.umask().unwrap_or(DEFAULT_UMASK),
+    ));
     Ok(())
 }
 
@@ -328,5 +334,24 @@ mod tests {
         assert_eq!(child.status_field("CapEff"), "0000000000000000");
         let pid = child.pid;
         assert_eq!(child.go_and_wait(), WaitStatus::Exited(pid, 0));
+    }
+
+    #[test]
+    fn root_staying_root_clears_groups_and_defaults_umask() {
+        let mut child = forked::spawn(|ch| {
+            umask(Mode::from_bits_truncate(0o077));
+            let _ = setgroups(&[Gid::from_raw(4242)]);
+            if let Err(e) = apply(&user(0, 0, vec![], None)) {
+                return ch.fail(&e.to_string());
+            }
+            ch.ready();
+            ch.wait_go();
+            0
+        });
+        child.report(false).expect("child apply");
+        assert_eq!(child.status_field("Uid"), "0\t0\t0\t0");
+        assert_eq!(child.status_field("Groups"), "");
+        assert_eq!(child.status_field("Umask"), "0022");
+        assert_ne!(child.status_field("CapEff"), "0000000000000000");
     }
 }

@@ -392,12 +392,16 @@ fn error_texts_name_the_field() {
 
 /// The kernel's view: a real filter in a forked child (root holds CAP_SYS_ADMIN, so
 /// no no_new_privs is needed), `Seccomp: 2` in its status, and mkdir with mode 0700
-/// refused with EPERM while mode 0755 still works (an argument filter at work).
+/// refused with EPERM while mode 0755 still works (an argument filter at work), with
+/// all three flags the kernel accepts from a profile.
 #[test]
 fn root_installed_filter_is_enforced_by_the_kernel() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = compile(&profile(
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                  "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [
         {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
          "args": [{"index": 1, "value": 448, "op": "SCMP_CMP_EQ"}]}]}"#,
     ))
