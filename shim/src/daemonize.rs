@@ -1,0 +1,153 @@
+//! Detaching from berthd: double fork + setsid, so the shim is reparented away
+//! from its spawner and no signal to berthd's session or process group reaches
+//! it; then `PR_SET_CHILD_SUBREAPER`, so the container's processes (whose
+//! parent, the runtime, exits right after create) are reparented to the shim
+//! and reaped by it.
+//!
+//! The first process stays until the detached shim reports on a pipe that it
+//! is ready (or why it is not), prints that, and exits: the spawner only has
+//! to wait for its child.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use nix::fcntl::OFlag;
+use nix::unistd::{fork, pipe2, setsid, ForkResult};
+
+/// The state dir exists and no other shim answers on its socket.
+pub struct Prepared {
+    state_dir: PathBuf,
+}
+
+/// Created (0700) if missing. Refuses when a live shim already listens there.
+pub fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
+    if let Some(parent) = state_dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    match std::fs::create_dir(state_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let sock = state_dir.join(crate::shim::SOCKET_FILE);
+            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+                anyhow::bail!("a shim is already listening on {}", sock.display());
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", state_dir.display())),
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("chmod {}", state_dir.display()))?;
+    Ok(Prepared {
+        state_dir: state_dir.to_path_buf(),
+    })
+}
+
+/// The detached shim's end of the readiness pipe.
+pub struct Detached {
+    ready: Option<OwnedFd>,
+}
+
+impl Detached {
+    /// Tells the first process the shim is serving at `address`; it prints it
+    /// and exits 0.
+    pub fn ready(&mut self, address: &str) {
+        self.send(&format!("ok {address}\n"));
+    }
+
+    /// Tells the first process why the shim could not start; it prints it and
+    /// exits 1.
+    pub fn fail(&mut self, message: &str) {
+        self.send(&format!("err {message}\n"));
+    }
+
+    fn send(&mut self, msg: &str) {
+        if let Some(fd) = self.ready.take() {
+            let mut f = std::fs::File::from(fd);
+            // The first process may already be gone; nobody to tell then.
+            let _ = f.write_all(msg.as_bytes());
+        }
+    }
+}
+
+/// Forks twice. Returns only in the detached grandchild; the first process
+/// exits with the grandchild's report, the middle one at once.
+///
+/// Must run before any thread exists (no tokio runtime yet).
+pub fn detach(prepared: Prepared) -> anyhow::Result<Detached> {
+    let (rd, wr) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    // SAFETY: single-threaded here (called before the runtime is built), so
+    // the child may run arbitrary code.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Parent { child } => {
+            drop(wr);
+            let mut report = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut report);
+            // The middle process exits at once; reap it.
+            let _ = nix::sys::wait::waitpid(child, None);
+            match report.strip_prefix("ok ") {
+                Some(addr) => {
+                    println!("{}", addr.trim_end());
+                    std::process::exit(0);
+                }
+                None => {
+                    let msg = report.strip_prefix("err ").unwrap_or(&report).trim_end();
+                    if msg.is_empty() {
+                        eprintln!(
+                            "berth-shim: the shim exited before it was ready; see {}",
+                            prepared.state_dir.join(crate::shim::LOG_FILE).display()
+                        );
+                    } else {
+                        eprintln!("berth-shim: {msg}");
+                    }
+                    std::process::exit(1);
+                }
+            }
+        }
+        ForkResult::Child => {}
+    }
+    drop(rd);
+    setsid().context("setsid")?;
+    // SAFETY: still single-threaded.
+    match unsafe { fork() }.context("second fork")? {
+        // SAFETY: _exit skips atexit handlers and stdio flushing that belong
+        // to the first process.
+        ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
+        ForkResult::Child => {}
+    }
+    // SAFETY: plain prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_CHILD_SUBREAPER");
+    }
+    std::env::set_current_dir("/").context("chdir /")?;
+    redirect_stdio(&prepared.state_dir.join(crate::shim::LOG_FILE))?;
+    Ok(Detached { ready: Some(wr) })
+}
+
+/// stdin from /dev/null, stdout/stderr to the shim's own log: the spawner's
+/// pipes must close so it sees the first process's output end.
+fn redirect_stdio(log: &Path) -> anyhow::Result<()> {
+    let null = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .context("/dev/null")?;
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    // SAFETY: dup2 onto the standard descriptors, which this process owns.
+    unsafe {
+        if libc::dup2(null.as_raw_fd(), 0) < 0
+            || libc::dup2(out.as_raw_fd(), 1) < 0
+            || libc::dup2(out.as_raw_fd(), 2) < 0
+        {
+            return Err(std::io::Error::last_os_error()).context("dup2");
+        }
+    }
+    Ok(())
+}

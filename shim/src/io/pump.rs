@@ -1,0 +1,88 @@
+//! The copy loops: output fd → json-file log + attach fan-out, and attach
+//! clients → stdin fd.
+
+use std::sync::{Arc, Mutex};
+
+use berth_proto::shim::v1 as pb;
+use tokio::sync::mpsc;
+
+use super::fanout::Fanout;
+use super::fd::Fd;
+use super::log::{JsonLog, Stream};
+
+pub type SharedLog = Arc<Mutex<JsonLog>>;
+
+/// Copies `fd` until end of file. Log write errors (disk full…) are reported
+/// once and do not stop the copy: attached clients still get the output.
+pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Arc<Fanout>) {
+    let pb_stream = match stream {
+        Stream::Stdout => pb::StdStream::Stdout,
+        Stream::Stderr => pb::StdStream::Stderr,
+    };
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut log_failed = false;
+    loop {
+        let n = match fd.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("reading container {}: {e}", stream_name(stream));
+                break;
+            }
+        };
+        if let Some(log) = &log {
+            let res = lock(log).write(stream, &buf[..n]);
+            if let Err(e) = res {
+                if !log_failed {
+                    tracing::error!("writing log: {e}");
+                    log_failed = true;
+                }
+            }
+        }
+        fanout.send(pb_stream, &buf[..n]);
+    }
+    if let Some(log) = &log {
+        let _ = lock(log).finish(stream);
+    }
+}
+
+fn stream_name(s: Stream) -> &'static str {
+    match s {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
+}
+
+pub enum StdinMsg {
+    Data(Vec<u8>),
+    Close,
+}
+
+/// Writes what attach clients send to the process's stdin. On `Close`, a pipe
+/// is closed (EOF); a pty gets ^D, since its master must stay open for output.
+pub fn spawn_stdin(fd: Fd, tty: bool) -> mpsc::UnboundedSender<StdinMsg> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                StdinMsg::Data(d) => {
+                    if let Err(e) = fd.write_all(&d).await {
+                        tracing::debug!("stdin: {e}");
+                        break;
+                    }
+                }
+                StdinMsg::Close => {
+                    if tty {
+                        let _ = fd.write_all(&[4]).await;
+                    }
+                    break;
+                }
+            }
+        }
+    });
+    tx
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
