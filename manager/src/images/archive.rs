@@ -1,1 +1,447 @@
+//! docker-archive: the format of `docker save` / `docker load`.
+//!
+//! `save` writes what docker ≥ 25 writes — an OCI image layout that is also a docker
+//! archive, so docker (any version), podman and skopeo load it:
+//!
+//! ```text
+//! blobs/sha256/<hex>   layer tars (uncompressed), configs, manifests
+//! oci-layout           {"imageLayoutVersion":"1.0.0"}
+//! index.json           OCI index; each manifest annotated with its name and tag
+//! manifest.json        [{"Config":"blobs/sha256/<cfg>","RepoTags":[…]|null,"Layers":["blobs/sha256/<l>",…]}]
+//! repositories         {"busybox":{"latest":"<top layer hex>"}}   (legacy)
+//! ```
+//!
+//! `load` reads `manifest.json` and whatever files it names, so it takes both that
+//! layout and the legacy one (`<id>.json`, `<id>/layer.tar`, layers deduplicated by
+//! symlinks), plain or gzip layers. The stream is staged into
+//! `content/ingest/load-*/` (hashing as it goes) because `manifest.json` may come last;
+//! only then are configs and layers verified against the config's diff IDs and moved
+//! into the content store. The staging dir is always removed.
 
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::ImageConfiguration;
+use super::reference::Reference;
+use super::service::{stage_dir, ImageRecord, ImageService, LayerRecord, MT_OCI_MANIFEST};
+use super::{Error, Image, Result};
+use crate::content::{Digest, HashingWriter};
+
+/// One entry of `manifest.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    layers: Vec<String>,
+}
+
+/// Biggest JSON document (manifest.json, a config) read into memory.
+const MAX_JSON: u64 = 16 << 20;
+/// Symlink hops followed inside an archive.
+const MAX_HOPS: usize = 16;
+
+enum Staged {
+    File {
+        path: PathBuf,
+        digest: Digest,
+        size: u64,
+    },
+    Link(String),
+}
+
+struct Staging {
+    dir: PathBuf,
+    files: HashMap<String, Staged>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Normalises an archive member name: relative, no `..`, no empty components.
+fn member_name(raw: &[u8]) -> Result<String> {
+    let s = String::from_utf8_lossy(raw);
+    let mut parts = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                return Err(Error::InvalidArchive(format!(
+                    "member {s:?} has a '..' component"
+                )))
+            }
+            c => parts.push(c),
+        }
+    }
+    if s.starts_with('/') {
+        return Err(Error::InvalidArchive(format!("member {s:?} is absolute")));
+    }
+    Ok(parts.join("/"))
+}
+
+impl Staging {
+    fn new(svc: &ImageService) -> Result<Staging> {
+        let dir = stage_dir(svc.content());
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Staging {
+            dir,
+            files: HashMap::new(),
+        })
+    }
+
+    fn read_archive(&mut self, r: impl Read) -> Result<()> {
+        let mut ar = tar::Archive::new(r);
+        let mut n = 0u64;
+        for e in ar.entries().map_err(Error::Stream)? {
+            let mut e = e.map_err(|e| Error::InvalidArchive(e.to_string()))?;
+            let name = member_name(&e.path_bytes())?;
+            match e.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    n += 1;
+                    let path = self.dir.join(n.to_string());
+                    let f = File::create(&path).map_err(|source| Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let mut w = HashingWriter::new(io::BufWriter::new(f));
+                    let want = e.header().entry_size().unwrap_or(0);
+                    let got = io::copy(&mut e, &mut w).map_err(Error::Stream)?;
+                    if got != want {
+                        return Err(Error::InvalidArchive(format!(
+                            "member {name:?} is truncated ({got} of {want} bytes)"
+                        )));
+                    }
+                    let (digest, size, bw) = w.finish();
+                    bw.into_inner().map_err(|e| Error::Stream(e.into_error()))?;
+                    self.files.insert(name, Staged::File { path, digest, size });
+                }
+                tar::EntryType::Symlink | tar::EntryType::Link => {
+                    let target = e
+                        .link_name_bytes()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    let t = String::from_utf8_lossy(&target).into_owned();
+                    // Symlinks are relative to their directory; hard links to the root.
+                    let joined = if e.header().entry_type() == tar::EntryType::Symlink {
+                        let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                        join_rel(dir, &t)?
+                    } else {
+                        member_name(t.as_bytes())?
+                    };
+                    self.files.insert(name, Staged::Link(joined));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The staged file behind a member name, following in-archive links.
+    fn get(&self, name: &str) -> Result<(&Path, &Digest, u64)> {
+        let mut cur = member_name(name.as_bytes())?;
+        for _ in 0..MAX_HOPS {
+            match self.files.get(&cur) {
+                Some(Staged::File { path, digest, size }) => return Ok((path, digest, *size)),
+                Some(Staged::Link(t)) => cur = t.clone(),
+                None => {
+                    return Err(Error::InvalidArchive(format!(
+                        "manifest.json names {name:?}, which is not in the archive"
+                    )))
+                }
+            }
+        }
+        Err(Error::InvalidArchive(format!(
+            "too many links resolving {name:?}"
+        )))
+    }
+
+    fn read_json(&self, name: &str) -> Result<Vec<u8>> {
+        let (path, _, size) = self.get(name)?;
+        if size > MAX_JSON {
+            return Err(Error::InvalidArchive(format!(
+                "{name:?} is {size} bytes; JSON documents are limited to {MAX_JSON}"
+            )));
+        }
+        fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// `dir` + relative `target`, normalised, refusing to climb out of the archive.
+fn join_rel(dir: &str, target: &str) -> Result<String> {
+    if target.starts_with('/') {
+        return Err(Error::InvalidArchive(format!(
+            "link to absolute path {target:?}"
+        )));
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(Error::InvalidArchive(format!(
+                        "link {target:?} leaves the archive"
+                    )));
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>> {
+    let mut st = Staging::new(svc)?;
+    st.read_archive(archive)?;
+    if !st.files.contains_key("manifest.json") {
+        return Err(Error::InvalidArchive(
+            "no manifest.json: not a docker-archive (docker save output expected)".into(),
+        ));
+    }
+    let manifest: Vec<ManifestEntry> = serde_json::from_slice(&st.read_json("manifest.json")?)
+        .map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
+    let _g = svc.lock_mutations();
+    let mut out = Vec::new();
+    for m in &manifest {
+        let config_bytes = st.read_json(&m.config)?;
+        let (_, config_digest, _) = st.get(&m.config)?;
+        let config = ImageConfiguration::parse(&config_bytes, config_digest)?;
+        let diff_ids = &config.rootfs.diff_ids;
+        if diff_ids.len() != m.layers.len() {
+            return Err(Error::InvalidArchive(format!(
+                "{}: {} layers listed but the config has {} diff IDs",
+                m.config,
+                m.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let tags = m
+            .repo_tags
+            .iter()
+            .flatten()
+            .map(|t| Reference::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let mut layers = Vec::new();
+        let mut chain = Vec::new();
+        for (lname, diff_id) in m.layers.iter().zip(diff_ids) {
+            let (path, digest, size) = st.get(lname)?;
+            let size = if svc.content().exists(diff_id) {
+                svc.content().size(diff_id)?
+            } else if digest == diff_id {
+                // Plain tar: the staged file becomes the blob (a later member sharing
+                // it finds the blob present above).
+                svc.content().adopt(path, diff_id)?;
+                size
+            } else {
+                let f = File::open(path).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                svc.store_layer(f, Some(diff_id)).map_err(|e| match e {
+                    Error::Content(crate::content::Error::DigestMismatch { actual, .. }) => {
+                        Error::InvalidArchive(format!(
+                            "layer {lname:?} is {actual} but the config says {diff_id}: corrupt archive"
+                        ))
+                    }
+                    e => e,
+                })?
+                .1
+            };
+            let blob = svc.content().open_blob(diff_id)?;
+            let snap = svc
+                .snapshots()
+                .unpack(chain.last(), diff_id, blob, svc.unpack_options());
+            let snap = match snap {
+                Ok(s) => s,
+                Err(e) => {
+                    svc.drop_blob_if_unused(diff_id);
+                    return Err(e.into());
+                }
+            };
+            chain.push(snap.chain_id);
+            layers.push(LayerRecord {
+                blob: diff_id.clone(),
+                size,
+            });
+        }
+        let rec = svc.commit_image(&config_bytes, &config, layers, chain)?;
+        for t in &tags {
+            svc.set_tag(t, &rec.id)?;
+        }
+        out.push(rec.id);
+    }
+    drop(st);
+    out.iter()
+        .map(|id| svc.list_one(id))
+        .collect::<Result<Vec<_>>>()
+}
+
+fn header(path: &str, size: u64, dir: bool) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
+    h.set_mode(if dir { 0o755 } else { 0o644 });
+    h.set_size(size);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    // Paths here are short ASCII; set_path cannot fail on them.
+    let _ = h.set_path(path);
+    h.set_cksum();
+    h
+}
+
+pub(super) fn save(
+    svc: &ImageService,
+    images: &[(ImageRecord, Vec<String>)],
+    out: impl Write,
+) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    let mut written = std::collections::HashSet::new();
+    let mut add_blob = |b: &mut tar::Builder<_>, d: &Digest| -> Result<()> {
+        if !written.insert(d.clone()) {
+            return Ok(());
+        }
+        let size = svc.content().size(d)?;
+        let f = svc.content().open_blob(d)?;
+        let mut h = header(&format!("blobs/sha256/{}", d.hex()), size, false);
+        b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), f)
+            .map_err(Error::Stream)
+    };
+    for (p, _) in [("blobs/", 0), ("blobs/sha256/", 0)] {
+        let mut h = header(p, 0, true);
+        b.append_data(&mut h, p, io::empty())
+            .map_err(Error::Stream)?;
+    }
+    let mut manifest = Vec::new();
+    let mut index = Vec::new();
+    let mut repositories: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    for (rec, tags) in images {
+        for l in &rec.layers {
+            add_blob(&mut b, &l.blob)?;
+        }
+        add_blob(&mut b, &rec.id)?;
+        add_blob(&mut b, &rec.manifest)?;
+        let msize = svc.content().size(&rec.manifest)?;
+        manifest.push(ManifestEntry {
+            config: format!("blobs/sha256/{}", rec.id.hex()),
+            repo_tags: (!tags.is_empty()).then(|| tags.clone()),
+            layers: rec
+                .layers
+                .iter()
+                .map(|l| format!("blobs/sha256/{}", l.blob.hex()))
+                .collect(),
+        });
+        let desc = |ann: Option<(&str, &str)>| {
+            let mut d = serde_json::json!({
+                "mediaType": MT_OCI_MANIFEST,
+                "digest": rec.manifest,
+                "size": msize,
+            });
+            if let Some((name, tag)) = ann {
+                d["annotations"] = serde_json::json!({
+                    "io.containerd.image.name": full_name(name, tag),
+                    "org.opencontainers.image.ref.name": tag,
+                });
+            }
+            d
+        };
+        if tags.is_empty() {
+            index.push(desc(None));
+        }
+        for t in tags {
+            let (name, tag) = t.rsplit_once(':').unwrap_or((t, "latest"));
+            index.push(desc(Some((name, tag))));
+            if let Some(top) = rec.layers.last() {
+                let e = repositories
+                    .entry(name.to_string())
+                    .or_insert_with(|| serde_json::json!({}));
+                e[tag] = serde_json::Value::String(top.blob.hex().to_string());
+            }
+        }
+    }
+    let files: [(&str, Vec<u8>); 4] = [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        (
+            "index.json",
+            to_json(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": index,
+            }))?,
+        ),
+        ("manifest.json", to_json(&manifest)?),
+        ("repositories", to_json(&repositories)?),
+    ];
+    for (name, bytes) in files {
+        let mut h = header(name, bytes.len() as u64, false);
+        b.append_data(&mut h, name, bytes.as_slice())
+            .map_err(Error::Stream)?;
+    }
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(Error::Stream)
+}
+
+/// docker's fully qualified name, as containerd annotates it.
+fn full_name(name: &str, tag: &str) -> String {
+    let first = name.split('/').next().unwrap_or("");
+    let has_host = name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    if has_host {
+        format!("{name}:{tag}")
+    } else if name.contains('/') {
+        format!("docker.io/{name}:{tag}")
+    } else {
+        format!("docker.io/library/{name}:{tag}")
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Stream(io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_names_cannot_escape() {
+        assert_eq!(member_name(b"./a//b").unwrap(), "a/b");
+        assert!(member_name(b"../a").is_err());
+        assert!(member_name(b"/a").is_err());
+        assert_eq!(
+            join_rel("abc", "../def/layer.tar").unwrap(),
+            "def/layer.tar"
+        );
+        assert!(join_rel("abc", "../../x").is_err());
+        assert!(join_rel("abc", "/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn containerd_names() {
+        assert_eq!(
+            full_name("busybox", "latest"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(full_name("me/app", "1"), "docker.io/me/app:1");
+        assert_eq!(full_name("localhost:5000/a", "1"), "localhost:5000/a:1");
+    }
+}

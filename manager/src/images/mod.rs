@@ -24,7 +24,7 @@ mod service;
 
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
 pub use reference::Reference;
-pub use service::ImageService;
+pub use service::{GcReport, ImageService};
 
 use crate::content::Digest;
 
