@@ -20,12 +20,6 @@ use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 pub enum CapabilitiesError {
     #[error("capabilities: unknown capability {name:?}")]
     UnknownName { name: String },
-    #[error("capabilities: {cap} in process.capabilities.{field} must also be in {needs}")]
-    NotPermitted {
-        cap: String,
-        field: &'static str,
-        needs: &'static str,
-    },
     #[error("capabilities: dropping {cap} from the bounding set failed: {reason}")]
     DropBounding { cap: String, reason: String },
     #[error("capabilities: setting process.capabilities.{field} to [{caps}] failed: {reason}")]
@@ -47,32 +41,85 @@ pub fn parse_name(name: &str) -> Result<Capability, CapabilitiesError> {
         })
 }
 
+/// The kernel sets to apply, from the spec, and what could not be granted.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Plan {
+    bounding: CapsHashSet,
+    effective: CapsHashSet,
+    permitted: CapsHashSet,
+    inheritable: CapsHashSet,
+    ambient: CapsHashSet,
+    warnings: Vec<String>,
+}
+
+/// The runtime spec: a capability that cannot be granted MUST be logged as a warning
+/// and SHOULD NOT fail the container. So, like runc: names the kernel lacks are
+/// skipped, effective is limited to permitted and ambient to permitted ∩ inheritable
+/// (capset/prctl would refuse the rest).
+fn plan(spec: &LinuxCapabilities, supported: &CapsHashSet) -> Result<Plan, CapabilitiesError> {
+    let mut warnings = Vec::new();
+    let mut kernel = |set: &Option<Capabilities>, field: &str| {
+        let (caps, lacking) = kernel_set(set, supported)?;
+        for name in lacking {
+            warnings.push(format!(
+                "capabilities: {name} in process.capabilities.{field} is not supported by this kernel; skipped"
+            ));
+        }
+        Ok::<_, CapabilitiesError>(caps)
+    };
+    let bounding = kernel(spec.bounding(), "bounding")?;
+    let mut effective = kernel(spec.effective(), "effective")?;
+    let permitted = kernel(spec.permitted(), "permitted")?;
+    let inheritable = kernel(spec.inheritable(), "inheritable")?;
+    let mut ambient = kernel(spec.ambient(), "ambient")?;
+    let mut limit = |set: &mut CapsHashSet, field: &str, allowed: &CapsHashSet, needs: &str| {
+        let mut dropped: Vec<String> = set.difference(allowed).map(|c| c.to_string()).collect();
+        dropped.sort();
+        for name in dropped {
+            warnings.push(format!(
+                "capabilities: {name} in process.capabilities.{field} is not in {needs}; not raised"
+            ));
+        }
+        set.retain(|c| allowed.contains(c));
+    };
+    limit(&mut effective, "effective", &permitted, "permitted");
+    let both: CapsHashSet = permitted.intersection(&inheritable).copied().collect();
+    limit(
+        &mut ambient,
+        "ambient",
+        &both,
+        "both permitted and inheritable",
+    );
+    Ok(Plan {
+        bounding,
+        effective,
+        permitted,
+        inheritable,
+        ambient,
+        warnings,
+    })
+}
+
 /// Drop the bounding set to `caps.bounding`, then set inheritable, permitted,
 /// effective and ambient. Called after `user::apply` (which keeps the permitted set
-/// across the uid switch). A set that is absent in the spec is empty.
+/// across the uid switch). A set that is absent in the spec is empty. What could not
+/// be granted is skipped; [`apply_with_warnings`] says what.
 pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
+    apply_with_warnings(spec).map(|_| ())
+}
+
+/// [`apply`], returning one warning per capability that could not be granted (for
+/// the runtime's log, as the spec asks).
+pub fn apply_with_warnings(spec: &LinuxCapabilities) -> Result<Vec<String>, CapabilitiesError> {
     let supported = caps::runtime::thread_all_supported();
-    let bounding = kernel_set(spec.bounding(), &supported)?;
-    let effective = kernel_set(spec.effective(), &supported)?;
-    let permitted = kernel_set(spec.permitted(), &supported)?;
-    let inheritable = kernel_set(spec.inheritable(), &supported)?;
-    let ambient = kernel_set(spec.ambient(), &supported)?;
-    check_subset(&effective, &permitted, "effective", "permitted")?;
-    let permitted_and_inheritable: CapsHashSet =
-        permitted.intersection(&inheritable).copied().collect();
-    check_subset(
-        &ambient,
-        &permitted_and_inheritable,
-        "ambient",
-        "permitted and inheritable",
-    )?;
+    let plan = plan(spec, &supported)?;
 
     let permitted_now = caps::read(None, CapSet::Permitted)
         .map_err(|e| set_err("permitted", &CapsHashSet::new(), e))?;
     set(CapSet::Effective, "effective", &permitted_now)?;
 
     for cap in &supported {
-        if bounding.contains(cap) {
+        if plan.bounding.contains(cap) {
             continue;
         }
         let present = caps::has_cap(None, CapSet::Bounding, *cap).unwrap_or(false);
@@ -86,62 +133,49 @@ pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
         }
     }
 
-    set(CapSet::Inheritable, "inheritable", &inheritable)?;
+    set(CapSet::Inheritable, "inheritable", &plan.inheritable)?;
     // capset(2) wants effective within permitted at every step, so shrink effective to
     // what both the old and the new permitted hold before replacing permitted.
-    let bridge: CapsHashSet = effective
+    let bridge: CapsHashSet = plan
+        .effective
         .iter()
         .filter(|c| permitted_now.contains(c))
         .copied()
         .collect();
     set(CapSet::Effective, "effective", &bridge)?;
-    set(CapSet::Permitted, "permitted", &permitted)?;
-    set(CapSet::Effective, "effective", &effective)?;
+    set(CapSet::Permitted, "permitted", &plan.permitted)?;
+    set(CapSet::Effective, "effective", &plan.effective)?;
 
     if caps::runtime::ambient_set_supported().is_ok() {
-        caps::clear(None, CapSet::Ambient).map_err(|e| set_err("ambient", &ambient, e))?;
-        for cap in &ambient {
+        caps::clear(None, CapSet::Ambient).map_err(|e| set_err("ambient", &plan.ambient, e))?;
+        for cap in &plan.ambient {
             caps::raise(None, CapSet::Ambient, *cap)
-                .map_err(|e| set_err("ambient", &ambient, e))?;
+                .map_err(|e| set_err("ambient", &plan.ambient, e))?;
         }
     }
-    Ok(())
+    Ok(plan.warnings)
 }
 
-/// The spec's set as the kernel's capabilities, leaving out those this kernel lacks.
+/// The spec's set as the kernel's capabilities, and the names this kernel lacks.
 fn kernel_set(
     set: &Option<Capabilities>,
     supported: &CapsHashSet,
-) -> Result<CapsHashSet, CapabilitiesError> {
+) -> Result<(CapsHashSet, Vec<String>), CapabilitiesError> {
     let mut out = CapsHashSet::new();
+    let mut lacking = Vec::new();
     for cap in set.iter().flatten() {
         let name = format!("CAP_{cap}");
         let cap: Cap = name
             .parse()
-            .map_err(|_| CapabilitiesError::UnknownName { name })?;
+            .map_err(|_| CapabilitiesError::UnknownName { name: name.clone() })?;
         if supported.contains(&cap) {
             out.insert(cap);
+        } else {
+            lacking.push(name);
         }
     }
-    Ok(out)
-}
-
-fn check_subset(
-    set: &CapsHashSet,
-    of: &CapsHashSet,
-    field: &'static str,
-    needs: &'static str,
-) -> Result<(), CapabilitiesError> {
-    let mut missing: Vec<String> = set.difference(of).map(|c| c.to_string()).collect();
-    missing.sort();
-    match missing.first() {
-        Some(cap) => Err(CapabilitiesError::NotPermitted {
-            cap: cap.clone(),
-            field,
-            needs,
-        }),
-        None => Ok(()),
-    }
+    lacking.sort();
+    Ok((out, lacking))
 }
 
 fn set(cset: CapSet, field: &'static str, value: &CapsHashSet) -> Result<(), CapabilitiesError> {
@@ -250,46 +284,51 @@ mod tests {
             "WAKE_ALARM",
         ];
         let oci: Capabilities = all.iter().map(|n| parse_name(n).unwrap()).collect();
-        let got = kernel_set(&Some(oci), &caps::all()).unwrap();
+        let (got, lacking) = kernel_set(&Some(oci), &caps::all()).unwrap();
         assert_eq!(got.len(), all.len());
         assert_eq!(got, caps::all());
+        assert!(lacking.is_empty());
     }
 
     #[test]
-    fn capabilities_the_kernel_lacks_are_skipped() {
+    fn capabilities_the_kernel_lacks_are_skipped_with_a_warning() {
         let supported: CapsHashSet = [Cap::CAP_CHOWN].into_iter().collect();
-        let got = kernel_set(
-            &Some(set_of(&[Capability::Chown, Capability::CheckpointRestore])),
-            &supported,
-        )
-        .unwrap();
-        assert_eq!(got, supported);
+        let s = LinuxCapabilitiesBuilder::default()
+            .bounding(set_of(&[Capability::Chown, Capability::CheckpointRestore]))
+            .effective(set_of(&[]))
+            .permitted(set_of(&[]))
+            .inheritable(set_of(&[]))
+            .ambient(set_of(&[]))
+            .build()
+            .unwrap();
+        let p = plan(&s, &supported).unwrap();
+        assert_eq!(p.bounding, supported);
+        assert_eq!(
+            p.warnings,
+            ["capabilities: CAP_CHECKPOINT_RESTORE in process.capabilities.bounding is not supported by this kernel; skipped"]
+        );
     }
 
     #[test]
-    fn inconsistent_sets_are_errors_naming_the_field() {
+    fn caps_that_cannot_be_granted_are_warnings_not_errors() {
         let s = LinuxCapabilitiesBuilder::default()
             .bounding(set_of(&[Capability::Chown, Capability::Kill]))
             .permitted(set_of(&[Capability::Chown]))
             .inheritable(set_of(&[Capability::Kill]))
-            .effective(set_of(&[Capability::Chown]))
+            .effective(set_of(&[Capability::Chown, Capability::Kill]))
             .ambient(set_of(&[Capability::Kill]))
             .build()
             .unwrap();
-        // Fails before touching the thread (the checks precede any capset).
-        let e = apply(&s).unwrap_err();
+        let p = plan(&s, &caps::all()).unwrap();
+        let chown: CapsHashSet = [Cap::CAP_CHOWN].into_iter().collect();
+        assert_eq!(p.effective, chown);
+        assert!(p.ambient.is_empty());
         assert_eq!(
-            e.to_string(),
-            "capabilities: CAP_KILL in process.capabilities.ambient must also be in permitted and inheritable"
-        );
-        let s = LinuxCapabilitiesBuilder::default()
-            .permitted(set_of(&[Capability::Chown]))
-            .effective(set_of(&[Capability::Chown, Capability::Kill]))
-            .build()
-            .unwrap();
-        assert_eq!(
-            apply(&s).unwrap_err().to_string(),
-            "capabilities: CAP_KILL in process.capabilities.effective must also be in permitted"
+            p.warnings,
+            [
+                "capabilities: CAP_KILL in process.capabilities.effective is not in permitted; not raised",
+                "capabilities: CAP_KILL in process.capabilities.ambient is not in both permitted and inheritable; not raised",
+            ]
         );
     }
 
@@ -302,14 +341,17 @@ mod tests {
 
     #[test]
     fn root_applies_all_five_sets() {
+        // CAP_KILL cannot be ambient (not permitted): skipped with a warning.
         let s = spec(
             &[Capability::Chown, Capability::NetBindService],
             &[Capability::Chown, Capability::NetBindService],
-            &[Capability::NetBindService],
+            &[Capability::NetBindService, Capability::Kill],
         );
         let mut child = forked::spawn(|ch| {
-            if let Err(e) = apply(&s) {
-                return ch.fail(&e.to_string());
+            match apply_with_warnings(&s) {
+                Err(e) => return ch.fail(&e.to_string()),
+                Ok(w) if w.len() != 1 => return ch.fail(&format!("warnings: {w:?}")),
+                Ok(_) => {}
             }
             ch.ready();
             ch.wait_go();
