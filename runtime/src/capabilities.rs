@@ -10,9 +10,11 @@
 //!    both permitted and inheritable).
 //!
 //! Names come already parsed by oci-spec (unknown names fail `config.json` parsing);
-//! [`parse_name`] parses a single name for `exec --cap`. Capabilities the running
-//! kernel does not know (newer than `/proc/sys/kernel/cap_last_cap`) are skipped
-//! without error, as runc does, so one config works across kernels.
+//! [`parse_name`] parses a single name for `exec --cap`. What cannot be granted is
+//! skipped with a warning, not an error (runtime spec; runc does the same): names the
+//! running kernel lacks (newer than `/proc/sys/kernel/cap_last_cap`), effective caps
+//! not permitted, ambient caps not both permitted and inheritable.
+//! [`apply_with_warnings`] returns those warnings for the runtime's log.
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 
