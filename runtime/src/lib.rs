@@ -12,12 +12,16 @@
 //! - `rootfs/`     mounts, devices, /dev symlinks, pivot_root, masked/readonly paths
 //! - `cgroups/`    v1, v2 and hybrid managers, stats, freezer
 //! - `capabilities`, `seccomp`, `hooks`, `rlimits`, `user`: process security and spec hooks
+//! - `console`     the pty of `process.terminal` and `--console-socket`
+//! - `logging`     runc-style log lines (`--log`, `--log-format`)
 
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
+pub mod console;
 pub mod container;
 pub mod hooks;
+pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rlimits;

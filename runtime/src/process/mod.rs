@@ -1,2 +1,282 @@
-//! The container's init process: clone into new namespaces, the init sequence in the
-//! child, and the channel between runtime and child.
+//! The container's processes: the init (cloned straight into its new namespaces by
+//! [`spawn_init`]) and the processes `exec` adds ([`spawn_exec`]).
+//!
+//! No re-exec of our own binary and no threads: the runtime is single-threaded, so a
+//! raw `clone` without `CLONE_VM` gives the child a private copy of it (fork
+//! semantics) that runs the init sequence in `init.rs` and ends in `execve`.
+//!
+//! Parent/child protocol (messages in `channel.rs`), create:
+//! 1. parent clones; fast path: every namespace new, one clone with all flags (cgroup
+//!    and time are unshared later, after the child is in its cgroup). Joining path
+//!    (some namespace has a `path`): the child joins them, unshares a new user
+//!    namespace (→ `UsernsReady`, parent writes maps, ← `MapsDone`), unshares the rest
+//!    and forks the real init into the new pid namespace (→ `InitPid`).
+//! 2. parent writes uid/gid maps (fast path), puts the init into its cgroup, sets
+//!    oom_score_adj, then `Go(host pid)`.
+//! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
+//!    ← `HooksDone`), createContainer hooks, pivot, console, sysctl, hostname,
+//!    finish, rlimits, user, capabilities, no_new_privs, cwd, and → `Ready`.
+//! 4. child blocks on the exec fifo until `start`, then startContainer hooks,
+//!    seccomp, execve. Any failure on the way → `Error(text)`, child exits.
+mod channel;
+mod execve;
+mod init;
+mod sysctl;
+mod tenant;
+
+pub use channel::{Channel, Msg};
+pub use tenant::{spawn_exec, ExecConfig};
+
+use crate::namespaces::{self, NamespaceError, Plan};
+use crate::seccomp;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("clone of the container process: {0}")]
+    Clone(nix::Error),
+    #[error("channel to the container process: {0}")]
+    Channel(std::io::Error),
+    /// The child's own description of the step that failed.
+    #[error("{0}")]
+    Child(String),
+    #[error("the container process exited before it was ready (expected {expected})")]
+    Died { expected: &'static str },
+    #[error("the container process sent {got:?}, expected {expected}")]
+    Protocol { got: Msg, expected: &'static str },
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the init sequence needs; borrowed from `container::create`.
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub plan: &'a Plan,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub fifo: &'a Path,
+    pub console: Option<&'a OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub seccomp: Option<&'a seccomp::Filter>,
+}
+
+/// The runtime's handle on an init it cloned.
+#[derive(Debug)]
+pub struct Init {
+    /// Host pid of the container's init.
+    pub pid: i32,
+    chan: Channel,
+    /// Our direct children still to reap (the init in the fast path).
+    children: Vec<i32>,
+}
+
+/// Clone `flags` with fork semantics. Returns 0 in the child.
+fn raw_clone(flags: CloneFlags) -> Result<i32, ProcessError> {
+    // SAFETY: no CLONE_VM and a NULL stack: the child gets a copy of our (single
+    // threaded) address space and continues on a copy of this stack, like fork().
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() as libc::c_long) | libc::SIGCHLD as libc::c_long,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if r < 0 {
+        return Err(ProcessError::Clone(nix::Error::last()));
+    }
+    Ok(r as i32)
+}
+
+/// Enter the pid namespace at `path` for our future children only; returns our own
+/// so the caller can switch back (hooks must not start inside the container).
+fn pid_ns_for_children(path: &Path) -> Result<namespaces::NsFile, ProcessError> {
+    let own = namespaces::open(
+        LinuxNamespaceType::Pid,
+        Path::new("/proc/self/ns/pid_for_children"),
+    )?;
+    namespaces::join(&namespaces::open(LinuxNamespaceType::Pid, path)?)?;
+    Ok(own)
+}
+
+/// Step 1 of the protocol: clone the init and, when needed, write its id maps.
+/// Returns once the init's host pid is known; it then waits for [`Init::go`].
+pub fn spawn_init(cfg: &InitConfig) -> Result<Init, ProcessError> {
+    let plan = cfg.plan;
+    let fast = plan.join.iter().all(|(k, _)| *k == LinuxNamespaceType::Pid);
+    let (parent, child) = Channel::pair().map_err(ProcessError::Channel)?;
+    let restore = match plan.joins(LinuxNamespaceType::Pid) {
+        Some(p) => Some(pid_ns_for_children(p)?),
+        None => None,
+    };
+    let flags = if fast {
+        plan.new_flags(&[LinuxNamespaceType::Cgroup, LinuxNamespaceType::Time])
+    } else {
+        CloneFlags::empty()
+    };
+    let cloned = raw_clone(flags);
+    if let Ok(0) = cloned {
+        drop(parent);
+        init::run(cfg, child, fast);
+    }
+    if let Some(own) = restore {
+        namespaces::join(&own)?;
+    }
+    let pid = cloned?;
+    drop(child);
+    let mut init = Init {
+        pid,
+        chan: parent,
+        children: vec![pid],
+    };
+    if let Err(e) = init.finish_spawn(cfg.spec, plan, fast) {
+        init.kill();
+        return Err(e);
+    }
+    Ok(init)
+}
+
+impl Init {
+    fn finish_spawn(&mut self, spec: &Spec, plan: &Plan, fast: bool) -> Result<(), ProcessError> {
+        let user = plan.creates(LinuxNamespaceType::User);
+        if fast {
+            if user {
+                namespaces::write_id_maps(self.pid, spec)?;
+            }
+            return Ok(());
+        }
+        if user {
+            self.expect(Msg::UsernsReady, "UsernsReady")?;
+            namespaces::write_id_maps(self.pid, spec)?;
+            self.send(Msg::MapsDone)?;
+        }
+        if plan.creates(LinuxNamespaceType::Pid) {
+            match self.recv("InitPid")? {
+                Msg::InitPid(pid) => {
+                    // The intermediate child exits right after sending this.
+                    reap(self.pid);
+                    self.children.clear();
+                    self.pid = pid;
+                }
+                got => {
+                    return Err(ProcessError::Protocol {
+                        got,
+                        expected: "InitPid",
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), ProcessError> {
+        self.chan.send(&msg).map_err(ProcessError::Channel)
+    }
+
+    fn recv(&self, expected: &'static str) -> Result<Msg, ProcessError> {
+        match self.chan.recv().map_err(ProcessError::Channel)? {
+            Some(Msg::Error(text)) => Err(ProcessError::Child(text)),
+            Some(m) => Ok(m),
+            None => Err(ProcessError::Died { expected }),
+        }
+    }
+
+    fn expect(&self, want: Msg, name: &'static str) -> Result<(), ProcessError> {
+        let got = self.recv(name)?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(ProcessError::Protocol {
+                got,
+                expected: name,
+            })
+        }
+    }
+
+    /// Step 2 done: let the child set itself up.
+    pub fn go(&self) -> Result<(), ProcessError> {
+        self.send(Msg::Go(self.pid))
+    }
+
+    /// Wait until the child's mounts are done (time for prestart/createRuntime hooks).
+    pub fn wait_hooks(&self) -> Result<(), ProcessError> {
+        self.expect(Msg::Hooks, "Hooks")
+    }
+
+    pub fn hooks_done(&self) -> Result<(), ProcessError> {
+        self.send(Msg::HooksDone)
+    }
+
+    /// Wait until the child blocks on the exec fifo.
+    pub fn wait_ready(&self) -> Result<(), ProcessError> {
+        self.expect(Msg::Ready, "Ready")
+    }
+
+    /// Kill the init (on a failed create) and reap what is ours to reap.
+    pub fn kill(&mut self) {
+        // SAFETY: plain kill(2) of a pid we created.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        for pid in self.children.drain(..) {
+            reap(pid);
+        }
+    }
+
+    /// Write `value` to `/proc/<pid>/oom_score_adj`.
+    pub fn set_oom_score_adj(&self, value: i32) -> Result<(), ProcessError> {
+        let path = PathBuf::from(format!("/proc/{}/oom_score_adj", self.pid));
+        std::fs::write(&path, value.to_string())
+            .map_err(|source| ProcessError::Write { path, source })
+    }
+
+    /// The init is our direct child (so `run` can wait for it).
+    pub fn is_child(&self) -> bool {
+        self.children.contains(&self.pid)
+    }
+}
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r >= 0 || nix::Error::last() != nix::Error::EINTR {
+            return;
+        }
+    }
+}
+
+/// Wait for `pid` (our child, or a descendant re-parented to us as subreaper) and
+/// return its exit code the way a shell reports it (128 + signal when killed).
+pub fn wait_exit_code(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && nix::Error::last() != nix::Error::EINTR {
+            return 255;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        255
+    }
+}

@@ -1,0 +1,225 @@
+//! The container's terminal (`process.terminal`).
+//!
+//! Like runc, the pty is opened *inside* the container (its own devpts, after the
+//! rootfs is set up), the slave becomes the process's stdio and controlling terminal,
+//! and the master is sent over `--console-socket` with `SCM_RIGHTS`; whoever listens
+//! there (containerd's shim, berth-shim, a test) owns the terminal from then on. For a
+//! foreground `run`/`exec` with a terminal and no socket, the runtime makes its own
+//! socketpair, receives the master and copies bytes between it and its own stdio.
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
+use oci_spec::runtime::Box as ConsoleSize;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("--console-socket {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("process.terminal: {step}: {source}")]
+    Pty {
+        step: &'static str,
+        source: nix::Error,
+    },
+    #[error("--console-socket: sending the pty master: {0}")]
+    Send(nix::Error),
+    #[error("console: receiving the pty master: {0}")]
+    Recv(String),
+}
+
+/// Connect to the `--console-socket` listener (done by the runtime before clone).
+pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
+    UnixStream::connect(path)
+        .map(OwnedFd::from)
+        .map_err(|source| ConsoleError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn pty_err(step: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
+    move |source| ConsoleError::Pty { step, source }
+}
+
+/// In the container's process, after the rootfs is ready: open a pty, send its master
+/// to `socket`, make the slave our controlling terminal and stdin/stdout/stderr.
+/// The caller must already be a session leader (setsid).
+pub fn setup_in_child(socket: &OwnedFd, size: Option<ConsoleSize>) -> Result<(), ConsoleError> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(pty_err("open /dev/ptmx"))?;
+    nix::pty::grantpt(&master).map_err(pty_err("grantpt"))?;
+    nix::pty::unlockpt(&master).map_err(pty_err("unlockpt"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(pty_err("ptsname"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(pty_err("open the pty slave"))?;
+    if let Some(size) = size {
+        let ws = libc::winsize {
+            ws_row: size.height() as u16,
+            ws_col: size.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize struct we own.
+        unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    send_fd(socket.as_raw_fd(), master.as_raw_fd(), name.as_bytes()).map_err(ConsoleError::Send)?;
+    drop(master);
+    // SAFETY: TIOCSCTTY takes an int argument; we are a session leader.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(ConsoleError::Pty {
+            step: "TIOCSCTTY",
+            source: nix::Error::last(),
+        });
+    }
+    for target in 0..=2 {
+        // SAFETY: dup2 onto the standard descriptors, which we mean to replace.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(ConsoleError::Pty {
+                step: "dup2",
+                source: nix::Error::last(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn send_fd(socket: RawFd, fd: RawFd, name: &[u8]) -> nix::Result<()> {
+    let fds = [fd];
+    let iov = [IoSlice::new(if name.is_empty() { b"pty" } else { name })];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<UnixAddr>(socket, &iov, &cmsg, MsgFlags::empty(), None).map(|_| ())
+}
+
+/// Receive one fd sent with SCM_RIGHTS (the runtime's side for a foreground tty).
+pub fn recv_fd(socket: RawFd) -> Result<OwnedFd, ConsoleError> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<UnixAddr>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| ConsoleError::Recv(e.to_string()))?;
+    let cmsgs = msg.cmsgs().map_err(|e| ConsoleError::Recv(e.to_string()))?;
+    for c in cmsgs {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this fd for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(ConsoleError::Recv(
+        "no file descriptor in the message".into(),
+    ))
+}
+
+/// Copy our stdin to `master` and `master` to our stdout until the pty closes
+/// (every process holding the slave has exited). Puts a terminal stdin in raw mode
+/// for the duration.
+pub fn proxy(master: &OwnedFd) {
+    use nix::sys::termios;
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+        // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a winsize struct we own.
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+            }
+        }
+    }
+    let m = master.as_raw_fd();
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: m,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: if stdin_open { 0 } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of two pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if nix::Error::last() == nix::Error::EINTR {
+                continue;
+            }
+            break;
+        }
+        if fds[0].revents != 0 {
+            // SAFETY: buf is valid for its length.
+            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                break;
+            }
+            write_all(1, &buf[..r as usize]);
+        }
+        if stdin_open && fds[1].revents != 0 {
+            // SAFETY: buf is valid for its length.
+            let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if r <= 0 {
+                stdin_open = false;
+                // Pass end-of-input on as the terminal's EOF character.
+                write_all(m, &[4]);
+            } else {
+                write_all(m, &buf[..r as usize]);
+            }
+        }
+    }
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, t);
+    }
+}
+
+fn write_all(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: data is valid for its length.
+        let w = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if w <= 0 {
+            if w < 0 && nix::Error::last() == nix::Error::EINTR {
+                continue;
+            }
+            return;
+        }
+        data = &data[w as usize..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_passing_round_trip() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let f = std::fs::File::open("/proc/self/stat").expect("open");
+        send_fd(a.as_raw_fd(), f.as_raw_fd(), b"x").expect("send");
+        let got = recv_fd(b.as_raw_fd()).expect("recv");
+        assert_ne!(got.as_raw_fd(), f.as_raw_fd());
+        let target =
+            std::fs::read_link(format!("/proc/self/fd/{}", got.as_raw_fd())).expect("link");
+        assert!(target.ends_with("stat"), "{target:?}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `delete`: kill what is left (created, or running with `--force`), remove the
+//! cgroup, run the poststop hooks, remove the state directory.
+use super::{Container, Error, Status};
+use crate::cgroups::FreezerState;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(Error::NotExist(_)) => {
+            // A create that died before writing state.json may have left the dir.
+            let dir = root.join(id);
+            if dir.is_dir() && super::validate_id(id).is_ok() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            if force {
+                return Ok(());
+            }
+            return Err(Error::NotExist(id.to_string()));
+        }
+        Err(e) => return Err(e),
+    };
+    let status = c.status();
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&c, false)?,
+        Status::Running | Status::Paused => {
+            if !force {
+                return Err(Error::NotStopped {
+                    id: id.to_string(),
+                    status,
+                });
+            }
+            kill_and_wait(&c, status == Status::Paused)?;
+        }
+    }
+    destroy(&c)
+}
+
+fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
+    // SAFETY: kill(2) of the recorded init pid (status checked its start time).
+    unsafe { libc::kill(c.state.init_pid, libc::SIGKILL) };
+    // Without its own pid namespace the container's other processes survive the init.
+    let own_pid_ns = crate::namespaces::Plan::from_spec(&c.state.config)
+        .map(|p| p.creates(oci_spec::runtime::LinuxNamespaceType::Pid))
+        .unwrap_or(true);
+    if let Ok(cg) = c.cgroup() {
+        if !own_pid_ns {
+            for pid in cg.pids().unwrap_or_default() {
+                // SAFETY: kill(2) of pids the container's cgroup lists.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if paused {
+            let _ = cg.freeze(FreezerState::Thawed);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while super::pid_alive(c.state.init_pid, c.state.init_start_time) {
+        if Instant::now() > deadline {
+            return Err(Error::InitGone {
+                pid: c.state.init_pid,
+                reason: "did not die from SIGKILL within 10s".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// Remove everything of a stopped container.
+pub(super) fn destroy(c: &Container) -> Result<(), Error> {
+    let cg = c.cgroup()?;
+    let mut res = cg.remove();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while res.is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        res = cg.remove();
+    }
+    res?;
+    if let Some(list) = c
+        .state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().clone())
+    {
+        if let Err(e) = crate::hooks::run(&list, &c.hook_state(Status::Stopped)) {
+            crate::logging::warn(&format!("poststop hook: {e}"));
+        }
+    }
+    std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
+}

@@ -1,0 +1,79 @@
+//! `start`: release a created container's init from the exec fifo, wait until it has
+//! exec'd the user process, run the poststart hooks.
+//!
+//! The init holds the fifo open read-write (so opening never blocks either side). We
+//! open it write-only non-blocking (ENXIO = no reader = the init is gone), write one
+//! byte and remove the fifo (its absence is what makes the status "running"). The
+//! init keeps its end until execve closes it (close-on-exec); the kernel then flags
+//! our write end with POLLERR, which is how we know the exec happened.
+use super::state::EXEC_FIFO;
+use super::{Container, Error, Status};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn start(root: &Path, id: &str) -> Result<(), Error> {
+    let c = Container::load(root, id)?;
+    start_container(&c)
+}
+
+pub(super) fn start_container(c: &Container) -> Result<(), Error> {
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::StartStopped(c.state.id.clone())),
+        Status::Running | Status::Paused => return Err(Error::StartRunning(c.state.id.clone())),
+    }
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    let fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(|e| Error::InitGone {
+            pid: c.state.init_pid,
+            reason: format!("opening {}: {e}", fifo_path.display()),
+        })?;
+    // SAFETY: writing one byte from a static buffer.
+    let n = unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+    if n != 1 {
+        return Err(Error::io(&fifo_path, std::io::Error::last_os_error()));
+    }
+    std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
+    wait_for_exec(fifo.as_raw_fd());
+    if let Some(list) = c
+        .state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+    {
+        if let Err(e) = crate::hooks::run(&list, &c.hook_state(Status::Running)) {
+            crate::logging::warn(&format!("poststart hook: {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Block until no process holds the fifo's read side (the init exec'd or died).
+fn wait_for_exec(fd: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut p = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
+        if r > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+            return;
+        }
+        if r < 0 && nix::Error::last() != nix::Error::EINTR {
+            return;
+        }
+    }
+}

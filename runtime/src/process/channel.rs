@@ -1,0 +1,171 @@
+//! The channel between the runtime (parent) and the process it cloned (child): a
+//! SOCK_SEQPACKET socketpair, one message per packet. Both ends are close-on-exec,
+//! so the parent sees end-of-stream exactly when the child execs or dies.
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// parent → child: uid/gid maps and cgroups are in place; carries the host pid.
+    Go(i32),
+    /// child → parent: entered its new user namespace, write the maps now.
+    UsernsReady,
+    /// parent → child: maps written.
+    MapsDone,
+    /// child → parent: the host pid of the init (the child forked it into the new pid
+    /// namespace and exits).
+    InitPid(i32),
+    /// child → parent: mounts are done, run prestart/createRuntime hooks.
+    Hooks,
+    /// parent → child: those hooks succeeded.
+    HooksDone,
+    /// child → parent: waiting for `start`.
+    Ready,
+    /// child → parent: the step that failed.
+    Error(String),
+}
+
+const MAX: usize = 64 * 1024;
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, payload): (u8, Vec<u8>) = match self {
+            Msg::Go(pid) => (1, pid.to_le_bytes().to_vec()),
+            Msg::UsernsReady => (2, vec![]),
+            Msg::MapsDone => (3, vec![]),
+            Msg::InitPid(pid) => (4, pid.to_le_bytes().to_vec()),
+            Msg::Hooks => (5, vec![]),
+            Msg::HooksDone => (6, vec![]),
+            Msg::Ready => (7, vec![]),
+            Msg::Error(s) => {
+                let mut b = s.as_bytes().to_vec();
+                b.truncate(MAX - 1);
+                (8, b)
+            }
+        };
+        let mut out = Vec::with_capacity(1 + payload.len());
+        out.push(tag);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn decode(buf: &[u8]) -> io::Result<Msg> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad channel message");
+        let (&tag, rest) = buf.split_first().ok_or_else(bad)?;
+        let pid = || -> io::Result<i32> {
+            let b: [u8; 4] = rest.try_into().map_err(|_| bad())?;
+            Ok(i32::from_le_bytes(b))
+        };
+        Ok(match tag {
+            1 => Msg::Go(pid()?),
+            2 => Msg::UsernsReady,
+            3 => Msg::MapsDone,
+            4 => Msg::InitPid(pid()?),
+            5 => Msg::Hooks,
+            6 => Msg::HooksDone,
+            7 => Msg::Ready,
+            8 => Msg::Error(String::from_utf8_lossy(rest).into_owned()),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    pub fn pair() -> io::Result<(Channel, Channel)> {
+        let mut fds = [0 as RawFd; 2];
+        // SAFETY: fds is a valid array of two ints.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both fds were just returned by socketpair and are owned by nobody else.
+        unsafe {
+            Ok((
+                Channel {
+                    fd: OwnedFd::from_raw_fd(fds[0]),
+                },
+                Channel {
+                    fd: OwnedFd::from_raw_fd(fds[1]),
+                },
+            ))
+        }
+    }
+
+    pub fn send(&self, msg: &Msg) -> io::Result<()> {
+        let buf = msg.encode();
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// The next message, or `None` when the other side has gone (exec or exit).
+    pub fn recv(&self) -> io::Result<Option<Msg>> {
+        let mut buf = vec![0u8; MAX];
+        loop {
+            // SAFETY: buf is valid for MAX bytes.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), MAX, 0) };
+            if n > 0 {
+                return Msg::decode(&buf[..n as usize]).map(Some);
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_eof_is_none() {
+        let (a, b) = Channel::pair().expect("pair");
+        for m in [
+            Msg::Go(42),
+            Msg::UsernsReady,
+            Msg::MapsDone,
+            Msg::InitPid(-1),
+            Msg::Hooks,
+            Msg::HooksDone,
+            Msg::Ready,
+            Msg::Error("rootfs: no such file".into()),
+        ] {
+            a.send(&m).expect("send");
+            assert_eq!(b.recv().expect("recv"), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().expect("recv"), None);
+    }
+}

@@ -1,0 +1,220 @@
+//! The last steps before `execve`, shared by the init and by `exec`: rlimits,
+//! identity (user, capabilities, no_new_privs), cwd, executable lookup, file
+//! descriptors, seccomp. Also the error type of everything that runs in the child.
+//!
+//! Seccomp placement follows runc: with no_new_privileges the filter goes on as the
+//! very last step (so it need not allow the runtime's own syscalls); without it the
+//! filter must be loaded while we still hold CAP_SYS_ADMIN, i.e. before the user and
+//! capability switch.
+use crate::console::ConsoleError;
+use crate::namespaces::NamespaceError;
+use crate::{capabilities, hooks, rlimits, rootfs, seccomp, user};
+use oci_spec::runtime::Process;
+use std::ffi::CString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Capabilities(#[from] capabilities::CapabilitiesError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Rlimit(#[from] rlimits::RlimitError),
+    #[error(transparent)]
+    User(#[from] user::UserError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error("{step}: {source}")]
+    Sys {
+        step: &'static str,
+        source: nix::Error,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("linux.sysctl: {key}: {source}")]
+    Sysctl { key: String, source: std::io::Error },
+    #[error("hostname: cannot set {field} without a private UTS namespace (add a uts namespace to linux.namespaces)")]
+    NoUts { field: &'static str },
+    #[error("config.json: process is required")]
+    NoProcess,
+    #[error("process.args must not be empty")]
+    NoArgs,
+    #[error("process.terminal is true but no --console-socket was given")]
+    NoConsoleSocket,
+    #[error("process.cwd {path}: {source}")]
+    Cwd { path: PathBuf, source: nix::Error },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
+    #[error("exec {path:?}: {source}")]
+    Exec { path: String, source: nix::Error },
+    #[error("{0}: contains a NUL byte")]
+    Nul(String),
+    #[error("channel to the runtime: {0}")]
+    Protocol(String),
+}
+
+/// A process ready to exec.
+pub struct Ready<'a> {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    late_seccomp: Option<&'a seccomp::Filter>,
+}
+
+fn cstring(s: &str) -> Result<CString, InitError> {
+    CString::new(s).map_err(|_| InitError::Nul(s.to_string()))
+}
+
+/// Everything up to (not including) the wait for `start` and the exec.
+pub fn prepare<'a>(
+    process: &Process,
+    filter: Option<&'a seccomp::Filter>,
+    preserve_fds: u32,
+) -> Result<Ready<'a>, InitError> {
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(InitError::NoArgs);
+    }
+    let env = process.env().clone().unwrap_or_default();
+    if let Some(limits) = process.rlimits() {
+        rlimits::apply(limits)?;
+    }
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut late_seccomp = None;
+    if let Some(f) = filter {
+        if nnp {
+            late_seccomp = Some(f);
+        } else {
+            seccomp::install(f)?;
+        }
+    }
+    user::apply(process.user())?;
+    if let Some(caps) = process.capabilities() {
+        capabilities::apply(caps)?;
+    }
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().map_err(|source| InitError::Sys {
+            step: "process.noNewPrivileges",
+            source,
+        })?;
+    }
+    let cwd = process.cwd();
+    if !cwd.as_os_str().is_empty() {
+        nix::unistd::chdir(cwd).map_err(|source| InitError::Cwd {
+            path: cwd.clone(),
+            source,
+        })?;
+    }
+    let path = lookup(&args[0], &env)?;
+    set_fd_inheritance(preserve_fds);
+    Ok(Ready {
+        path: cstring(&path)?,
+        argv: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
+        envp: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
+        late_seccomp,
+    })
+}
+
+impl Ready<'_> {
+    /// Only returns on failure.
+    pub fn exec(self) -> InitError {
+        if let Some(f) = self.late_seccomp {
+            if let Err(e) = seccomp::install(f) {
+                return e.into();
+            }
+        }
+        match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
+            Err(source) => InitError::Exec {
+                path: self.path.to_string_lossy().into_owned(),
+                source,
+            },
+            Ok(never) => match never {},
+        }
+    }
+}
+
+/// Resolve `arg0` like execvp, with the container's `PATH` (checked before `start`
+/// so a missing binary fails `create`, as with runc).
+pub fn lookup(arg0: &str, env: &[String]) -> Result<String, InitError> {
+    if arg0.contains('/') {
+        return Ok(arg0.to_string());
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(arg0);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Err(InitError::NotFound(arg0.to_string()))
+}
+
+/// fds 3..3+preserve_fds are passed on; every other descriptor above stderr is
+/// closed at exec.
+fn set_fd_inheritance(preserve_fds: u32) {
+    let first = 3 + preserve_fds;
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only flags descriptors; no memory is touched.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        // Kernels before 5.11: walk our fd table instead.
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            let fds: Vec<i32> = dir
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect();
+            for fd in fds.into_iter().filter(|&fd| fd >= first as i32) {
+                // SAFETY: setting FD_CLOEXEC on a descriptor number.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+    for fd in 3..first as i32 {
+        // SAFETY: clearing FD_CLOEXEC on a descriptor the caller asked to pass on.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_uses_the_container_path() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        let found = lookup("sh", &env).expect("sh");
+        assert!(found.ends_with("/sh"), "{found}");
+        assert_eq!(lookup("./x", &env).expect("rel"), "./x");
+        let err = lookup("no-such-binary-xyz", &env).expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            "exec: \"no-such-binary-xyz\": executable file not found in $PATH"
+        );
+    }
+}

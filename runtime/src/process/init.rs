@@ -1,0 +1,218 @@
+//! The init sequence, run in the cloned child (see the protocol in `mod.rs`). Every
+//! step maps its failure to an [`InitError`] whose text the parent reports as the
+//! `create` error; the child then exits, so nothing of it outlives a failed create.
+use super::channel::{Channel, Msg};
+use super::execve::{self, InitError};
+use super::sysctl;
+use super::InitConfig;
+use crate::container::hook_state;
+use crate::namespaces::{self, Plan};
+use crate::{console, hooks, rootfs};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::convert::Infallible;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+/// Never returns: ends in execve or `_exit`.
+pub(super) fn run(cfg: &InitConfig, chan: Channel, fast: bool) -> ! {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequence(cfg, &chan, fast)));
+    let text = match res {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(never)) => match never {},
+        Err(_) => "the container init panicked".to_string(),
+    };
+    // After `Ready` the runtime may be gone; then stderr is the only witness.
+    if chan.send(&Msg::Error(text.clone())).is_err() {
+        eprintln!("berth-runtime init: {text}");
+    }
+    // SAFETY: leave without running the parent's exit handlers or destructors.
+    unsafe { libc::_exit(1) }
+}
+
+fn recv(chan: &Channel, want: Msg) -> Result<Msg, InitError> {
+    match chan.recv() {
+        Ok(Some(m)) if std::mem::discriminant(&m) == std::mem::discriminant(&want) => Ok(m),
+        Ok(Some(m)) => Err(InitError::Protocol(format!("got {m:?}, expected {want:?}"))),
+        Ok(None) => Err(InitError::Protocol("the runtime went away".into())),
+        Err(e) => Err(InitError::Protocol(e.to_string())),
+    }
+}
+
+fn send(chan: &Channel, msg: Msg) -> Result<(), InitError> {
+    chan.send(&msg)
+        .map_err(|e| InitError::Protocol(e.to_string()))
+}
+
+fn sys(step: &'static str) -> impl FnOnce(nix::Error) -> InitError {
+    move |source| InitError::Sys { step, source }
+}
+
+/// The joining path: namespaces with a `path` first (user first), then a new user
+/// namespace (maps by the parent), the other new namespaces, and a fork into the new
+/// pid namespace. Returns in the process that becomes the init.
+fn join_and_unshare(plan: &Plan, chan: &Channel) -> Result<(), InitError> {
+    // Open every path before joining anything: a new mount namespace hides them.
+    let files = plan
+        .join
+        .iter()
+        .filter(|(k, _)| *k != LinuxNamespaceType::Pid)
+        .map(|(k, p)| namespaces::open(*k, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    for f in &files {
+        namespaces::join(f)?;
+    }
+    if plan.creates(LinuxNamespaceType::User) {
+        namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
+        send(chan, Msg::UsernsReady)?;
+        recv(chan, Msg::MapsDone)?;
+        become_root_in_userns()?;
+    }
+    namespaces::unshare(plan.new_flags(&[
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Time,
+    ]))?;
+    if plan.creates(LinuxNamespaceType::Pid) {
+        namespaces::unshare(CloneFlags::CLONE_NEWPID)?;
+        // SAFETY: single-threaded process; fork semantics as in raw_clone.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(InitError::Sys {
+                step: "fork into the new pid namespace",
+                source: nix::Error::last(),
+            });
+        }
+        if pid > 0 {
+            let _ = chan.send(&Msg::InitPid(pid));
+            // SAFETY: the intermediate process is done.
+            unsafe { libc::_exit(0) };
+        }
+    }
+    Ok(())
+}
+
+fn become_root_in_userns() -> Result<(), InitError> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(sys("setgid(0) in the user namespace"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(sys("setuid(0) in the user namespace"))
+}
+
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let Ok(name) = std::ffi::CString::new(format!("_ses.{id}")) else {
+        return;
+    };
+    // SAFETY: keyctl with a valid C string; failure (no keyring support) is ignored,
+    // as runc does.
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+}
+
+fn sequence(cfg: &InitConfig, chan: &Channel, fast: bool) -> Result<Infallible, InitError> {
+    let plan = cfg.plan;
+    let spec = cfg.spec;
+    if !fast {
+        join_and_unshare(plan, chan)?;
+    }
+    let host_pid = match recv(chan, Msg::Go(0))? {
+        Msg::Go(pid) => pid,
+        _ => 0,
+    };
+    if fast && plan.creates(LinuxNamespaceType::User) {
+        become_root_in_userns()?;
+    }
+    // The cgroup namespace is rooted at the cgroup we are in, so it comes after the
+    // parent moved us into the container's cgroup.
+    if plan.creates(LinuxNamespaceType::Cgroup) {
+        namespaces::unshare(CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    if plan.creates(LinuxNamespaceType::Time) {
+        namespaces::enter_new_time_ns(spec)?;
+    }
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    if !cfg.no_new_keyring {
+        join_session_keyring(cfg.id);
+    }
+    // Opened read-write so neither side blocks on open; `start` writes one byte.
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(cfg.fifo)
+        .map_err(|source| InitError::Io {
+            what: "opening the exec fifo",
+            path: cfg.fifo.to_path_buf(),
+            source,
+        })?
+        .into();
+
+    let opts = rootfs::RootfsOptions {
+        no_pivot: cfg.no_pivot,
+        bundle: cfg.bundle,
+    };
+    let mount_ns = plan.has_mount_ns();
+    if mount_ns {
+        rootfs::prepare(spec, cfg.rootfs, opts)?;
+    }
+    send(chan, Msg::Hooks)?;
+    recv(chan, Msg::HooksDone)?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    if let Some(list) = hooks.create_container() {
+        let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
+        hooks::run(list, &state)?;
+    }
+    if mount_ns {
+        rootfs::pivot(cfg.rootfs, opts)?;
+    } else {
+        nix::unistd::chroot(cfg.rootfs).map_err(sys("chroot into the rootfs"))?;
+        nix::unistd::chdir("/").map_err(sys("chdir /"))?;
+    }
+    let process = spec.process().clone().ok_or(InitError::NoProcess)?;
+    if process.terminal().unwrap_or(false) {
+        let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
+        console::setup_in_child(sock, process.console_size())?;
+    }
+    if let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
+        sysctl::apply(&map)?;
+    }
+    let uts =
+        plan.creates(LinuxNamespaceType::Uts) || plan.joins(LinuxNamespaceType::Uts).is_some();
+    sysctl::set_names(
+        spec.hostname().as_deref(),
+        spec.domainname().as_deref(),
+        uts,
+    )?;
+    if mount_ns {
+        rootfs::finish(spec)?;
+    }
+    let ready = execve::prepare(&process, cfg.seccomp, cfg.preserve_fds)?;
+    send(chan, Msg::Ready)?;
+    wait_for_start(&fifo)?;
+    drop(fifo);
+    if let Some(list) = hooks.start_container() {
+        let state = hook_state(cfg.id, "running", host_pid, cfg.bundle, &annotations);
+        hooks::run(list, &state)?;
+    }
+    Err(ready.exec())
+}
+
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reading one byte into a buffer we own.
+        let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if n == 1 {
+            return Ok(());
+        }
+        if n < 0 && nix::Error::last() == nix::Error::EINTR {
+            continue;
+        }
+        return Err(InitError::Io {
+            what: "waiting on the exec fifo",
+            path: Path::new("exec.fifo").to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+}

@@ -1,0 +1,127 @@
+//! A process added to a running container (`exec`): it joins every namespace of the
+//! container's init that differs from ours (user first, mount last), the cgroup, and
+//! gets the process spec's identity, capabilities and seccomp.
+//!
+//! The pid namespace is entered by the runtime itself (setns only affects future
+//! children) right before the clone; the others by the child. The parent learns of
+//! success when the channel closes at exec (close-on-exec) without an error.
+use super::channel::{Channel, Msg};
+use super::execve::{self, InitError};
+use super::{pid_ns_for_children, raw_clone, ProcessError};
+use crate::namespaces::{self, NsFile};
+use crate::{console, seccomp};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+pub struct ExecConfig<'a> {
+    /// Host pid of the container's init.
+    pub init_pid: i32,
+    pub process: &'a Process,
+    pub seccomp: Option<&'a seccomp::Filter>,
+    pub console: Option<&'a OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Clone the process, call `join_cgroup(pid)`, let it run. Returns its host pid once
+/// it has exec'd (or the child's error).
+pub fn spawn_exec<E>(
+    cfg: &ExecConfig,
+    join_cgroup: impl FnOnce(i32) -> Result<(), E>,
+) -> Result<i32, ProcessError>
+where
+    E: std::fmt::Display,
+{
+    let pid_path = PathBuf::from(format!("/proc/{}/ns/pid", cfg.init_pid));
+    let files = namespaces::ALL
+        .iter()
+        .filter(|k| **k != LinuxNamespaceType::Pid)
+        .filter(|k| namespaces::differs_from_self(cfg.init_pid, **k))
+        .map(|k| {
+            let path = PathBuf::from(format!(
+                "/proc/{}/ns/{}",
+                cfg.init_pid,
+                namespaces::proc_name(*k)
+            ));
+            namespaces::open(*k, &path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (parent, child) = Channel::pair().map_err(ProcessError::Channel)?;
+    let restore = if namespaces::differs_from_self(cfg.init_pid, LinuxNamespaceType::Pid) {
+        Some(pid_ns_for_children(&pid_path)?)
+    } else {
+        None
+    };
+    let cloned = raw_clone(CloneFlags::empty());
+    if let Ok(0) = cloned {
+        drop(parent);
+        run_child(cfg, &files, child);
+    }
+    if let Some(own) = restore {
+        namespaces::join(&own)?;
+    }
+    let pid = cloned?;
+    drop(child);
+    let kill = |e: ProcessError| {
+        // SAFETY: kill + reap of our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        e
+    };
+    if let Err(e) = join_cgroup(pid) {
+        return Err(kill(ProcessError::Child(format!(
+            "joining the cgroup: {e}"
+        ))));
+    }
+    parent
+        .send(&Msg::Go(pid))
+        .map_err(|e| kill(ProcessError::Channel(e)))?;
+    match parent.recv() {
+        Ok(None) => Ok(pid),
+        Ok(Some(Msg::Error(text))) => Err(kill(ProcessError::Child(text))),
+        Ok(Some(got)) => Err(kill(ProcessError::Protocol {
+            got,
+            expected: "exec",
+        })),
+        Err(e) => Err(kill(ProcessError::Channel(e))),
+    }
+}
+
+fn run_child(cfg: &ExecConfig, files: &[NsFile], chan: Channel) -> ! {
+    let res =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequence(cfg, files, &chan)));
+    let text = match res {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(never)) => match never {},
+        Err(_) => "the exec process panicked".to_string(),
+    };
+    if chan.send(&Msg::Error(text.clone())).is_err() {
+        eprintln!("berth-runtime exec: {text}");
+    }
+    // SAFETY: leave without running the parent's exit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infallible, InitError> {
+    match chan.recv() {
+        Ok(Some(Msg::Go(_))) => {}
+        other => return Err(InitError::Protocol(format!("expected Go, got {other:?}"))),
+    }
+    for f in files {
+        namespaces::join(f)?;
+    }
+    nix::unistd::setsid().map_err(|source| InitError::Sys {
+        step: "setsid",
+        source,
+    })?;
+    if cfg.process.terminal().unwrap_or(false) {
+        let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
+        console::setup_in_child(sock, cfg.process.console_size())?;
+    }
+    let ready = execve::prepare(cfg.process, cfg.seccomp, cfg.preserve_fds)?;
+    Err(ready.exec())
+}
