@@ -45,6 +45,8 @@
 //!   action when that denies, `ENOSYS` when the default allows (a blocklist profile must
 //!   not be bypassable through another ABI). runc would filter those by their own
 //!   numbers instead; 32-bit binaries in a container are the visible difference.
+//! - A denying default answers syscall numbers above the table's highest (calls newer
+//!   than this build) with `ENOSYS`, as runc does, so libc falls back to older calls.
 //! - Actions: `SCMP_ACT_KILL` (= kill thread, as in libseccomp), `KILL_THREAD`,
 //!   `KILL_PROCESS`, `TRAP`, `ERRNO` (errnoRet, default `EPERM`), `TRACE` (errnoRet,
 //!   default 1), `LOG`, `ALLOW`. `SCMP_ACT_NOTIFY` needs a seccomp agent
@@ -107,6 +109,7 @@ const MAX_INSNS: usize = 4096;
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
 const BPF_RET_K: u16 = 0x06;
 
@@ -149,6 +152,12 @@ pub fn syscall_number(name: &str) -> Option<i64> {
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
         .map(|i| table[i].1)
+}
+
+/// The highest syscall number the table knows.
+fn max_known_syscall() -> u32 {
+    let max = syscalls_x86_64::SYSCALLS.iter().map(|(_, n)| *n).max();
+    max.unwrap_or(0) as u32
 }
 
 /// Compile `linux.seccomp` into a BPF program for x86_64.
@@ -199,16 +208,15 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
-    let foreign = match default {
-        v if v == u32::from(SeccompAction::Allow) || v == u32::from(SeccompAction::Log) => {
-            u32::from(SeccompAction::Errno(libc::ENOSYS as u32))
-        }
-        v if v & 0xffff_0000 == u32::from(SeccompAction::Trace(0)) => {
-            u32::from(SeccompAction::Errno(libc::ENOSYS as u32))
-        }
-        v => v,
-    };
-    let program = layout(&table, default, foreign);
+    let enosys = u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
+    let allows = default == u32::from(SeccompAction::Allow)
+        || default == u32::from(SeccompAction::Log)
+        || default & 0xffff_0000 == u32::from(SeccompAction::Trace(0));
+    let foreign = if allows { enosys } else { default };
+    // Like runc: a denying profile answers syscalls newer than our table with ENOSYS,
+    // not its default errno, so libc falls back to the older call (clone3 -> clone).
+    let newer = (!allows).then_some(enosys);
+    let program = layout(&table, default, foreign, newer);
     if program.len() > MAX_INSNS {
         return Err(SeccompError::TooLarge { len: program.len() });
     }
@@ -381,6 +389,7 @@ fn layout(
     table: &BTreeMap<i64, Vec<(Option<SeccompRule>, u32)>>,
     default: u32,
     foreign: u32,
+    newer: Option<u32>,
 ) -> BpfProgram {
     let mut prog = vec![
         stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH),
@@ -390,6 +399,10 @@ fn layout(
         jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
         stmt(BPF_RET_K, foreign),
     ];
+    if let Some(action) = newer {
+        prog.push(jump(BPF_JMP_JGT_K, max_known_syscall(), 0, 1));
+        prog.push(stmt(BPF_RET_K, action));
+    }
     for (nr, chain) in table {
         // Syscall numbers are below 0x40000000 (the x32 bit), so they fit a u32.
         let nr = *nr as u32;

@@ -177,6 +177,9 @@ fn docker_like_profile() {
         ALLOW
     );
     assert_eq!(run(&f, "socket", [40, 0, 0, 0, 0, 0]), ERRNO | 1);
+    // Syscalls newer than the table: ENOSYS so libc falls back.
+    assert_eq!(eval(f.program(), AUDIT_ARCH_X86_64, 470, z), ERRNO | 38);
+    assert_eq!(eval(f.program(), AUDIT_ARCH_X86_64, 1000, z), ERRNO | 38);
     // Other ABIs get the (denying) default.
     assert_eq!(eval(f.program(), AUDIT_ARCH_I386, 3, z), ERRNO | 1);
     assert_eq!(
@@ -214,6 +217,7 @@ fn blocklist_profile_with_every_action() {
     assert_eq!(run(&f, "syslog", z), LOG);
     assert_eq!(run(&f, "getpid", z), ALLOW);
     assert_eq!(run(&f, "read", z), ALLOW);
+    assert_eq!(eval(f.program(), AUDIT_ARCH_X86_64, 470, z), ALLOW);
     // A blocklist cannot be bypassed through the i386 or x32 ABI.
     assert_eq!(eval(f.program(), AUDIT_ARCH_I386, 26, z), ERRNO | 38);
     assert_eq!(
