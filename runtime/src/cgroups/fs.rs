@@ -153,10 +153,12 @@ pub(crate) fn create_dir_all(
     dir: &Path,
     mut hook: impl FnMut(&Path) -> Result<(), CgroupError>,
 ) -> Result<Vec<PathBuf>, CgroupError> {
-    let rel = dir.strip_prefix(from).map_err(|_| CgroupError::InvalidPath {
-        path: dir.display().to_string(),
-        reason: "not below its hierarchy's mount point",
-    })?;
+    let rel = dir
+        .strip_prefix(from)
+        .map_err(|_| CgroupError::InvalidPath {
+            path: dir.display().to_string(),
+            reason: "not below its hierarchy's mount point",
+        })?;
     let mut created = Vec::new();
     let mut cur = from.to_path_buf();
     for comp in rel.components() {
@@ -471,9 +473,12 @@ mod tests {
     fn remove_tree_removes_children_first_and_ignores_missing() {
         let fs = FakeFs::new();
         fs.mount("/cg/pids", &[("cgroup.procs", "")]);
-        create_dir_all(&fs, Path::new("/cg/pids"), Path::new("/cg/pids/x/y/z"), |_| {
-            Ok(())
-        })
+        create_dir_all(
+            &fs,
+            Path::new("/cg/pids"),
+            Path::new("/cg/pids/x/y/z"),
+            |_| Ok(()),
+        )
         .unwrap();
         remove_tree(&fs, Path::new("/cg/pids/x")).unwrap();
         assert!(!fs.is_dir("/cg/pids/x"));
@@ -500,10 +505,10 @@ mod tests {
         let m = read_keyed(&fs, Path::new("/d"), "cpu.stat").unwrap();
         assert_eq!(m.get("usage_usec"), Some(&10));
         assert_eq!(m.len(), 2);
-        assert_eq!(read_u64(&fs, Path::new("/d"), "pids.max").unwrap(), u64::MAX);
         assert_eq!(
-            read_u64_or_zero(&fs, Path::new("/d"), "nope").unwrap(),
-            0
+            read_u64(&fs, Path::new("/d"), "pids.max").unwrap(),
+            u64::MAX
         );
+        assert_eq!(read_u64_or_zero(&fs, Path::new("/d"), "nope").unwrap(), 0);
     }
 }

@@ -45,12 +45,8 @@ impl Layout {
                 root: PathBuf::from(unescape(l[3])),
             };
             match r[0] {
-                "cgroup2" => {
-                    // Several cgroup2 mounts (bind mounts): keep the first.
-                    if layout.v2.is_none() {
-                        layout.v2 = Some(mount);
-                    }
-                }
+                // Several cgroup2 mounts (bind mounts): keep the first.
+                "cgroup2" if layout.v2.is_none() => layout.v2 = Some(mount),
                 "cgroup" => {
                     for opt in r[2].split(',') {
                         if is_mount_option(opt) {
@@ -77,8 +73,7 @@ impl Layout {
 fn is_mount_option(opt: &str) -> bool {
     matches!(
         opt,
-        "rw" | "ro" | "clone_children" | "noprefix" | "xattr" | "cpuset_v2_mode"
-            | "favordynmods"
+        "rw" | "ro" | "clone_children" | "noprefix" | "xattr" | "cpuset_v2_mode" | "favordynmods"
     ) || opt.starts_with("release_agent=")
 }
 
@@ -91,7 +86,9 @@ fn unescape(s: &str) -> String {
         if b[i] == b'\\' {
             if let Some(oct) = b.get(i + 1..i + 4) {
                 if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                    let v = oct.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                    let v = oct
+                        .iter()
+                        .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
                     if let Ok(v) = u8::try_from(v) {
                         out.push(v);
                         i += 4;
@@ -279,7 +276,14 @@ mod tests {
         let l = Layout::parse_mountinfo(HYBRID);
         assert_eq!(
             l.v1.keys().collect::<Vec<_>>(),
-            ["cpu", "cpuacct", "memory", "name=systemd", "net_cls", "net_prio"]
+            [
+                "cpu",
+                "cpuacct",
+                "memory",
+                "name=systemd",
+                "net_cls",
+                "net_prio"
+            ]
         );
         assert_eq!(l.v1["memory"].point, Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(

@@ -61,7 +61,9 @@ pub enum CgroupError {
     RemoveDir { path: PathBuf, source: io::Error },
     #[error("cgroups: unexpected content {value:?} in {path}")]
     Parse { path: PathBuf, value: String },
-    #[error("cgroups: {field} is set but the {controller} controller is not available on this host")]
+    #[error(
+        "cgroups: {field} is set but the {controller} controller is not available on this host"
+    )]
     ControllerMissing {
         controller: &'static str,
         field: &'static str,
@@ -416,7 +418,14 @@ impl Manager {
         if let Some(v2) = self.state.v2.as_ref().filter(|v| v.unified) {
             return Some(&v2.dir);
         }
-        for c in ["pids", "freezer", "memory", "cpu", "devices", "name=systemd"] {
+        for c in [
+            "pids",
+            "freezer",
+            "memory",
+            "cpu",
+            "devices",
+            "name=systemd",
+        ] {
             if let Some((_, d)) = self.state.v1.get(c) {
                 return Some(d);
             }

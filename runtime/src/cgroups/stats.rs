@@ -243,7 +243,10 @@ mod tests {
         // runc prints these even when zero (no omitempty / struct fields).
         assert_eq!(d["cpu"]["usage"]["kernel"], 0);
         assert_eq!(d["cpu"]["throttling"], serde_json::json!({}));
-        assert_eq!(d["memory"]["usage"], serde_json::json!({"limit":0,"failcnt":0}));
+        assert_eq!(
+            d["memory"]["usage"],
+            serde_json::json!({"limit":0,"failcnt":0})
+        );
         assert_eq!(d["pids"], serde_json::json!({}));
         assert_eq!(d["blkio"], serde_json::json!({}));
         assert_eq!(d["hugetlb"], serde_json::json!({}));
@@ -283,7 +286,10 @@ mod tests {
             v["blkio"]["ioServiceBytesRecursive"][0],
             serde_json::json!({"major":8,"op":"Read","value":10})
         );
-        assert_eq!(v["hugetlb"]["2MB"], serde_json::json!({"usage":1,"failcnt":0}));
+        assert_eq!(
+            v["hugetlb"]["2MB"],
+            serde_json::json!({"usage":1,"failcnt":0})
+        );
         let back: Stats = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
     }

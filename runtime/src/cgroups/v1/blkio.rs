@@ -38,7 +38,12 @@ fn pick<'a>(
 
 pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     if let Some(w) = b.weight().filter(|w| *w != 0) {
-        let file = pick(fs, dir, "blockIO.weight", &["blkio.bfq.weight", "blkio.weight"])?;
+        let file = pick(
+            fs,
+            dir,
+            "blockIO.weight",
+            &["blkio.bfq.weight", "blkio.weight"],
+        )?;
         fs::write(fs, dir, file, &w.to_string())?;
     }
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
@@ -56,15 +61,36 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) -> Result<(),
             fs::write(fs, dir, file, &format!("{}:{} {}", d.major(), d.minor(), w))?;
         }
         if let Some(w) = d.leaf_weight() {
-            let file = pick(fs, dir, "blockIO.weightDevice.leafWeight", &["blkio.leaf_weight_device"])?;
+            let file = pick(
+                fs,
+                dir,
+                "blockIO.weightDevice.leafWeight",
+                &["blkio.leaf_weight_device"],
+            )?;
             fs::write(fs, dir, file, &format!("{}:{} {}", d.major(), d.minor(), w))?;
         }
     }
     for (list, file, field) in [
-        (b.throttle_read_bps_device(), "blkio.throttle.read_bps_device", "blockIO.throttleReadBpsDevice"),
-        (b.throttle_write_bps_device(), "blkio.throttle.write_bps_device", "blockIO.throttleWriteBpsDevice"),
-        (b.throttle_read_iops_device(), "blkio.throttle.read_iops_device", "blockIO.throttleReadIOPSDevice"),
-        (b.throttle_write_iops_device(), "blkio.throttle.write_iops_device", "blockIO.throttleWriteIOPSDevice"),
+        (
+            b.throttle_read_bps_device(),
+            "blkio.throttle.read_bps_device",
+            "blockIO.throttleReadBpsDevice",
+        ),
+        (
+            b.throttle_write_bps_device(),
+            "blkio.throttle.write_bps_device",
+            "blockIO.throttleWriteBpsDevice",
+        ),
+        (
+            b.throttle_read_iops_device(),
+            "blkio.throttle.read_iops_device",
+            "blockIO.throttleReadIOPSDevice",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "blkio.throttle.write_iops_device",
+            "blockIO.throttleWriteIOPSDevice",
+        ),
     ] {
         for d in list.iter().flatten() {
             let file = pick(fs, dir, field, &[file])?;
@@ -72,7 +98,10 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, b: &LinuxBlockIo) -> Result<(),
             let value = format!("{}:{} {}", d.major(), d.minor(), d.rate());
             match fs::write(fs, dir, file, &value) {
                 Err(CgroupError::Write { source, .. })
-                    if matches!(source.raw_os_error(), Some(libc::ENODEV) | Some(libc::EINVAL)) =>
+                    if matches!(
+                        source.raw_os_error(),
+                        Some(libc::ENODEV) | Some(libc::EINVAL)
+                    ) =>
                 {
                     return Err(CgroupError::InvalidValue {
                         field,
@@ -114,7 +143,9 @@ pub(crate) fn parse_entries(text: &str) -> Vec<BlkioEntry> {
 
 pub(crate) fn stats(fs: &dyn CgroupFs, dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
     let read = |f: &str| -> Result<Vec<BlkioEntry>, CgroupError> {
-        Ok(parse_entries(&fs::read_opt(fs, dir, f)?.unwrap_or_default()))
+        Ok(parse_entries(
+            &fs::read_opt(fs, dir, f)?.unwrap_or_default(),
+        ))
     };
     let b = &mut s.blkio;
     // CFQ's full set when present; else BFQ's; else what the throttle layer counts.
@@ -141,7 +172,9 @@ pub(crate) fn stats(fs: &dyn CgroupFs, dir: &Path, s: &mut Stats) -> Result<(), 
 mod tests {
     use super::*;
     use crate::cgroups::fs::fake::FakeFs;
-    use oci_spec::runtime::{LinuxBlockIoBuilder, LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder};
+    use oci_spec::runtime::{
+        LinuxBlockIoBuilder, LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
+    };
 
     const D: &str = "/cg/blkio/c";
 
@@ -179,7 +212,10 @@ mod tests {
         assert_eq!(
             fs.writes_in(D),
             [
-                ("blkio.throttle.read_bps_device".into(), "8:0 1048576".into()),
+                (
+                    "blkio.throttle.read_bps_device".into(),
+                    "8:0 1048576".into()
+                ),
                 ("blkio.throttle.write_iops_device".into(), "8:16 100".into()),
                 ("blkio.throttle.write_iops_device".into(), "8:0 0".into()),
             ]
@@ -189,7 +225,10 @@ mod tests {
     #[test]
     fn weight_prefers_bfq_and_missing_names_field() {
         let fs = fake();
-        let b = LinuxBlockIoBuilder::default().weight(500u16).build().unwrap();
+        let b = LinuxBlockIoBuilder::default()
+            .weight(500u16)
+            .build()
+            .unwrap();
         let err = set(&fs, Path::new(D), &b).unwrap_err();
         assert!(err.to_string().contains("blockIO.weight"), "{err}");
         fs.set(format!("{D}/blkio.weight"), "100");
@@ -218,7 +257,11 @@ mod tests {
     #[test]
     fn unknown_device_is_invalid_value() {
         let fs = fake();
-        fs.fail_write(format!("{D}/blkio.throttle.read_bps_device"), libc::ENODEV, 1);
+        fs.fail_write(
+            format!("{D}/blkio.throttle.read_bps_device"),
+            libc::ENODEV,
+            1,
+        );
         let b = LinuxBlockIoBuilder::default()
             .throttle_read_bps_device(vec![dev(250, 7, 10)])
             .build()
@@ -238,6 +281,9 @@ mod tests {
         stats(&fs, Path::new(D), &mut s).unwrap();
         let e = &s.blkio.io_service_bytes_recursive;
         assert_eq!(e.len(), 3);
-        assert_eq!((e[0].major, e[0].op.as_str(), e[0].value), (8, "Read", 4096));
+        assert_eq!(
+            (e[0].major, e[0].op.as_str(), e[0].value),
+            (8, "Read", 4096)
+        );
     }
 }

@@ -59,10 +59,22 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, c: &LinuxCpu) -> Result<(), Cgr
     }
     // The period bounds the runtime: period first.
     if let Some(p) = c.realtime_period().filter(|p| *p != 0) {
-        optional(fs, dir, "cpu.realtimePeriod", "cpu.rt_period_us", &p.to_string())?;
+        optional(
+            fs,
+            dir,
+            "cpu.realtimePeriod",
+            "cpu.rt_period_us",
+            &p.to_string(),
+        )?;
     }
     if let Some(r) = c.realtime_runtime().filter(|r| *r != 0) {
-        optional(fs, dir, "cpu.realtimeRuntime", "cpu.rt_runtime_us", &r.to_string())?;
+        optional(
+            fs,
+            dir,
+            "cpu.realtimeRuntime",
+            "cpu.rt_runtime_us",
+            &r.to_string(),
+        )?;
     }
     Ok(())
 }

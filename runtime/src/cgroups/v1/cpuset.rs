@@ -67,7 +67,9 @@ fn write_list(
 pub(crate) fn stats(fs: &dyn CgroupFs, dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
     let c = &mut s.cpuset;
     let list = |f: &str| -> Result<Vec<u16>, CgroupError> {
-        Ok(parse_cpu_list(&fs::read_opt(fs, dir, f)?.unwrap_or_default()))
+        Ok(parse_cpu_list(
+            &fs::read_opt(fs, dir, f)?.unwrap_or_default(),
+        ))
     };
     c.cpus = list("cpuset.cpus")?;
     c.mems = list("cpuset.mems")?;
@@ -154,6 +156,9 @@ mod tests {
         let msg = set(&fs, Path::new("/cg/cpuset/c"), &c)
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("cpu.cpus") && msg.contains('7') && msg.contains("0-1"), "{msg}");
+        assert!(
+            msg.contains("cpu.cpus") && msg.contains('7') && msg.contains("0-1"),
+            "{msg}"
+        );
     }
 }

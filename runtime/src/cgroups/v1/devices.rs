@@ -14,15 +14,15 @@ use crate::cgroups::CgroupError;
 const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
     ('c', None, None, "m"),
     ('b', None, None, "m"),
-    ('c', Some(1), Some(3), "rwm"),   // null
-    ('c', Some(1), Some(5), "rwm"),   // zero
-    ('c', Some(1), Some(7), "rwm"),   // full
-    ('c', Some(1), Some(8), "rwm"),   // random
-    ('c', Some(1), Some(9), "rwm"),   // urandom
-    ('c', Some(5), Some(0), "rwm"),   // tty
-    ('c', Some(5), Some(1), "rwm"),   // console
-    ('c', Some(5), Some(2), "rwm"),   // ptmx
-    ('c', Some(136), None, "rwm"),    // pts/*
+    ('c', Some(1), Some(3), "rwm"),    // null
+    ('c', Some(1), Some(5), "rwm"),    // zero
+    ('c', Some(1), Some(7), "rwm"),    // full
+    ('c', Some(1), Some(8), "rwm"),    // random
+    ('c', Some(1), Some(9), "rwm"),    // urandom
+    ('c', Some(5), Some(0), "rwm"),    // tty
+    ('c', Some(5), Some(1), "rwm"),    // console
+    ('c', Some(5), Some(2), "rwm"),    // ptmx
+    ('c', Some(136), None, "rwm"),     // pts/*
     ('c', Some(10), Some(200), "rwm"), // net/tun
 ];
 
@@ -67,7 +67,10 @@ pub(crate) fn plan(rules: &[LinuxDeviceCgroup]) -> Result<Vec<(bool, String)>, C
         out.push((r.allow(), rule_line(r)?));
     }
     for (t, major, minor, access) in DEFAULT_ALLOWED {
-        out.push((true, format!("{t} {}:{} {access}", num(*major), num(*minor))));
+        out.push((
+            true,
+            format!("{t} {}:{} {access}", num(*major), num(*minor)),
+        ));
     }
     Ok(out)
 }
@@ -79,7 +82,11 @@ pub(crate) fn set(
 ) -> Result<(), CgroupError> {
     // Build the whole plan first: a bad rule changes nothing.
     for (allow, line) in plan(rules)? {
-        let file = if allow { "devices.allow" } else { "devices.deny" };
+        let file = if allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         fs::write(fs, dir, file, &line)?;
     }
     Ok(())
@@ -91,8 +98,17 @@ mod tests {
     use crate::cgroups::fs::fake::FakeFs;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
-    fn rule(allow: bool, t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, a: &str) -> LinuxDeviceCgroup {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(t).access(a);
+    fn rule(
+        allow: bool,
+        t: LinuxDeviceType,
+        major: Option<i64>,
+        minor: Option<i64>,
+        a: &str,
+    ) -> LinuxDeviceCgroup {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .typ(t)
+            .access(a);
         if let Some(m) = major {
             b = b.major(m);
         }
@@ -134,8 +150,12 @@ mod tests {
         let fs = FakeFs::new();
         fs.set("/d/devices.allow", "");
         fs.set("/d/devices.deny", "");
-        let err = set(&fs, Path::new("/d"), &[rule(true, LinuxDeviceType::C, Some(1), Some(3), "rx")])
-            .unwrap_err();
+        let err = set(
+            &fs,
+            Path::new("/d"),
+            &[rule(true, LinuxDeviceType::C, Some(1), Some(3), "rx")],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("rx"), "{err}");
         assert!(fs.writes().is_empty());
     }

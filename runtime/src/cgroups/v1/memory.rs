@@ -78,13 +78,25 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) -> Result<(), 
         fs::write(fs, dir, "memory.swappiness", &sw.to_string())?;
     }
     if let Some(disable) = m.disable_oom_killer() {
-        fs::write(fs, dir, "memory.oom_control", if disable { "1" } else { "0" })?;
+        fs::write(
+            fs,
+            dir,
+            "memory.oom_control",
+            if disable { "1" } else { "0" },
+        )?;
     }
     Ok(())
 }
 
 fn set_limit(fs: &dyn CgroupFs, dir: &Path, limit: i64) -> Result<(), CgroupError> {
-    write_checked(fs, dir, LIMIT, limit, "memory.usage_in_bytes", "memory.max_usage_in_bytes")
+    write_checked(
+        fs,
+        dir,
+        LIMIT,
+        limit,
+        "memory.usage_in_bytes",
+        "memory.max_usage_in_bytes",
+    )
 }
 
 fn set_swap(fs: &dyn CgroupFs, dir: &Path, swap: i64) -> Result<(), CgroupError> {
@@ -281,7 +293,10 @@ mod tests {
         let fs = fake("0", true);
         let m = LinuxMemoryBuilder::default().limit(-5).build().unwrap();
         assert!(set(&fs, dir(), &m).is_err());
-        let m = LinuxMemoryBuilder::default().swappiness(101u64).build().unwrap();
+        let m = LinuxMemoryBuilder::default()
+            .swappiness(101u64)
+            .build()
+            .unwrap();
         let err = set(&fs, dir(), &m).unwrap_err();
         assert!(err.to_string().contains("101"));
     }
@@ -289,7 +304,10 @@ mod tests {
     #[test]
     fn partial_update_touches_only_given_fields() {
         let fs = fake("0", true);
-        let m = LinuxMemoryBuilder::default().reservation(1000).build().unwrap();
+        let m = LinuxMemoryBuilder::default()
+            .reservation(1000)
+            .build()
+            .unwrap();
         set(&fs, dir(), &m).unwrap();
         assert_eq!(
             fs.writes_in(D),
@@ -306,7 +324,10 @@ mod tests {
         fs.set(format!("{D}/memory.limit_in_bytes"), "1048576\n");
         fs.set(format!("{D}/memory.failcnt"), "2\n");
         fs.set(format!("{D}/memory.memsw.usage_in_bytes"), "12288\n");
-        fs.set(format!("{D}/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+        fs.set(
+            format!("{D}/memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        );
         let mut s = Stats::default();
         stats(&fs, dir(), &mut s).unwrap();
         assert_eq!(s.memory.cache, 4096);

@@ -34,9 +34,19 @@ mod tests {
     fn limit_and_unlimited() {
         let fs = FakeFs::new();
         fs.set("/p/pids.max", "max");
-        set(&fs, Path::new("/p"), &LinuxPidsBuilder::default().limit(42).build().unwrap()).unwrap();
+        set(
+            &fs,
+            Path::new("/p"),
+            &LinuxPidsBuilder::default().limit(42).build().unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs.get("/p/pids.max").as_deref(), Some("42"));
-        set(&fs, Path::new("/p"), &LinuxPidsBuilder::default().limit(-1).build().unwrap()).unwrap();
+        set(
+            &fs,
+            Path::new("/p"),
+            &LinuxPidsBuilder::default().limit(-1).build().unwrap(),
+        )
+        .unwrap();
         assert_eq!(fs.get("/p/pids.max").as_deref(), Some("max"));
     }
 

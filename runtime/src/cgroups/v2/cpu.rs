@@ -114,9 +114,15 @@ mod tests {
     fn partial_max_updates() {
         let fs = fake();
         fs.set(format!("{D}/cpu.max"), "20000 100000\n");
-        let c = LinuxCpuBuilder::default().period(50_000u64).build().unwrap();
+        let c = LinuxCpuBuilder::default()
+            .period(50_000u64)
+            .build()
+            .unwrap();
         set(&fs, Path::new(D), &c).unwrap();
-        assert_eq!(fs.get(format!("{D}/cpu.max")).as_deref(), Some("20000 50000"));
+        assert_eq!(
+            fs.get(format!("{D}/cpu.max")).as_deref(),
+            Some("20000 50000")
+        );
         let c = LinuxCpuBuilder::default().quota(-1).build().unwrap();
         set(&fs, Path::new(D), &c).unwrap();
         assert_eq!(fs.get(format!("{D}/cpu.max")).as_deref(), Some("max"));
@@ -125,7 +131,10 @@ mod tests {
     #[test]
     fn realtime_is_refused() {
         let fs = fake();
-        let c = LinuxCpuBuilder::default().realtime_runtime(100).build().unwrap();
+        let c = LinuxCpuBuilder::default()
+            .realtime_runtime(100)
+            .build()
+            .unwrap();
         assert!(set(&fs, Path::new(D), &c).is_err());
         assert!(fs.writes().is_empty());
     }

@@ -28,7 +28,11 @@ mod tests {
         let fs = FakeFs::new();
         fs.set("/c/cpuset.cpus", "");
         fs.set("/c/cpuset.mems", "");
-        let c = LinuxCpuBuilder::default().cpus("0-1").mems("0").build().unwrap();
+        let c = LinuxCpuBuilder::default()
+            .cpus("0-1")
+            .mems("0")
+            .build()
+            .unwrap();
         set(&fs, Path::new("/c"), &c).unwrap();
         assert_eq!(
             fs.writes_in("/c"),

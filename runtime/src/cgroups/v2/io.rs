@@ -149,7 +149,10 @@ mod tests {
     fn bfq_takes_raw_weight() {
         let fs = FakeFs::new();
         fs.set("/c/io.bfq.weight", "100");
-        let b = LinuxBlockIoBuilder::default().weight(500u16).build().unwrap();
+        let b = LinuxBlockIoBuilder::default()
+            .weight(500u16)
+            .build()
+            .unwrap();
         set(&fs, Path::new("/c"), &b).unwrap();
         assert_eq!(fs.get("/c/io.bfq.weight").as_deref(), Some("500"));
     }

@@ -143,7 +143,10 @@ mod tests {
     fn conversions() {
         assert_eq!(swap_max(-1, 100).unwrap(), "max");
         assert_eq!(swap_max(100, 100).unwrap(), "0");
-        assert!(matches!(swap_max(50, 100), Err(CgroupError::SwapBelowLimit { .. })));
+        assert!(matches!(
+            swap_max(50, 100),
+            Err(CgroupError::SwapBelowLimit { .. })
+        ));
         assert!(swap_max(50, -1).is_err());
     }
 
@@ -151,7 +154,10 @@ mod tests {
     fn partial_swap_update_uses_current_limit() {
         let fs = fake();
         fs.set(format!("{D}/memory.max"), "104857600\n");
-        let m = LinuxMemoryBuilder::default().swap(150 << 20).build().unwrap();
+        let m = LinuxMemoryBuilder::default()
+            .swap(150 << 20)
+            .build()
+            .unwrap();
         set(&fs, Path::new(D), &m).unwrap();
         assert_eq!(
             fs.writes_in(D),
@@ -181,7 +187,10 @@ mod tests {
         fs.set(format!("{D}/memory.swap.current"), "10\n");
         fs.set(format!("{D}/memory.swap.max"), "0\n");
         fs.set(format!("{D}/memory.stat"), "anon 500\nfile 300\n");
-        fs.set(format!("{D}/memory.events"), "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n");
+        fs.set(
+            format!("{D}/memory.events"),
+            "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+        );
         let mut s = Stats::default();
         stats(&fs, Path::new(D), &mut s).unwrap();
         assert_eq!(s.memory.usage.usage, 1000);
