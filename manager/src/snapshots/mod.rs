@@ -206,6 +206,12 @@ impl Snapshotter {
                 diff_id: diff_id.clone(),
                 source,
             })?;
+            // The diff ID covers the whole stream, including the padding after the
+            // end-of-archive blocks the tar reader stops at.
+            std::io::copy(&mut hr, &mut std::io::sink()).map_err(|e| Error::Unpack {
+                diff_id: diff_id.clone(),
+                source: UnpackError::Malformed(e),
+            })?;
             let (actual, _) = hr.finish();
             if actual != *diff_id {
                 return Err(Error::DiffIdMismatch {
