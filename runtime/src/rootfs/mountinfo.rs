@@ -8,6 +8,8 @@ pub(crate) struct MountInfo {
     /// Root of the mount inside its filesystem (`/` unless a bind of a subdirectory).
     pub root: PathBuf,
     pub mount_point: PathBuf,
+    /// Per-mount options (`rw,nosuid,relatime`).
+    pub mount_options: String,
     /// Optional fields (`shared:1`, `master:2`, …).
     pub optional: Vec<String>,
     pub fstype: String,
@@ -34,7 +36,7 @@ fn parse_line(line: &str) -> Option<MountInfo> {
     let _dev = l.next()?;
     let root = unescape(l.next()?);
     let mount_point = unescape(l.next()?);
-    let _opts = l.next()?;
+    let mount_options = l.next()?.to_string();
     let optional = l.filter(|s| !s.is_empty()).map(str::to_string).collect();
     let mut r = right.split(' ');
     let fstype = r.next()?.to_string();
@@ -43,6 +45,7 @@ fn parse_line(line: &str) -> Option<MountInfo> {
     Some(MountInfo {
         root: PathBuf::from(root),
         mount_point: PathBuf::from(mount_point),
+        mount_options,
         optional,
         fstype,
         source,
@@ -114,6 +117,7 @@ mod tests {
         assert!(!m[3].is_shared());
         assert_eq!(m[3].optional, vec!["master:5".to_string()]);
         assert_eq!(m[3].fstype, "cgroup");
+        assert_eq!(m[3].mount_options, "rw,relatime");
         assert_eq!(m[3].super_options, "rw,cpu");
         assert_eq!(m[4].root, PathBuf::from("/sub"));
         assert_eq!(m[4].mount_point, PathBuf::from("/with space"));

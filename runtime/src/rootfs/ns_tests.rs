@@ -1,1 +1,395 @@
-//! placeholder
+//! Root-only tests that run `prepare` → `pivot` → `finish` for real.
+//!
+//! The parent test builds a bundle (busybox rootfs with hostile symlinks, a
+//! config.json) and re-runs this test binary, filtered to [`child`], in a new mount
+//! namespace (unshare in `pre_exec`, then `/` made rslave before anything else runs,
+//! so even a broken `prepare` cannot mount into the host). The child sets up the
+//! rootfs, inspects what it got from the inside (mountinfo, masked and read-only
+//! paths, devices, links) and fails by panicking; the parent asserts its exit status
+//! and that the host's mount table and `/etc` are untouched.
+//!
+//! Without root the parent tests print why and pass.
+use super::mountinfo::{self, MountInfo};
+use super::{finish, pivot, prepare, RootfsOptions};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ENV_BUNDLE: &str = "BERTH_ROOTFS_NS_BUNDLE";
+const ENV_MODE: &str = "BERTH_ROOTFS_NS_MODE";
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A bundle in a temp dir; removed on drop (nothing is mounted on the host side).
+struct Bundle {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    rootfs: PathBuf,
+}
+
+fn spec_json(no_pivot: bool) -> String {
+    // pivot: no rootfsPropagation, so the shared /shared stays shared; no-pivot:
+    // "rprivate", applied to / by finish(), must turn it private again.
+    let propagation = if no_pivot {
+        r#""rootfsPropagation": "rprivate","#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{
+  "ociVersion": "1.0.2",
+  "root": {{"path": "rootfs", "readonly": true}},
+  "mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+      "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}},
+    {{"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}},
+    {{"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+      "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}},
+    {{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+      "options": ["nosuid", "noexec", "nodev"]}},
+    {{"destination": "/sys", "type": "sysfs", "source": "sysfs",
+      "options": ["nosuid", "noexec", "nodev", "ro"]}},
+    {{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+      "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}},
+    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+      "options": ["nosuid", "nodev", "noexec", "mode=1770"]}},
+    {{"destination": "/data", "type": "bind", "source": "data",
+      "options": ["rbind", "ro", "nosuid"]}},
+    {{"destination": "/hello.txt", "type": "bind", "source": "data/hello.txt",
+      "options": ["bind"]}},
+    {{"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}},
+    {{"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}},
+    {{"destination": "/abs/y", "type": "tmpfs", "source": "tmpfs"}},
+    {{"destination": "/etc/copy", "type": "tmpfs", "source": "tmpfs",
+      "options": ["tmpcopyup", "ro", "mode=755"]}}
+  ],
+  "linux": {{
+    {propagation}
+    "devices": [{{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                 "fileMode": 384, "uid": 1000, "gid": 1001}}],
+    "maskedPaths": ["/proc/kcore", "/etc/secret.txt", "/secretdir", "/does/not/exist"],
+    "readonlyPaths": ["/proc/sys", "/rodir", "/not/there"]
+  }}
+}}"#
+    )
+}
+
+fn make_bundle(no_pivot: bool) -> Bundle {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-rootfs-ns-")
+        .tempdir()
+        .expect("tempdir");
+    let path = std::fs::canonicalize(dir.path()).expect("canonicalize");
+    let rootfs = path.join("rootfs");
+    for d in ["bin", "etc/copy", "secretdir", "rodir", "data"] {
+        std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
+    }
+    std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).expect("symlink");
+    std::fs::write(rootfs.join("etc/secret.txt"), "secret").expect("write");
+    std::fs::write(rootfs.join("secretdir/key"), "key").expect("write");
+    std::fs::write(rootfs.join("rodir/f"), "f").expect("write");
+    std::fs::write(rootfs.join("etc/copy/keep.txt"), "keep").expect("write");
+    // Hostile image: relative and absolute links that point at the host's /etc.
+    std::os::unix::fs::symlink("../../../../../../../../etc", rootfs.join("evil"))
+        .expect("symlink");
+    std::os::unix::fs::symlink("/etc", rootfs.join("abs")).expect("symlink");
+    std::fs::create_dir(path.join("data")).expect("mkdir");
+    std::fs::write(path.join("data/hello.txt"), "hello").expect("write");
+    std::fs::write(path.join("config.json"), spec_json(no_pivot)).expect("write");
+    Bundle {
+        _dir: dir,
+        path,
+        rootfs,
+    }
+}
+
+/// Host mounts that mention `needle` (our bundle) or sit on the host paths a broken
+/// path join would have used.
+fn host_mounts_touching(needle: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mountinfo::parse(&text)
+        .into_iter()
+        .filter(|m| {
+            m.mount_point.starts_with(needle)
+                || m.mount_point == Path::new("/etc/x")
+                || m.mount_point == Path::new("/etc/y")
+                || m.mount_point == Path::new("/etc/copy")
+        })
+        .map(|m| m.mount_point.display().to_string())
+        .collect()
+}
+
+fn run_in_new_mount_ns(no_pivot: bool) {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a mount namespace");
+        return;
+    }
+    let bundle = make_bundle(no_pivot);
+    assert!(host_mounts_touching(&bundle.path).is_empty());
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        "rootfs::ns_tests::child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ENV_BUNDLE, &bundle.path)
+    .env(ENV_MODE, if no_pivot { "no-pivot" } else { "pivot" });
+    // SAFETY: only async-signal-safe libc calls with static C strings between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Belt and braces: nothing the child mounts may reach the host, even if
+            // prepare() forgot to change the propagation first.
+            if libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("spawn child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "child failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("test rootfs::ns_tests::child ... ok"),
+        "child did not run:\n{stdout}\n{stderr}"
+    );
+    // The hostile links were followed inside the rootfs, not on the host.
+    assert!(bundle.rootfs.join("etc/x").is_dir());
+    assert!(bundle.rootfs.join("etc/y").is_dir());
+    assert!(!Path::new("/etc/x").exists(), "escaped to host /etc/x");
+    assert!(!Path::new("/etc/y").exists(), "escaped to host /etc/y");
+    // Nothing the child mounted is visible on the host.
+    assert_eq!(host_mounts_touching(&bundle.path), Vec::<String>::new());
+}
+
+#[test]
+fn pivot_root_in_new_mount_namespace() {
+    run_in_new_mount_ns(false);
+}
+
+#[test]
+fn no_pivot_in_new_mount_namespace() {
+    run_in_new_mount_ns(true);
+}
+
+/// The child half; does nothing unless started by [`run_in_new_mount_ns`].
+#[test]
+#[ignore = "runs inside the mount namespace made by the ns tests"]
+fn child() {
+    let Some(bundle) = std::env::var_os(ENV_BUNDLE).map(PathBuf::from) else {
+        return;
+    };
+    let no_pivot = std::env::var(ENV_MODE).as_deref() == Ok("no-pivot");
+    let text = std::fs::read_to_string(bundle.join("config.json")).expect("config.json");
+    let spec: oci_spec::runtime::Spec = serde_json::from_str(&text).expect("spec");
+    let rootfs = bundle.join("rootfs");
+    let opts = RootfsOptions {
+        no_pivot,
+        bundle: &bundle,
+    };
+    prepare(&spec, &rootfs, opts).expect("prepare");
+    pivot(&rootfs, opts).expect("pivot");
+    finish(&spec).expect("finish");
+    check_inside(no_pivot);
+}
+
+fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+fn mount_at<'a>(mounts: &'a [MountInfo], p: &str) -> &'a MountInfo {
+    mounts
+        .iter()
+        .rev()
+        .find(|m| m.mount_point == Path::new(p))
+        .unwrap_or_else(|| panic!("no mount at {p}: {mounts:#?}"))
+}
+
+fn has_opt(m: &MountInfo, o: &str) -> bool {
+    m.mount_options.split(',').any(|x| x == o)
+}
+
+fn check_inside(no_pivot: bool) {
+    assert_eq!(std::env::current_dir().expect("cwd"), PathBuf::from("/"));
+    // The image is what we see: busybox runs, the host's tree is gone.
+    assert!(Path::new("/bin/busybox").is_file());
+    assert!(!Path::new("/usr/bin").exists(), "host /usr visible");
+    let st = Command::new("/bin/busybox")
+        .arg("true")
+        .status()
+        .expect("busybox");
+    assert!(st.success());
+
+    let mounts = mountinfo::parse(&std::fs::read_to_string("/proc/self/mountinfo").expect("mi"));
+    if !no_pivot {
+        // The old root is detached: one mount at "/", and only the container's own.
+        let roots = mounts
+            .iter()
+            .filter(|m| m.mount_point == Path::new("/"))
+            .count();
+        assert_eq!(roots, 1, "{mounts:#?}");
+    }
+    // root.readonly
+    let root = mount_at(&mounts, "/");
+    assert!(has_opt(root, "ro"), "{root:?}");
+    assert_eq!(errno_of(std::fs::write("/newfile", "x")), Some(libc::EROFS));
+
+    // Flags of spec mounts, read back from the kernel.
+    let tmp = mount_at(&mounts, "/tmp");
+    assert_eq!(tmp.fstype, "tmpfs");
+    for o in ["rw", "nosuid", "nodev", "noexec"] {
+        assert!(has_opt(tmp, o), "/tmp lacks {o}: {tmp:?}");
+    }
+    assert!(tmp.super_options.contains("mode=1770"), "{tmp:?}");
+    std::fs::write("/tmp/ok", "x").expect("/tmp is writable");
+    let sys = mount_at(&mounts, "/sys");
+    assert!(has_opt(sys, "ro") && has_opt(sys, "nosuid"), "{sys:?}");
+    let dev = mount_at(&mounts, "/dev");
+    assert!(
+        has_opt(dev, "strictatime") || !has_opt(dev, "relatime"),
+        "{dev:?}"
+    );
+    assert_eq!(mount_at(&mounts, "/dev/pts").fstype, "devpts");
+    assert_eq!(mount_at(&mounts, "/dev/mqueue").fstype, "mqueue");
+    assert_eq!(mount_at(&mounts, "/dev/shm").fstype, "tmpfs");
+
+    // Bind of a bundle-relative source, read-only by remount.
+    let data = mount_at(&mounts, "/data");
+    assert!(has_opt(data, "ro") && has_opt(data, "nosuid"), "{data:?}");
+    assert_eq!(
+        std::fs::read_to_string("/data/hello.txt").expect("read"),
+        "hello"
+    );
+    assert_eq!(
+        errno_of(std::fs::write("/data/new", "x")),
+        Some(libc::EROFS)
+    );
+    // A file bind onto a file destination.
+    assert_eq!(
+        std::fs::read_to_string("/hello.txt").expect("read"),
+        "hello"
+    );
+
+    // Propagation flag of its own call; rootfsPropagation applied after it.
+    let shared = mount_at(&mounts, "/shared");
+    assert_eq!(shared.is_shared(), !no_pivot, "{shared:?}");
+
+    // Hostile symlink destinations landed inside the rootfs.
+    assert_eq!(mount_at(&mounts, "/etc/x").fstype, "tmpfs");
+    assert_eq!(mount_at(&mounts, "/etc/y").fstype, "tmpfs");
+
+    // tmpcopyup: old content copied into a read-only tmpfs.
+    let copy = mount_at(&mounts, "/etc/copy");
+    assert_eq!(copy.fstype, "tmpfs");
+    assert!(has_opt(copy, "ro"), "{copy:?}");
+    assert_eq!(
+        std::fs::read_to_string("/etc/copy/keep.txt").expect("read"),
+        "keep"
+    );
+
+    // cgroup: tmpfs with the host hierarchies bound read-only.
+    let cg = mount_at(&mounts, "/sys/fs/cgroup");
+    assert_eq!(cg.fstype, "tmpfs");
+    assert!(has_opt(cg, "ro"), "{cg:?}");
+    let subs: Vec<&MountInfo> = mounts
+        .iter()
+        .filter(|m| m.mount_point.parent() == Some(Path::new("/sys/fs/cgroup")))
+        .collect();
+    assert!(!subs.is_empty(), "no cgroup hierarchy mounted: {mounts:#?}");
+    for m in &subs {
+        assert!(m.fstype == "cgroup" || m.fstype == "cgroup2", "{m:?}");
+        assert!(has_opt(m, "ro"), "{m:?}");
+    }
+
+    // Masked paths read empty; a masked directory is an empty read-only tmpfs.
+    assert_eq!(
+        std::fs::read_to_string("/etc/secret.txt").expect("read"),
+        ""
+    );
+    assert_eq!(std::fs::read_dir("/secretdir").expect("readdir").count(), 0);
+    assert_eq!(mount_at(&mounts, "/secretdir").fstype, "tmpfs");
+    // Some kernels have no /proc/kcore; then the entry is skipped, not an error.
+    if Path::new("/proc/kcore").exists() {
+        let mut kcore = Vec::new();
+        use std::io::Read;
+        std::fs::File::open("/proc/kcore")
+            .and_then(|mut f| f.read_to_end(&mut kcore))
+            .expect("read /proc/kcore");
+        assert!(kcore.is_empty());
+        assert_eq!(
+            std::fs::read_link("/dev/core").expect("/dev/core"),
+            PathBuf::from("/proc/kcore")
+        );
+    }
+
+    // Read-only paths refuse writes (opening for write is enough: never write to
+    // /proc/sys, which would change the host if the test were broken).
+    assert_eq!(errno_of(std::fs::write("/rodir/g", "x")), Some(libc::EROFS));
+    assert_eq!(std::fs::read_to_string("/rodir/f").expect("read"), "f");
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/kernel/hostname");
+    assert_eq!(errno_of(w), Some(libc::EROFS));
+    assert!(has_opt(mount_at(&mounts, "/proc/sys"), "ro"));
+
+    // Devices, default and from linux.devices, with mode and owner.
+    let null = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(null.file_type().is_char_device());
+    assert_eq!(
+        (
+            nix::sys::stat::major(null.rdev()),
+            nix::sys::stat::minor(null.rdev())
+        ),
+        (1, 3)
+    );
+    assert_eq!(null.permissions().mode() & 0o777, 0o666);
+    std::fs::write("/dev/null", "discarded").expect("write /dev/null");
+    for d in [
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ] {
+        assert!(
+            std::fs::metadata(d).expect(d).file_type().is_char_device(),
+            "{d}"
+        );
+    }
+    let fuse = std::fs::metadata("/dev/fuse").expect("/dev/fuse");
+    assert!(fuse.file_type().is_char_device());
+    assert_eq!(fuse.permissions().mode() & 0o777, 0o600);
+    assert_eq!((fuse.uid(), fuse.gid()), (1000, 1001));
+    let link = |p: &str| std::fs::read_link(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(link("/dev/ptmx"), PathBuf::from("pts/ptmx"));
+    assert_eq!(link("/dev/fd"), PathBuf::from("/proc/self/fd"));
+    assert_eq!(link("/dev/stdin"), PathBuf::from("/proc/self/fd/0"));
+    assert_eq!(link("/dev/stdout"), PathBuf::from("/proc/self/fd/1"));
+    assert_eq!(link("/dev/stderr"), PathBuf::from("/proc/self/fd/2"));
+    // The ptmx of the container's own devpts instance works.
+    assert!(std::fs::metadata("/dev/ptmx").is_ok());
+}
