@@ -482,3 +482,42 @@ fn root_install_without_privilege_is_a_clear_error() {
     assert_eq!(child.status_field("Seccomp"), "2");
     assert_eq!(child.status_field("NoNewPrivs"), "1");
 }
+
+/// An allowlist as large as docker's (every syscall but mkdir/mkdirat) loaded in the
+/// kernel, then a real program exec'd under it: busybox's shell works, mkdir is EPERM.
+#[test]
+fn root_large_allowlist_under_a_real_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names: Vec<String> = syscalls_x86_64::SYSCALLS
+        .iter()
+        .filter(|(n, _)| *n != "mkdir" && *n != "mkdirat")
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect();
+    let f = compile(&profile(&format!(
+        r#"{{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{{"names": [{}], "action": "SCMP_ACT_ALLOW"}}]}}"#,
+        names.join(",")
+    )))
+    .unwrap();
+    let script = format!(
+        "echo ok > {d}/written; mkdir {d}/made || exit 7",
+        d = dir.path().display()
+    );
+    let script = std::ffi::CString::new(script).unwrap();
+    let mut child = forked::spawn(|ch| {
+        if let Err(e) = install(&f) {
+            return ch.fail(&e.to_string());
+        }
+        let err = nix::unistd::execv(c"/usr/bin/busybox", &[c"sh", c"-c", script.as_c_str()]);
+        ch.fail(&format!("exec: {err:?}"))
+    });
+    child.report(true).expect("install + exec");
+    let pid = child.pid;
+    assert_eq!(child.wait(), WaitStatus::Exited(pid, 7));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("written")).unwrap(),
+        "ok\n"
+    );
+    assert!(!dir.path().join("made").exists());
+}
