@@ -57,6 +57,9 @@ pub struct FileConfig {
     pub default_network: Option<String>,
     /// Accepted for docker compatibility; live-restore is always on in berth.
     pub live_restore: Option<bool>,
+    /// Static init binary for `--init` (default: `berth-init` next to berthd,
+    /// else Debian's `/usr/bin/docker-init`).
+    pub init_path: Option<PathBuf>,
 }
 
 /// Effective settings.
@@ -70,6 +73,7 @@ pub struct Config {
     pub log_max_size: u64,
     pub log_max_file: u32,
     pub default_network: String,
+    pub init_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -88,6 +92,9 @@ impl Config {
             log_max_size: 10 * 1024 * 1024,
             log_max_file: 3,
             default_network: "none".to_string(),
+            init_path: [dir.join("berth-init"), PathBuf::from("/usr/bin/docker-init")]
+                .into_iter()
+                .find(|p| p.is_file()),
         }
     }
 
@@ -133,6 +140,12 @@ impl Config {
         }
         if let Some(s) = f.shim {
             self.shim = s;
+        }
+        if let Some(p) = f.init_path {
+            if !p.is_file() {
+                return Err(invalid("init-path", format!("{} is not a file", p.display())));
+            }
+            self.init_path = Some(p);
         }
         if let Some(d) = f.debug {
             self.debug = d;

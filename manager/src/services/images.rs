@@ -1,0 +1,262 @@
+//! gRPC adapter of `berth.services.images.v1`. Archive uploads are spooled to a
+//! file under `<root>/tmp` first (the image service reads a seekable `Read`
+//! and calls block); `save` streams the archive back in chunks.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_proto::services::images::v1 as pb;
+use pb::images_server::Images as Api;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{image_detail_to_pb, image_status as st, image_to_pb};
+use crate::containers::Containers;
+use crate::events::Events;
+use crate::images::{ImageFilters, ImageService, ImportOptions, RemoveAction};
+
+pub struct ImagesService {
+    pub images: Arc<ImageService>,
+    pub containers: Containers,
+    pub events: Events,
+    pub tmp: PathBuf,
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+/// A spooled upload, removed on drop.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl ImagesService {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Arc<ImageService>) -> Result<T, crate::images::Error> + Send + 'static,
+    ) -> Result<T, Status> {
+        let i = self.images.clone();
+        tokio::task::spawn_blocking(move || f(i))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(st)
+    }
+
+    /// Writes the data messages of an upload to a spool file.
+    async fn spool<M, F>(&self, inbound: &mut Streaming<M>, data: F) -> Result<Spool, Status>
+    where
+        M: Send + 'static,
+        F: Fn(M) -> Option<Vec<u8>>,
+    {
+        tokio::fs::create_dir_all(&self.tmp)
+            .await
+            .map_err(|e| Status::internal(format!("{}: {e}", self.tmp.display())))?;
+        let path = self
+            .tmp
+            .join(format!("upload-{}", hex::encode(rand::random::<[u8; 8]>())));
+        let spool = Spool(path.clone());
+        let mut f = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        while let Some(m) = inbound.message().await? {
+            if let Some(d) = data(m) {
+                f.write_all(&d)
+                    .await
+                    .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+            }
+        }
+        f.flush()
+            .await
+            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        Ok(spool)
+    }
+
+    fn event(&self, action: &str, id: &str, name: &str) {
+        let mut attrs = std::collections::HashMap::new();
+        if !name.is_empty() {
+            attrs.insert("name".to_string(), name.to_string());
+        }
+        self.events.publish("image", action, id, attrs);
+    }
+}
+
+fn open(spool: &Spool) -> Result<std::fs::File, crate::images::Error> {
+    std::fs::File::open(&spool.0).map_err(crate::images::Error::Stream)
+}
+
+/// A `Write` that sends chunks down a channel (for `save`).
+struct ChunkWriter(mpsc::Sender<Result<pb::Chunk, Status>>);
+
+impl Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(pb::Chunk { data: buf.to_vec() }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl Api for ImagesService {
+    async fn import(&self, req: Request<Streaming<pb::ImportRequest>>) -> Res<pb::ImportResponse> {
+        let mut inbound = req.into_inner();
+        let Some(pb::ImportRequest {
+            msg: Some(pb::import_request::Msg::Options(o)),
+        }) = inbound.message().await?
+        else {
+            return Err(Status::invalid_argument("the first import message must carry options"));
+        };
+        let spool = self
+            .spool(&mut inbound, |m: pb::ImportRequest| match m.msg {
+                Some(pb::import_request::Msg::Data(d)) => Some(d),
+                _ => None,
+            })
+            .await?;
+        let name = o.reference.clone();
+        let image = self
+            .blocking(move |i| {
+                let opts = ImportOptions {
+                    changes: o.changes,
+                    message: (!o.message.is_empty()).then_some(o.message),
+                };
+                let name = (!o.reference.is_empty()).then_some(o.reference.as_str());
+                i.import(open(&spool)?, name, &opts)
+            })
+            .await?;
+        self.event("import", image.id.as_str(), &name);
+        Ok(Response::new(pb::ImportResponse {
+            image: Some(image_to_pb(&image)),
+        }))
+    }
+
+    async fn load(&self, req: Request<Streaming<pb::LoadRequest>>) -> Res<pb::LoadResponse> {
+        let mut inbound = req.into_inner();
+        let spool = self
+            .spool(&mut inbound, |m: pb::LoadRequest| match m.msg {
+                Some(pb::load_request::Msg::Data(d)) => Some(d),
+                _ => None,
+            })
+            .await?;
+        let images = self.blocking(move |i| i.load(open(&spool)?)).await?;
+        let mut loaded = Vec::new();
+        for img in &images {
+            if img.repo_tags.is_empty() {
+                loaded.push(format!("Loaded image ID: {}", img.id.as_str()));
+            }
+            for t in &img.repo_tags {
+                loaded.push(format!("Loaded image: {t}"));
+            }
+            self.event("load", img.id.as_str(), img.repo_tags.first().map_or("", |s| s));
+        }
+        Ok(Response::new(pb::LoadResponse { loaded }))
+    }
+
+    type SaveStream = ReceiverStream<Result<pb::Chunk, Status>>;
+
+    async fn save(&self, req: Request<pb::SaveRequest>) -> Res<Self::SaveStream> {
+        let refs = req.into_inner().references;
+        if refs.is_empty() {
+            return Err(Status::invalid_argument("save: name at least one image"));
+        }
+        // Unknown names fail the call itself, not the stream.
+        for r in &refs {
+            let r2 = r.clone();
+            self.blocking(move |i| i.inspect(&r2)).await?;
+        }
+        let (tx, rx) = mpsc::channel(16);
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || {
+            let err_tx = tx.clone();
+            let mut w = std::io::BufWriter::with_capacity(256 * 1024, ChunkWriter(tx));
+            let r = images.save(&refs, &mut w).and_then(|()| {
+                w.flush().map_err(crate::images::Error::Stream)
+            });
+            if let Err(e) = r {
+                let _ = err_tx.blocking_send(Err(st(e)));
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
+        let r = req.into_inner();
+        let filters = ImageFilters::parse(&r.filters).map_err(st)?;
+        let list = self.blocking(move |i| i.list(&filters)).await?;
+        Ok(Response::new(pb::ListResponse {
+            images: list.iter().map(image_to_pb).collect(),
+        }))
+    }
+
+    async fn inspect(&self, req: Request<pb::InspectRequest>) -> Res<pb::Image> {
+        let r = req.into_inner().reference;
+        let d = self.blocking(move |i| i.inspect(&r)).await?;
+        Ok(Response::new(image_detail_to_pb(&d)))
+    }
+
+    async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
+        let r = req.into_inner();
+        let used: Vec<String> = self
+            .containers
+            .all()
+            .map_err(super::convert::container_status)?
+            .into_iter()
+            .map(|c| c.image_id)
+            .collect();
+        let actions = self
+            .blocking(move |i| {
+                i.remove(&r.reference, r.force, &|id: &str| used.iter().any(|u| u == id))
+            })
+            .await?;
+        let mut out = pb::RemoveResponse::default();
+        for a in actions {
+            match a {
+                RemoveAction::Untagged(t) => {
+                    self.event("untag", &t, &t);
+                    out.untagged.push(t)
+                }
+                RemoveAction::Deleted(d) => {
+                    self.event("delete", d.as_str(), "");
+                    out.deleted.push(d.as_str().to_string())
+                }
+            }
+        }
+        Ok(Response::new(out))
+    }
+
+    async fn tag(&self, req: Request<pb::TagRequest>) -> Res<pb::TagResponse> {
+        let r = req.into_inner();
+        let target = r.target.clone();
+        self.blocking(move |i| i.tag(&r.source, &r.target)).await?;
+        self.event("tag", &target, &target);
+        Ok(Response::new(pb::TagResponse {}))
+    }
+
+    async fn history(&self, req: Request<pb::HistoryRequest>) -> Res<pb::HistoryResponse> {
+        let r = req.into_inner().reference;
+        let h = self.blocking(move |i| i.history(&r)).await?;
+        Ok(Response::new(pb::HistoryResponse {
+            entries: h
+                .into_iter()
+                .map(|e| pb::HistoryEntry {
+                    empty_layer: e.size == 0,
+                    id: e.id,
+                    created: e.created,
+                    created_by: e.created_by,
+                    size: e.size as i64,
+                    comment: e.comment,
+                    tags: e.tags,
+                })
+                .collect(),
+        }))
+    }
+}
