@@ -59,8 +59,32 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) -> Result<(), 
                 set_swap(fs, dir, s)?;
             }
         }
-        (Some(l), None) => set_limit(fs, dir, l)?,
-        (None, Some(s)) => set_swap(fs, dir, s)?,
+        (Some(l), None) => {
+            // A partial update raising the limit past the memory+swap cap in force
+            // would be refused with a bare EINVAL.
+            if let Some(memsw) = current_memsw(fs, dir)? {
+                if l == -1 || l as u64 > memsw {
+                    return Err(CgroupError::InvalidValue {
+                        field: "memory.limit",
+                        value: l.to_string(),
+                        reason: format!(
+                            "above the memory+swap limit {memsw} in force; set memory.swap too"
+                        ),
+                    });
+                }
+            }
+            set_limit(fs, dir, l)?
+        }
+        (None, Some(s)) => {
+            let current = fs::read_u64(fs, dir, LIMIT)?;
+            if s != -1 && (s as u64) < current {
+                return Err(CgroupError::SwapBelowLimit {
+                    swap: s,
+                    limit: i64::try_from(current).unwrap_or(-1),
+                });
+            }
+            set_swap(fs, dir, s)?
+        }
         (None, None) => {}
     }
     if let Some(r) = m.reservation().filter(|v| *v != 0) {
@@ -86,6 +110,16 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) -> Result<(), 
         )?;
     }
     Ok(())
+}
+
+/// The memory+swap limit, if swap accounting is on and it is not unlimited.
+fn current_memsw(fs: &dyn CgroupFs, dir: &Path) -> Result<Option<u64>, CgroupError> {
+    if !fs.exists(&dir.join(MEMSW)) {
+        return Ok(None);
+    }
+    let v = fs::read_u64(fs, dir, MEMSW)?;
+    // "Unlimited" reads back as the largest page-aligned i64.
+    Ok((v < ((i64::MAX as u64) & !0xfff)).then_some(v))
 }
 
 fn set_limit(fs: &dyn CgroupFs, dir: &Path, limit: i64) -> Result<(), CgroupError> {
@@ -299,6 +333,51 @@ mod tests {
             .unwrap();
         let err = set(&fs, dir(), &m).unwrap_err();
         assert!(err.to_string().contains("101"));
+    }
+
+    #[test]
+    fn partial_limit_above_memsw_in_force_is_explained() {
+        let fs = fake("104857600", true);
+        fs.set(format!("{D}/{MEMSW}"), "209715200");
+        let m = LinuxMemoryBuilder::default()
+            .limit(300 << 20)
+            .build()
+            .unwrap();
+        let msg = set(&fs, dir(), &m).unwrap_err().to_string();
+        assert!(
+            msg.contains("314572800") && msg.contains("209715200"),
+            "{msg}"
+        );
+        assert!(fs.writes().is_empty());
+        // Below the cap, or with unlimited memsw, it just writes.
+        let m = LinuxMemoryBuilder::default()
+            .limit(150 << 20)
+            .build()
+            .unwrap();
+        set(&fs, dir(), &m).unwrap();
+        fs.set(format!("{D}/{MEMSW}"), "9223372036854771712");
+        let m = LinuxMemoryBuilder::default()
+            .limit(1 << 30)
+            .build()
+            .unwrap();
+        set(&fs, dir(), &m).unwrap();
+    }
+
+    #[test]
+    fn partial_swap_below_current_limit_is_refused() {
+        let fs = fake("104857600", true);
+        let m = LinuxMemoryBuilder::default()
+            .swap(50 << 20)
+            .build()
+            .unwrap();
+        let err = set(&fs, dir(), &m).unwrap_err();
+        assert!(matches!(err, CgroupError::SwapBelowLimit { .. }), "{err}");
+        let m = LinuxMemoryBuilder::default()
+            .swap(200 << 20)
+            .build()
+            .unwrap();
+        set(&fs, dir(), &m).unwrap();
+        assert_eq!(fs.writes_in(D), [(MEMSW.into(), "209715200".into())]);
     }
 
     #[test]
