@@ -8,8 +8,8 @@
 //!    `linux.devices`, /dev symlinks (fd, stdin, stdout, stderr, core, ptmx).
 //! 2. createContainer hooks run here (by the caller).
 //! 3. [`pivot`] — pivot_root into the rootfs (or chroot/MS_MOVE when `no_pivot`).
-//! 4. [`finish`] — after pivot_root: `rootfsPropagation`, read-only `/dev` and root,
-//!    readonly paths, masked paths.
+//! 4. [`finish`] — after pivot_root: read-only `/dev` and root, readonly paths, masked
+//!    paths, `rootfsPropagation`.
 //!
 //! Every path from the spec is resolved inside the rootfs without following symlinks
 //! out of it (`safe_join.rs`). Every privileged call goes through the `Sys` seam
@@ -184,19 +184,8 @@ fn pivot_with(sys: &dyn Sys, rootfs: &Path, opts: &RootfsOptions<'_>) -> Result<
 fn finish_with(sys: &dyn Sys, spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
     let slash = Path::new("/");
-    if let Some(flags) =
-        propagation::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?
-    {
-        mount::sys_mount(
-            sys,
-            "linux.rootfsPropagation",
-            None,
-            slash,
-            None,
-            flags,
-            None,
-        )?;
-    }
+    let propagation =
+        propagation::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     let dev_ro = mounts.iter().enumerate().any(|(i, m)| {
         mount::is_dev(m)
@@ -221,6 +210,19 @@ fn finish_with(sys: &dyn Sys, spec: &Spec) -> Result<(), RootfsError> {
         .unwrap_or(&[])
     {
         paths::mask(sys, p)?;
+    }
+    // Last, unlike runc: on an `unbindable` root the self-binds of readonly paths
+    // would fail (EINVAL).
+    if let Some(flags) = propagation {
+        mount::sys_mount(
+            sys,
+            "linux.rootfsPropagation",
+            None,
+            slash,
+            None,
+            flags,
+            None,
+        )?;
     }
     Ok(())
 }
@@ -256,10 +258,11 @@ mod tests {
         prepare_with(&sys, &s, &rootfs, &opts, true).unwrap();
         let c = sys.calls();
         assert_eq!(c[0], "mount - / - rec|slave -");
-        assert_eq!(c[1], "mount $ROOT/rootfs $ROOT/rootfs bind bind|rec -");
-        assert_eq!(c[2], "mount proc $ROOT/rootfs/proc proc 0 -");
-        assert_eq!(c[3], "mount tmpfs $ROOT/rootfs/dev tmpfs nosuid mode=755");
-        assert_eq!(c[4], "mknod $ROOT/rootfs/dev/null c 1:3 666");
+        assert_eq!(c[1], "mount - / - private -");
+        assert_eq!(c[2], "mount $ROOT/rootfs $ROOT/rootfs bind bind|rec -");
+        assert_eq!(c[3], "mount proc $ROOT/rootfs/proc proc 0 -");
+        assert_eq!(c[4], "mount tmpfs $ROOT/rootfs/dev tmpfs nosuid mode=755");
+        assert_eq!(c[5], "mknod $ROOT/rootfs/dev/null c 1:3 666");
         assert!(c.contains(&"mknod $ROOT/rootfs/dev/fuse c 10:229 666".to_string()));
         assert_eq!(
             std::fs::read_link(rootfs.join("dev/ptmx")).unwrap(),
@@ -309,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn finish_order_propagation_dev_root_readonly_then_masked() {
+    fn finish_order_dev_root_readonly_masked_then_propagation() {
         let s = spec(
             r#"{"ociVersion":"1.0.2","root":{"path":"rootfs","readonly":true},
             "mounts":[{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["ro"]}],
@@ -321,12 +324,12 @@ mod tests {
         assert_eq!(
             sys.calls(),
             vec![
-                "mount - / - rec|shared -",
                 "mount /dev /dev bind rdonly|remount|bind -",
                 "mount / / bind rdonly|remount|bind -",
                 "mount /proc/sys /proc/sys - bind|rec -",
                 "mount /proc/sys /proc/sys - rdonly|remount|bind -",
                 "mount /dev/null /proc/kcore - bind -",
+                "mount - / - rec|shared -",
             ]
         );
     }

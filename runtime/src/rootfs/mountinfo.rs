@@ -18,6 +18,7 @@ pub(crate) struct MountInfo {
 }
 
 impl MountInfo {
+    #[cfg(test)]
     pub(crate) fn is_shared(&self) -> bool {
         self.optional.iter().any(|o| o.starts_with("shared:"))
     }

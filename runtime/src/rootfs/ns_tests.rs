@@ -30,13 +30,46 @@ struct Bundle {
     rootfs: PathBuf,
 }
 
-fn spec_json(no_pivot: bool) -> String {
-    // pivot: no rootfsPropagation, so the shared /shared stays shared; no-pivot:
-    // "rprivate", applied to / by finish(), must turn it private again.
-    let propagation = if no_pivot {
-        r#""rootfsPropagation": "rprivate","#
-    } else {
-        ""
+/// How the child sets up its root; each mode is one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// pivot_root, no rootfsPropagation: the `rshared` /shared mount stays shared.
+    Pivot,
+    /// MS_MOVE + chroot with "rprivate", which finish() applies after /shared was made
+    /// shared, so it must be private again.
+    NoPivot,
+    /// "unbindable": the parent of the rootfs must still be bindable for prepare().
+    Unbindable,
+    /// "rshared": everything shared, including /.
+    Shared,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Pivot => "pivot",
+            Mode::NoPivot => "no-pivot",
+            Mode::Unbindable => "unbindable",
+            Mode::Shared => "shared",
+        }
+    }
+
+    fn from_name(s: &str) -> Mode {
+        match s {
+            "no-pivot" => Mode::NoPivot,
+            "unbindable" => Mode::Unbindable,
+            "shared" => Mode::Shared,
+            _ => Mode::Pivot,
+        }
+    }
+}
+
+fn spec_json(mode: Mode) -> String {
+    let propagation = match mode {
+        Mode::Pivot => "",
+        Mode::NoPivot => r#""rootfsPropagation": "rprivate","#,
+        Mode::Unbindable => r#""rootfsPropagation": "unbindable","#,
+        Mode::Shared => r#""rootfsPropagation": "rshared","#,
     };
     format!(
         r#"{{
@@ -79,7 +112,7 @@ fn spec_json(no_pivot: bool) -> String {
     )
 }
 
-fn make_bundle(no_pivot: bool) -> Bundle {
+fn make_bundle(mode: Mode) -> Bundle {
     let dir = tempfile::Builder::new()
         .prefix("berth-rootfs-ns-")
         .tempdir()
@@ -101,7 +134,7 @@ fn make_bundle(no_pivot: bool) -> Bundle {
     std::os::unix::fs::symlink("/etc", rootfs.join("abs")).expect("symlink");
     std::fs::create_dir(path.join("data")).expect("mkdir");
     std::fs::write(path.join("data/hello.txt"), "hello").expect("write");
-    std::fs::write(path.join("config.json"), spec_json(no_pivot)).expect("write");
+    std::fs::write(path.join("config.json"), spec_json(mode)).expect("write");
     Bundle {
         _dir: dir,
         path,
@@ -125,12 +158,12 @@ fn host_mounts_touching(needle: &Path) -> Vec<String> {
         .collect()
 }
 
-fn run_in_new_mount_ns(no_pivot: bool) {
+fn run_in_new_mount_ns(mode: Mode) {
     if !is_root() {
         eprintln!("skipped: needs root to create a mount namespace");
         return;
     }
-    let bundle = make_bundle(no_pivot);
+    let bundle = make_bundle(mode);
     assert!(host_mounts_touching(&bundle.path).is_empty());
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
@@ -142,7 +175,7 @@ fn run_in_new_mount_ns(no_pivot: bool) {
         "--test-threads=1",
     ])
     .env(ENV_BUNDLE, &bundle.path)
-    .env(ENV_MODE, if no_pivot { "no-pivot" } else { "pivot" });
+    .env(ENV_MODE, mode.name());
     // SAFETY: only async-signal-safe libc calls with static C strings between fork
     // and exec.
     unsafe {
@@ -188,12 +221,22 @@ fn run_in_new_mount_ns(no_pivot: bool) {
 
 #[test]
 fn pivot_root_in_new_mount_namespace() {
-    run_in_new_mount_ns(false);
+    run_in_new_mount_ns(Mode::Pivot);
 }
 
 #[test]
 fn no_pivot_in_new_mount_namespace() {
-    run_in_new_mount_ns(true);
+    run_in_new_mount_ns(Mode::NoPivot);
+}
+
+#[test]
+fn rootfs_propagation_unbindable() {
+    run_in_new_mount_ns(Mode::Unbindable);
+}
+
+#[test]
+fn rootfs_propagation_rshared() {
+    run_in_new_mount_ns(Mode::Shared);
 }
 
 /// The child half; does nothing unless started by [`run_in_new_mount_ns`].
@@ -203,7 +246,8 @@ fn child() {
     let Some(bundle) = std::env::var_os(ENV_BUNDLE).map(PathBuf::from) else {
         return;
     };
-    let no_pivot = std::env::var(ENV_MODE).as_deref() == Ok("no-pivot");
+    let mode = Mode::from_name(&std::env::var(ENV_MODE).unwrap_or_default());
+    let no_pivot = mode == Mode::NoPivot;
     let text = std::fs::read_to_string(bundle.join("config.json")).expect("config.json");
     let spec: oci_spec::runtime::Spec = serde_json::from_str(&text).expect("spec");
     let rootfs = bundle.join("rootfs");
@@ -214,7 +258,7 @@ fn child() {
     prepare(&spec, &rootfs, opts).expect("prepare");
     pivot(&rootfs, opts).expect("pivot");
     finish(&spec).expect("finish");
-    check_inside(no_pivot);
+    check_inside(mode);
 }
 
 fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
@@ -233,7 +277,8 @@ fn has_opt(m: &MountInfo, o: &str) -> bool {
     m.mount_options.split(',').any(|x| x == o)
 }
 
-fn check_inside(no_pivot: bool) {
+fn check_inside(mode: Mode) {
+    let no_pivot = mode == Mode::NoPivot;
     assert_eq!(std::env::current_dir().expect("cwd"), PathBuf::from("/"));
     // The image is what we see: busybox runs, the host's tree is gone.
     assert!(Path::new("/bin/busybox").is_file());
@@ -296,7 +341,12 @@ fn check_inside(no_pivot: bool) {
 
     // Propagation flag of its own call; rootfsPropagation applied after it.
     let shared = mount_at(&mounts, "/shared");
-    assert_eq!(shared.is_shared(), !no_pivot, "{shared:?}");
+    assert_eq!(shared.is_shared(), mode != Mode::NoPivot, "{shared:?}");
+    match mode {
+        Mode::Shared => assert!(root.is_shared(), "{root:?}"),
+        Mode::Unbindable => assert!(root.optional.iter().any(|o| o == "unbindable"), "{root:?}"),
+        Mode::Pivot | Mode::NoPivot => assert!(!root.is_shared(), "{root:?}"),
+    }
 
     // Hostile symlink destinations landed inside the rootfs.
     assert_eq!(mount_at(&mounts, "/etc/x").fstype, "tmpfs");

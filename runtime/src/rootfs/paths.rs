@@ -1,8 +1,8 @@
 //! After pivot_root: what the container must not see or change.
 //!
-//! Order (runc's): `rootfsPropagation` on `/`, read-only `/dev` (when its mount said
-//! `ro`; it had to stay writable for the devices), read-only root, `readonlyPaths`,
-//! `maskedPaths`. Paths are container paths; `/` is the container's root by now, so
+//! Order (`finish` in mod.rs): read-only `/dev` (when its mount said `ro`; it had to
+//! stay writable for the devices), read-only root, `readonlyPaths`, `maskedPaths`,
+//! then `rootfsPropagation` on `/`. Paths are container paths; `/` is the container's root by now, so
 //! no symlink can lead out of it.
 //!
 //! - masked: `/dev/null` bound over a file, an empty read-only tmpfs over a directory

@@ -3,8 +3,10 @@
 //! Before anything is mounted, `/` is made recursively slave (or what
 //! `linux.rootfsPropagation` says): the namespace is a copy of the host's, and a mount
 //! or unmount on a shared copy would propagate back to the host. The mount holding the
-//! rootfs must not be shared either, or pivot_root refuses (EINVAL). Then the rootfs is
-//! bound onto itself so it is a mount point, which pivot_root also requires.
+//! rootfs is then made private whatever that said: pivot_root refuses a shared parent
+//! (EINVAL), and an unbindable one (`rootfsPropagation: unbindable`) could not be
+//! bound. Then the rootfs is bound onto itself so it is a mount point, which
+//! pivot_root also requires.
 use super::mount::sys_mount;
 use super::mountinfo;
 use super::options::propagation_flag;
@@ -47,7 +49,7 @@ pub(crate) fn prepare_root(
     )
 }
 
-/// pivot_root fails when the new root's parent mount is shared (a `rshared` root).
+/// The mount holding the rootfs (possibly the rootfs itself) becomes private.
 fn make_parent_private(sys: &dyn Sys, rootfs: &Path) -> Result<(), RootfsError> {
     let text = sys
         .read_proc_self("mountinfo")
@@ -58,20 +60,18 @@ fn make_parent_private(sys: &dyn Sys, rootfs: &Path) -> Result<(), RootfsError> 
             source: e,
         })?;
     let mounts = mountinfo::parse(&text);
-    if let Some(parent) = mountinfo::containing(&mounts, rootfs) {
-        if parent.is_shared() {
-            sys_mount(
-                sys,
-                "root.path",
-                None,
-                &parent.mount_point,
-                None,
-                MsFlags::MS_PRIVATE,
-                None,
-            )?;
-        }
-    }
-    Ok(())
+    let parent = mountinfo::containing(&mounts, rootfs)
+        .map(|m| m.mount_point.as_path())
+        .unwrap_or(Path::new("/"));
+    sys_mount(
+        sys,
+        "root.path",
+        None,
+        parent,
+        None,
+        MsFlags::MS_PRIVATE,
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -108,13 +108,14 @@ mod tests {
             sys.calls(),
             vec![
                 "mount - / - rec|slave -",
+                "mount - / - private -",
                 "mount /b/rootfs /b/rootfs bind bind|rec -",
             ]
         );
     }
 
     #[test]
-    fn shared_parent_of_rootfs_is_made_private() {
+    fn parent_of_rootfs_is_made_private() {
         let sys = FakeSys::default().with_proc("mountinfo", INFO);
         prepare_root(
             &sys,
