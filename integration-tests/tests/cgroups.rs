@@ -13,7 +13,11 @@ const MIB: u64 = 1024 * 1024;
 fn proc_cgroup_line(pid: i64, controller: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     text.lines()
-        .find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == controller)))
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| x == controller))
+        })
         .map(|l| l.splitn(3, ':').nth(2).unwrap_or("").to_string())
         .with_context(|| format!("no {controller} line in /proc/{pid}/cgroup: {text}"))
 }

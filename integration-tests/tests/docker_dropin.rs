@@ -30,36 +30,57 @@ impl Dockerd {
     /// Starts dockerd, or says why it cannot run here (`Ok(Err(reason))`).
     fn start(berth: Option<&Path>) -> anyhow::Result<Result<Self, String>> {
         let dir = tempfile::Builder::new().prefix("berth-dk-").tempdir()?;
-        let name = dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let cgroup_parent = format!("/{name}");
         let log = std::fs::File::create(dir.path().join("dockerd.log"))?;
         let mut cmd = Command::new("dockerd");
-        cmd.arg("--data-root").arg(dir.path().join("data"))
-            .arg("--exec-root").arg(dir.path().join("exec"))
-            .arg("--pidfile").arg(dir.path().join("dockerd.pid"))
-            .arg("-H").arg(format!("unix://{}", dir.path().join("d.sock").display()))
+        cmd.arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.path().join("d.sock").display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
             .args(["--cgroup-parent", &cgroup_parent]);
         if let Some(b) = berth {
-            cmd.arg("--add-runtime").arg(format!("berth={}", b.display()));
+            cmd.arg("--add-runtime")
+                .arg(format!("berth={}", b.display()));
         }
-        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => return Ok(Err(format!("cannot run dockerd: {e}"))),
         };
-        let mut d = Dockerd { dir, child, cgroup_parent };
+        let mut d = Dockerd {
+            dir,
+            child,
+            cgroup_parent,
+        };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(40) {
             if let Ok(Some(status)) = d.child.try_wait() {
-                return Ok(Err(format!("dockerd exited with {status}: {}", d.log_tail())));
+                return Ok(Err(format!(
+                    "dockerd exited with {status}: {}",
+                    d.log_tail()
+                )));
             }
             if d.docker(&["version"]).map(|o| o.success()).unwrap_or(false) {
                 return Ok(Ok(d));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        Ok(Err(format!("dockerd did not answer in 40s: {}", d.log_tail())))
+        Ok(Err(format!(
+            "dockerd did not answer in 40s: {}",
+            d.log_tail()
+        )))
     }
 
     fn log_tail(&self) -> String {
@@ -74,19 +95,32 @@ impl Dockerd {
 
     fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("docker");
-        c.env("DOCKER_CONFIG", self.dir.path().join("client")).arg("-H").arg(self.sock()).args(args);
+        c.env("DOCKER_CONFIG", self.dir.path().join("client"))
+            .arg("-H")
+            .arg(self.sock())
+            .args(args);
         c
     }
 
     fn docker(&self, args: &[&str]) -> anyhow::Result<Outcome> {
         let out = self.dir.path().join("cmd.out");
         let err = self.dir.path().join("cmd.err");
-        Ok(run_with_timeout(self.docker_cmd(args), &out, &err, Duration::from_secs(60))?)
+        Ok(run_with_timeout(
+            self.docker_cmd(args),
+            &out,
+            &err,
+            Duration::from_secs(60),
+        )?)
     }
 
     fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
         let o = self.docker(args)?;
-        ensure!(o.success(), "docker {}: {}", args.join(" "), o.stderr.trim());
+        ensure!(
+            o.success(),
+            "docker {}: {}",
+            args.join(" "),
+            o.stderr.trim()
+        );
         Ok(o.stdout.trim().to_string())
     }
 }
@@ -131,7 +165,13 @@ impl Drop for Dockerd {
 fn import_image(d: &Dockerd, rt: Runtime) -> anyhow::Result<()> {
     let b = Bundle::new(rt, "dockerimg", &["/bin/true"])?;
     let tar = b.path().join("rootfs.tar");
-    let st = Command::new("tar").arg("-C").arg(b.rootfs()).arg("-cf").arg(&tar).arg(".").status()?;
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(b.rootfs())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()?;
     ensure!(st.success(), "tar of the rootfs failed");
     d.ok(&["import", &tar.to_string_lossy(), IMAGE])?;
     Ok(())
@@ -146,7 +186,11 @@ fn cgroup_file(pid: i64, controller: &str, file: &str) -> anyhow::Result<String>
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let path = text
         .lines()
-        .find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == controller)))
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| x == controller))
+        })
         .and_then(|l| l.splitn(3, ':').nth(2))
         .with_context(|| format!("{pid} has no {controller} cgroup"))?;
     Ok(cgroup::read(controller, path, file)?)
@@ -158,21 +202,30 @@ fn args(v: &[String]) -> Vec<&str> {
 
 fn run_flow(d: &Dockerd, rt_name: &str) -> Vec<(&'static str, anyhow::Result<()>)> {
     let run = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = vec!["run".into(), "--runtime".into(), rt_name.into(), "--network".into(), "none".into()];
+        let mut v: Vec<String> = vec![
+            "run".into(),
+            "--runtime".into(),
+            rt_name.into(),
+            "--network".into(),
+            "none".into(),
+        ];
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
     let mut results: Vec<(&'static str, anyhow::Result<()>)> = Vec::new();
 
-    results.push(("run (plain)", (|| {
-        let v = run(&["--rm", IMAGE, "echo", "hello-from-docker"]);
-        let out = d.ok(&args(&v))?;
-        ensure!(out == "hello-from-docker", "stdout {out:?}");
-        let v = run(&["--rm", IMAGE, "sh", "-c", "exit 3"]);
-        let o = d.docker(&args(&v))?;
-        ensure!(o.status.code() == Some(3), "exit code {:?}", o.status);
-        Ok(())
-    })()));
+    results.push((
+        "run (plain)",
+        (|| {
+            let v = run(&["--rm", IMAGE, "echo", "hello-from-docker"]);
+            let out = d.ok(&args(&v))?;
+            ensure!(out == "hello-from-docker", "stdout {out:?}");
+            let v = run(&["--rm", IMAGE, "sh", "-c", "exit 3"]);
+            let o = d.docker(&args(&v))?;
+            ensure!(o.status.code() == Some(3), "exit code {:?}", o.status);
+            Ok(())
+        })(),
+    ));
 
     results.push(("run -it", (|| {
         let line = format!(
@@ -185,7 +238,20 @@ fn run_flow(d: &Dockerd, rt_name: &str) -> Vec<(&'static str, anyhow::Result<()>
         Ok(())
     })()));
 
-    let v = run(&["-d", "--name", "limited", "--memory", "64m", "--pids-limit", "20", "--cpus", "0.5", IMAGE, "sleep", "300"]);
+    let v = run(&[
+        "-d",
+        "--name",
+        "limited",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
     let started = d.ok(&args(&v)).and_then(|_| pid_of(d, "limited"));
     let pid = match started {
         Ok(p) => p,
@@ -194,74 +260,138 @@ fn run_flow(d: &Dockerd, rt_name: &str) -> Vec<(&'static str, anyhow::Result<()>
             return results;
         }
     };
-    results.push(("--memory", (|| {
-        let v = cgroup_file(pid, "memory", "memory.limit_in_bytes")?;
-        ensure!(v == "67108864", "memory.limit_in_bytes {v}");
-        Ok(())
-    })()));
-    results.push(("--pids-limit", (|| {
-        let v = cgroup_file(pid, "pids", "pids.max")?;
-        ensure!(v == "20", "pids.max {v}");
-        Ok(())
-    })()));
-    results.push(("--cpus", (|| {
-        let q = cgroup_file(pid, "cpu", "cpu.cfs_quota_us")?;
-        let p = cgroup_file(pid, "cpu", "cpu.cfs_period_us")?;
-        ensure!(q == "50000" && p == "100000", "quota {q} period {p}");
-        Ok(())
-    })()));
-    results.push(("exec", (|| {
-        let out = d.ok(&["exec", "limited", "readlink", "/proc/self/ns/mnt"])?;
-        let want = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))?;
-        ensure!(out == want.to_string_lossy(), "exec in mnt ns {out}, container {}", want.display());
-        let out = d.ok(&["exec", "-e", "BERTH_X=1", "limited", "sh", "-c", "echo $BERTH_X"])?;
-        ensure!(out == "1", "exec env {out:?}");
-        Ok(())
-    })()));
-    results.push(("top", (|| {
-        let out = d.ok(&["top", "limited"])?;
-        ensure!(out.contains("sleep 300"), "top: {out}");
-        Ok(())
-    })()));
-    results.push(("stats --no-stream", (|| {
-        let out = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}} {{.PIDs}}", "limited"])?;
-        ensure!(out.contains("/ 64MiB"), "stats: {out}");
-        Ok(())
-    })()));
-    results.push(("pause/unpause", (|| {
-        d.ok(&["pause", "limited"])?;
-        let frozen = cgroup_file(pid, "freezer", "freezer.state")?;
-        let paused = d.ok(&["inspect", "-f", "{{.State.Paused}}", "limited"])?;
-        ensure!(frozen == "FROZEN" && paused == "true", "after pause: freezer {frozen}, Paused {paused}");
-        d.ok(&["unpause", "limited"])?;
-        let thawed = cgroup_file(pid, "freezer", "freezer.state")?;
-        let paused = d.ok(&["inspect", "-f", "{{.State.Paused}}", "limited"])?;
-        ensure!(thawed == "THAWED" && paused == "false", "after unpause: freezer {thawed}, Paused {paused}");
-        Ok(())
-    })()));
-    results.push(("stop", (|| {
-        d.ok(&["stop", "-t", "1", "limited"])?;
-        let running = d.ok(&["inspect", "-f", "{{.State.Running}}", "limited"])?;
-        ensure!(running == "false", "Running {running} after stop");
-        ensure!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"),
-            "pid {pid} alive after stop");
-        Ok(())
-    })()));
-    results.push(("kill", (|| {
-        let v = run(&["-d", "--name", "victim", IMAGE, "sleep", "300"]);
-        d.ok(&args(&v))?;
-        d.ok(&["kill", "victim"])?;
-        let start = Instant::now();
-        loop {
-            let running = d.ok(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", "victim"])?;
-            if running == "false 137" {
-                break;
+    results.push((
+        "--memory",
+        (|| {
+            let v = cgroup_file(pid, "memory", "memory.limit_in_bytes")?;
+            ensure!(v == "67108864", "memory.limit_in_bytes {v}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "--pids-limit",
+        (|| {
+            let v = cgroup_file(pid, "pids", "pids.max")?;
+            ensure!(v == "20", "pids.max {v}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "--cpus",
+        (|| {
+            let q = cgroup_file(pid, "cpu", "cpu.cfs_quota_us")?;
+            let p = cgroup_file(pid, "cpu", "cpu.cfs_period_us")?;
+            ensure!(q == "50000" && p == "100000", "quota {q} period {p}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "exec",
+        (|| {
+            let out = d.ok(&["exec", "limited", "readlink", "/proc/self/ns/mnt"])?;
+            let want = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))?;
+            ensure!(
+                out == want.to_string_lossy(),
+                "exec in mnt ns {out}, container {}",
+                want.display()
+            );
+            let out = d.ok(&[
+                "exec",
+                "-e",
+                "BERTH_X=1",
+                "limited",
+                "sh",
+                "-c",
+                "echo $BERTH_X",
+            ])?;
+            ensure!(out == "1", "exec env {out:?}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "top",
+        (|| {
+            let out = d.ok(&["top", "limited"])?;
+            ensure!(out.contains("sleep 300"), "top: {out}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "stats --no-stream",
+        (|| {
+            let out = d.ok(&[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.MemUsage}} {{.PIDs}}",
+                "limited",
+            ])?;
+            ensure!(out.contains("/ 64MiB"), "stats: {out}");
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "pause/unpause",
+        (|| {
+            d.ok(&["pause", "limited"])?;
+            let frozen = cgroup_file(pid, "freezer", "freezer.state")?;
+            let paused = d.ok(&["inspect", "-f", "{{.State.Paused}}", "limited"])?;
+            ensure!(
+                frozen == "FROZEN" && paused == "true",
+                "after pause: freezer {frozen}, Paused {paused}"
+            );
+            d.ok(&["unpause", "limited"])?;
+            let thawed = cgroup_file(pid, "freezer", "freezer.state")?;
+            let paused = d.ok(&["inspect", "-f", "{{.State.Paused}}", "limited"])?;
+            ensure!(
+                thawed == "THAWED" && paused == "false",
+                "after unpause: freezer {thawed}, Paused {paused}"
+            );
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "stop",
+        (|| {
+            d.ok(&["stop", "-t", "1", "limited"])?;
+            let running = d.ok(&["inspect", "-f", "{{.State.Running}}", "limited"])?;
+            ensure!(running == "false", "Running {running} after stop");
+            ensure!(
+                !Path::new(&format!("/proc/{pid}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .unwrap_or_default()
+                        .contains(") Z"),
+                "pid {pid} alive after stop"
+            );
+            Ok(())
+        })(),
+    ));
+    results.push((
+        "kill",
+        (|| {
+            let v = run(&["-d", "--name", "victim", IMAGE, "sleep", "300"]);
+            d.ok(&args(&v))?;
+            d.ok(&["kill", "victim"])?;
+            let start = Instant::now();
+            loop {
+                let running = d.ok(&[
+                    "inspect",
+                    "-f",
+                    "{{.State.Running}} {{.State.ExitCode}}",
+                    "victim",
+                ])?;
+                if running == "false 137" {
+                    break;
+                }
+                ensure!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "after kill: {running}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
             }
-            ensure!(start.elapsed() < Duration::from_secs(20), "after kill: {running}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(())
-    })()));
+            Ok(())
+        })(),
+    ));
     results
 }
 

@@ -17,10 +17,22 @@ struct HostMount(PathBuf);
 impl HostMount {
     fn tmpfs(at: &Path, shared: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(at)?;
-        mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), Some("size=1m"))?;
+        mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=1m"),
+        )?;
         let guard = HostMount(at.to_path_buf());
         if shared {
-            mount(None::<&str>, at, None::<&str>, MsFlags::MS_SHARED, None::<&str>)?;
+            mount(
+                None::<&str>,
+                at,
+                None::<&str>,
+                MsFlags::MS_SHARED,
+                None::<&str>,
+            )?;
         }
         Ok(guard)
     }
@@ -30,7 +42,13 @@ impl HostMount {
     fn bind_self_shared(at: &Path) -> anyhow::Result<Self> {
         mount(Some(at), at, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
         let guard = HostMount(at.to_path_buf());
-        mount(None::<&str>, at, None::<&str>, MsFlags::MS_SHARED, None::<&str>)?;
+        mount(
+            None::<&str>,
+            at,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )?;
         Ok(guard)
     }
 }
@@ -42,7 +60,8 @@ impl Drop for HostMount {
 }
 
 fn mount_of<'a>(r: &'a Report, at: &str) -> anyhow::Result<&'a serde_json::Value> {
-    r.mount(at).ok_or_else(|| anyhow::anyhow!("no mount at {at}"))
+    r.mount(at)
+        .ok_or_else(|| anyhow::anyhow!("no mount at {at}"))
 }
 
 fn rootfs_propagation(rt: Runtime, modes: &[(&str, &str)]) -> anyhow::Result<()> {
@@ -55,7 +74,10 @@ fn rootfs_propagation(rt: Runtime, modes: &[(&str, &str)]) -> anyhow::Result<()>
         let r = d.run_checker(&b)?;
         let m = mount_of(&r, "/")?;
         if m["propagation"] != *want {
-            wrong.push(format!("rootfsPropagation {mode}: / is {} ({})", m["propagation"], m["optional"]));
+            wrong.push(format!(
+                "rootfsPropagation {mode}: / is {} ({})",
+                m["propagation"], m["optional"]
+            ));
         }
     }
     ensure!(wrong.is_empty(), "{}", wrong.join("; "));

@@ -11,7 +11,14 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const KINDS: [&str; 6] = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// Where a hook's record lands as seen from the host. startContainer runs
 /// inside the container (after pivot_root), so it writes into the rootfs.
@@ -57,7 +64,10 @@ fn state_of(b: &Bundle, kind: &str) -> anyhow::Result<Value> {
 }
 
 fn failing_hook(b: &mut Bundle, kind: &str) {
-    b.push(&format!("/hooks/{kind}"), json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}));
+    b.push(
+        &format!("/hooks/{kind}"),
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+    );
 }
 
 /// For a hook whose failure must abort: the step fails and afterwards the
@@ -86,7 +96,10 @@ fn check_fatal(rt: Runtime, kind: &str) -> anyhow::Result<()> {
         .filter_map(|p| std::fs::read_to_string(p.join("cgroup.procs")).ok())
         .filter(|s| !s.trim().is_empty())
         .collect();
-    ensure!(procs.is_empty(), "processes left after failing {kind} hook: {procs:?}");
+    ensure!(
+        procs.is_empty(),
+        "processes left after failing {kind} hook: {procs:?}"
+    );
     drop(created);
     Ok(())
 }
@@ -100,7 +113,10 @@ fn check_warning_only(rt: Runtime, kind: &str) -> anyhow::Result<()> {
     c.start()?;
     c.wait_status("stopped", Duration::from_secs(20))?;
     c.delete()?;
-    ensure!(!d.exec(&["state", b.id()])?.success(), "container still there after delete");
+    ensure!(
+        !d.exec(&["state", b.id()])?.success(),
+        "container still there after delete"
+    );
     Ok(())
 }
 

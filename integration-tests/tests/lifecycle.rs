@@ -8,13 +8,21 @@ use anyhow::{ensure, Context};
 use berth_integration_tests::{cgroup, conformance, Bundle, Driver};
 use std::time::Duration;
 
+/// One edit of a config, for the invalid-field cases.
+type Edit = Box<dyn Fn(&mut Bundle)>;
+
 const T: Duration = Duration::from_secs(20);
 
 fn alive(pid: i64) -> bool {
     pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists() && {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // A zombie has exited; only its parent has not reaped it yet.
-        !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
     }
 }
 
@@ -244,6 +252,36 @@ conformance! {
         }
         ensure!(r["env"]["BERTH_X"] == "1" && r["cwd"] == "/tmp", "exec env/cwd: {r}");
         ensure!(r["hostname"] == "berth-conformance", "exec hostname {}", r["hostname"]);
+        let init_cg = d.ok(&["exec", c.id(), "cat", "/proc/1/cgroup"])?.stdout;
+        ensure!(r["cgroup"] == init_cg.trim(), "exec cgroup {} vs init {}", r["cgroup"], init_cg.trim());
+    }
+
+    /// exec --process: user, capabilities, noNewPrivileges and env of the
+    /// given process spec apply to the new process.
+    fn exec_process_json(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "execp", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let process = serde_json::json!({
+            "terminal": false,
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [44]},
+            "args": ["/checker"],
+            "env": ["PATH=/bin", "BERTH_EXEC=yes"],
+            "cwd": "/tmp",
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+                "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]},
+            "noNewPrivileges": true
+        });
+        let pj = d.scratch("process.json");
+        std::fs::write(&pj, process.to_string())?;
+        let o = d.ok(&["exec", "--process", &pj.to_string_lossy(), c.id()])?;
+        let r: serde_json::Value = serde_json::from_str(o.stdout.trim())?;
+        ensure!(r["uid"] == 1000 && r["gid"] == 1000, "exec user: {} {}", r["uid"], r["gid"]);
+        ensure!(r["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == 44)), "exec groups {}", r["groups"]);
+        ensure!(r["caps"]["CapEff"] == "0000000000000020" && r["caps"]["CapBnd"] == "0000000000000020", "exec caps {}", r["caps"]);
+        ensure!(r["no_new_privs"] == "1", "exec NoNewPrivs {}", r["no_new_privs"]);
+        ensure!(r["env"]["BERTH_EXEC"] == "yes" && r["cwd"] == "/tmp", "exec env/cwd {} {}", r["env"], r["cwd"]);
     }
 
     /// A malformed config.json fails create and leaves no state behind.
@@ -257,6 +295,36 @@ conformance! {
         ensure!(!d.exec(&["state", b.id()])?.success(), "state exists after failed create");
         let left = cgroup::existing_dirs(b.cgroups_path());
         ensure!(left.is_empty(), "cgroups left: {left:?}");
+    }
+
+    /// Fields the kernel cannot honour fail create, and nothing is left: no
+    /// state, no cgroup, no process.
+    fn invalid_fields_leave_nothing(rt) {
+        let d = Driver::new(rt)?;
+        d.assert_functional(&Bundle::new(rt, "ok", &["/checker"])?)?;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("rlimit type", Box::new(|b: &mut Bundle| b.set("/process/rlimits", serde_json::json!([{"type": "RLIMIT_BERTH", "soft": 1, "hard": 1}])))),
+            ("namespace type", Box::new(|b: &mut Bundle| b.push("/linux/namespaces", serde_json::json!({"type": "berthns"})))),
+            ("namespace path", Box::new(|b: &mut Bundle| {
+                b.drop_namespace("network");
+                b.push("/linux/namespaces", serde_json::json!({"type": "network", "path": "/proc/self/ns/no-such"}));
+            })),
+            ("root.path", Box::new(|b: &mut Bundle| b.set("/root/path", serde_json::json!("no-such-rootfs")))),
+            ("mount type", Box::new(|b: &mut Bundle| b.push("/mounts", serde_json::json!({"destination": "/mnt", "type": "berthfs", "source": "x"})))),
+        ];
+        for (field, edit) in cases {
+            let mut b = Bundle::new(rt, "inval", &["/checker", "sleep", "30"])?;
+            edit(&mut b);
+            b.write()?;
+            let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+            let leftover = d.exec(&["state", b.id()])?;
+            let _ = d.exec(&["delete", "--force", b.id()]);
+            ensure!(!o.success(), "create with a bad {field} succeeded");
+            ensure!(!o.stderr.trim().is_empty(), "bad {field}: no error message");
+            ensure!(!leftover.success(), "bad {field}: state left behind: {}", leftover.stdout);
+            let cg = cgroup::existing_dirs(b.cgroups_path());
+            ensure!(cg.is_empty(), "bad {field}: cgroups left: {cg:?}");
+        }
     }
 
     /// A missing process binary fails create or start; nothing is left running.

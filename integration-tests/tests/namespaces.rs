@@ -15,21 +15,34 @@ fn host_ns(ns: &str) -> String {
 fn check_new(r: &Report, ns: &str) -> anyhow::Result<()> {
     let inside = r.str(&format!("/ns/{ns}"));
     ensure!(!inside.is_empty(), "no {ns} ns link inside");
-    ensure!(inside != host_ns(ns), "{ns} namespace is the host's ({inside})");
+    ensure!(
+        inside != host_ns(ns),
+        "{ns} namespace is the host's ({inside})"
+    );
     Ok(())
 }
 
 fn check_shared(r: &Report, ns: &str) -> anyhow::Result<()> {
     let inside = r.str(&format!("/ns/{ns}"));
-    ensure!(inside == host_ns(ns), "{ns} namespace {inside} is not the host's {}", host_ns(ns));
+    ensure!(
+        inside == host_ns(ns),
+        "{ns} namespace {inside} is not the host's {}",
+        host_ns(ns)
+    );
     Ok(())
 }
 
 fn user_ns_bundle(rt: berth_integration_tests::Runtime, name: &str) -> anyhow::Result<Bundle> {
     let mut b = Bundle::new(rt, name, &["/checker", "--probe", "/checker"])?;
     b.push("/linux/namespaces", json!({"type": "user"}));
-    b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
     Ok(b)
 }
 

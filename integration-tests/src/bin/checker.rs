@@ -25,8 +25,14 @@ fn main() {
             // has no handler for; kill tests need SIGTERM to end it.
             // SAFETY: the handler only calls the async-signal-safe _exit.
             unsafe {
-                libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-                libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+                libc::signal(
+                    libc::SIGTERM,
+                    on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                );
+                libc::signal(
+                    libc::SIGINT,
+                    on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                );
             }
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3600);
             std::thread::sleep(std::time::Duration::from_secs(secs));
