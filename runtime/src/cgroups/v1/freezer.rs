@@ -26,9 +26,11 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, state: FreezerState) -> Result<
     };
     let start = Instant::now();
     let mut round = 0u32;
+    let mut next_write = 0u32;
     loop {
-        if round % 50 == 0 {
+        if round == next_write {
             fs::write(fs, dir, FILE, want)?;
+            next_write += 50;
         }
         let now = fs::read(fs, dir, FILE)?;
         if now.trim() == want {
