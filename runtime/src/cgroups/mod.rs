@@ -318,6 +318,17 @@ impl Manager {
                 v1::devices::set(fs, d, rules)?;
             }
         }
+        if let Some(net) = resources.network() {
+            match self.state.v1.get("net_cls") {
+                Some((_, d)) => v1::net::set_classid(fs, d, net)?,
+                None => missing("net_cls", "network.classID", net.class_id().is_none())?,
+            }
+            let prios = net.priorities().as_ref().is_none_or(|p| p.is_empty());
+            match self.state.v1.get("net_prio") {
+                Some((_, d)) => v1::net::set_priorities(fs, d, net)?,
+                None => missing("net_prio", "network.priorities", prios)?,
+            }
+        }
         if let Some(unified) = resources.unified() {
             match &self.state.v2 {
                 Some(v2) => v2::set_unified(fs, &v2.dir, unified)?,

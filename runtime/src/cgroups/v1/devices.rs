@@ -30,47 +30,84 @@ fn num(v: Option<i64>) -> String {
     v.map_or_else(|| "*".to_string(), |n| n.to_string())
 }
 
-/// The line the kernel parses for one rule; `a` (all devices) takes no numbers.
-pub(crate) fn rule_line(rule: &LinuxDeviceCgroup) -> Result<String, CgroupError> {
-    let access = rule.access().as_deref().unwrap_or("rwm");
-    let access = if access.is_empty() { "rwm" } else { access };
-    if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-        return Err(CgroupError::InvalidValue {
-            field: "devices.access",
-            value: access.to_string(),
-            reason: "only r, w and m are allowed".into(),
-        });
-    }
-    let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => return Ok("a".to_string()),
-        LinuxDeviceType::B => 'b',
-        LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-        LinuxDeviceType::P => {
-            return Err(CgroupError::InvalidValue {
-                field: "devices.type",
-                value: "p".into(),
-                reason: "the device cgroup has no fifo type".into(),
-            })
-        }
-    };
-    Ok(format!(
-        "{typ} {}:{} {access}",
-        num(rule.major()),
-        num(rule.minor())
-    ))
+/// One validated rule. `typ` is `a` (every device; numbers ignored), `b` or `c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub allow: bool,
+    pub typ: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
 }
 
-/// Lines to write, in order, as `(allow, line)`.
-pub(crate) fn plan(rules: &[LinuxDeviceCgroup]) -> Result<Vec<(bool, String)>, CgroupError> {
-    let mut out = vec![(false, "a".to_string())];
-    for r in rules {
-        out.push((r.allow(), rule_line(r)?));
+impl Rule {
+    pub fn from_spec(rule: &LinuxDeviceCgroup) -> Result<Rule, CgroupError> {
+        let access = rule.access().as_deref().unwrap_or("rwm");
+        let access = if access.is_empty() { "rwm" } else { access };
+        if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            return Err(CgroupError::InvalidValue {
+                field: "devices.access",
+                value: access.to_string(),
+                reason: "only r, w and m are allowed".into(),
+            });
+        }
+        let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
+            LinuxDeviceType::A => 'a',
+            LinuxDeviceType::B => 'b',
+            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+            LinuxDeviceType::P => {
+                return Err(CgroupError::InvalidValue {
+                    field: "devices.type",
+                    value: "p".into(),
+                    reason: "the device cgroup has no fifo type".into(),
+                })
+            }
+        };
+        Ok(Rule {
+            allow: rule.allow(),
+            typ,
+            major: rule.major(),
+            minor: rule.minor(),
+            access: access.to_string(),
+        })
     }
-    for (t, major, minor, access) in DEFAULT_ALLOWED {
-        out.push((
-            true,
-            format!("{t} {}:{} {access}", num(*major), num(*minor)),
-        ));
+
+    /// The line the v1 kernel parses; `a` takes no numbers.
+    pub fn line(&self) -> String {
+        if self.typ == 'a' {
+            return "a".to_string();
+        }
+        format!(
+            "{} {}:{} {}",
+            self.typ,
+            num(self.major),
+            num(self.minor),
+            self.access
+        )
+    }
+}
+
+/// The full rule list, in order: deny all, the spec's rules, the defaults. Built
+/// whole before anything is written, so a bad rule changes nothing.
+pub(crate) fn plan(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, CgroupError> {
+    let mut out = vec![Rule {
+        allow: false,
+        typ: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }];
+    for r in rules {
+        out.push(Rule::from_spec(r)?);
+    }
+    for (typ, major, minor, access) in DEFAULT_ALLOWED {
+        out.push(Rule {
+            allow: true,
+            typ: *typ,
+            major: *major,
+            minor: *minor,
+            access: access.to_string(),
+        });
     }
     Ok(out)
 }
@@ -80,14 +117,13 @@ pub(crate) fn set(
     dir: &Path,
     rules: &[LinuxDeviceCgroup],
 ) -> Result<(), CgroupError> {
-    // Build the whole plan first: a bad rule changes nothing.
-    for (allow, line) in plan(rules)? {
-        let file = if allow {
+    for rule in plan(rules)? {
+        let file = if rule.allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        fs::write(fs, dir, file, &line)?;
+        fs::write(fs, dir, file, &rule.line())?;
     }
     Ok(())
 }
@@ -142,7 +178,8 @@ mod tests {
     #[test]
     fn privileged_allow_all_ends_allowed() {
         let p = plan(&[rule(true, LinuxDeviceType::A, None, None, "rwm")]).unwrap();
-        assert_eq!(p[1], (true, "a".into()));
+        assert!(p[1].allow);
+        assert_eq!(p[1].line(), "a");
     }
 
     #[test]

@@ -10,4 +10,5 @@ pub(crate) mod devices;
 pub(crate) mod freezer;
 pub(crate) mod hugetlb;
 pub(crate) mod memory;
+pub(crate) mod net;
 pub(crate) mod pids;
