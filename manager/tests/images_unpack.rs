@@ -173,7 +173,7 @@ fn device_nodes_need_permission() {
         h.set_device_major(8).unwrap();
         h.set_device_minor(0).unwrap();
     });
-    let t = tar_of(&[dev.clone()]);
+    let t = tar_of(std::slice::from_ref(&dev));
     let err = unpack(&r, None, &t, &UnpackOptions::default()).unwrap_err();
     assert!(err.to_string().contains("device node"), "{err}");
     assert_nothing_left(&r);

@@ -218,77 +218,93 @@ pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>>
     let _g = svc.lock_mutations();
     let mut out = Vec::new();
     for m in &manifest {
-        let config_bytes = st.read_json(&m.config)?;
-        let (_, config_digest, _) = st.get(&m.config)?;
-        let config = ImageConfiguration::parse(&config_bytes, config_digest)?;
-        let diff_ids = &config.rootfs.diff_ids;
-        if diff_ids.len() != m.layers.len() {
-            return Err(Error::InvalidArchive(format!(
-                "{}: {} layers listed but the config has {} diff IDs",
-                m.config,
-                m.layers.len(),
-                diff_ids.len()
-            )));
-        }
-        let tags = m
-            .repo_tags
-            .iter()
-            .flatten()
-            .map(|t| Reference::parse(t))
-            .collect::<Result<Vec<_>>>()?;
-        let mut layers = Vec::new();
-        let mut chain = Vec::new();
-        for (lname, diff_id) in m.layers.iter().zip(diff_ids) {
-            let (path, digest, size) = st.get(lname)?;
-            let size = if svc.content().exists(diff_id) {
-                svc.content().size(diff_id)?
-            } else if digest == diff_id {
-                // Plain tar: the staged file becomes the blob (a later member sharing
-                // it finds the blob present above).
-                svc.content().adopt(path, diff_id)?;
-                size
-            } else {
-                let f = File::open(path).map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                svc.store_layer(f, Some(diff_id)).map_err(|e| match e {
-                    Error::Content(crate::content::Error::DigestMismatch { actual, .. }) => {
-                        Error::InvalidArchive(format!(
-                            "layer {lname:?} is {actual} but the config says {diff_id}: corrupt archive"
-                        ))
-                    }
-                    e => e,
-                })?
-                .1
-            };
-            let blob = svc.content().open_blob(diff_id)?;
-            let snap = svc
-                .snapshots()
-                .unpack(chain.last(), diff_id, blob, svc.unpack_options());
-            let snap = match snap {
-                Ok(s) => s,
-                Err(e) => {
-                    svc.drop_blob_if_unused(diff_id);
-                    return Err(e.into());
+        let mut touched = Vec::new();
+        match load_one(svc, &st, m, &mut touched) {
+            Ok(id) => out.push(id),
+            Err(e) => {
+                // Leave no half-loaded image: blobs and snapshots this entry added
+                // and nothing else uses go again.
+                for d in &touched {
+                    svc.drop_blob_if_unused(d);
                 }
-            };
-            chain.push(snap.chain_id);
-            layers.push(LayerRecord {
-                blob: diff_id.clone(),
-                size,
-            });
+                let _ = svc.remove_unused_snapshots();
+                return Err(e);
+            }
         }
-        let rec = svc.commit_image(&config_bytes, &config, layers, chain)?;
-        for t in &tags {
-            svc.set_tag(t, &rec.id)?;
-        }
-        out.push(rec.id);
     }
     drop(st);
     out.iter()
         .map(|id| svc.list_one(id))
         .collect::<Result<Vec<_>>>()
+}
+
+fn load_one(
+    svc: &ImageService,
+    st: &Staging,
+    m: &ManifestEntry,
+    touched: &mut Vec<Digest>,
+) -> Result<Digest> {
+    let config_bytes = st.read_json(&m.config)?;
+    let (_, config_digest, _) = st.get(&m.config)?;
+    let config = ImageConfiguration::parse(&config_bytes, config_digest)?;
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != m.layers.len() {
+        return Err(Error::InvalidArchive(format!(
+            "{}: {} layers listed but the config has {} diff IDs",
+            m.config,
+            m.layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let tags = m
+        .repo_tags
+        .iter()
+        .flatten()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>>>()?;
+    let mut layers = Vec::new();
+    let mut chain = Vec::new();
+    for (lname, diff_id) in m.layers.iter().zip(diff_ids) {
+        let (path, digest, size) = st.get(lname)?;
+        let size = if svc.content().exists(diff_id) {
+            svc.content().size(diff_id)?
+        } else if digest == diff_id {
+            // Plain tar: the staged file becomes the blob (a later member sharing
+            // it finds the blob present above).
+            svc.content().adopt(path, diff_id)?;
+            size
+        } else {
+            let f = File::open(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            svc.store_layer(f, Some(diff_id))
+                .map_err(|e| match e {
+                    Error::Content(crate::content::Error::DigestMismatch { actual, .. }) => {
+                        Error::InvalidArchive(format!(
+                        "layer {lname:?} is {actual} but the config says {diff_id}: corrupt archive"
+                    ))
+                    }
+                    e => e,
+                })?
+                .1
+        };
+        touched.push(diff_id.clone());
+        let blob = svc.content().open_blob(diff_id)?;
+        let snap = svc
+            .snapshots()
+            .unpack(chain.last(), diff_id, blob, svc.unpack_options())?;
+        chain.push(snap.chain_id);
+        layers.push(LayerRecord {
+            blob: diff_id.clone(),
+            size,
+        });
+    }
+    let rec = svc.commit_image(&config_bytes, &config, layers, chain)?;
+    for t in &tags {
+        svc.set_tag(t, &rec.id)?;
+    }
+    Ok(rec.id)
 }
 
 fn header(path: &str, size: u64, dir: bool) -> tar::Header {

@@ -61,9 +61,7 @@ impl Reference {
                 first && comps.peek().is_some() && (c.contains(['.', ':']) || c == "localhost");
             first = false;
             let ok = if is_host {
-                !c.is_empty()
-                    && c.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+                valid_host(c)
             } else {
                 valid_path_component(c)
             };
@@ -88,6 +86,20 @@ impl Reference {
     pub fn tag(&self) -> &str {
         &self.tag
     }
+}
+
+/// `host[:port]`: dot-separated labels of [A-Za-z0-9-] not starting or ending with '-'.
+fn valid_host(c: &str) -> bool {
+    let (host, port) = c.split_once(':').unwrap_or((c, ""));
+    let port_ok =
+        c.find(':').is_none() || (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    port_ok
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn valid_path_component(c: &str) -> bool {

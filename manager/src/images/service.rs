@@ -595,6 +595,16 @@ impl ImageService {
         }
     }
 
+    /// Deletes snapshots no image and no container rootfs needs.
+    pub(super) fn remove_unused_snapshots(&self) -> Result<usize> {
+        let keep: Vec<Digest> = self
+            .records()?
+            .iter()
+            .filter_map(|r| r.chain.last().cloned())
+            .collect();
+        Ok(self.snapshots.remove_unused(&keep)?)
+    }
+
     pub(super) fn list_one(&self, id: &Digest) -> Result<Image> {
         self.image_of(&self.record(id)?)
     }

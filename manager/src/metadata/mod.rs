@@ -125,10 +125,11 @@ pub enum Error {
     )]
     Open {
         path: PathBuf,
-        source: redb::DatabaseError,
+        source: Box<redb::DatabaseError>,
     },
+    /// Boxed: redb's error is large and this one travels in every `Result`.
     #[error("metadata database error: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
     #[error("record {table}/{key} is not valid JSON for its type: {source}")]
     Decode {
         table: Table,
@@ -145,6 +146,12 @@ pub enum Error {
     /// [`Store::insert_new`].
     #[error("{table}/{key} already exists")]
     AlreadyExists { table: Table, key: String },
+}
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Error {
+        Error::Db(Box::new(e))
+    }
 }
 
 /// Result alias of this module.
@@ -173,7 +180,7 @@ impl Store {
         let path = root.join(DB_FILE);
         let db = redb::Database::create(&path).map_err(|source| Error::Open {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let tx = db.begin_write().map_err(redb::Error::from)?;
         for t in Table::ALL {
@@ -254,11 +261,11 @@ impl Store {
         let tx = self
             .db
             .begin_write()
-            .map_err(|e| Error::Db(e.into()))
+            .map_err(|e| Error::from(redb::Error::from(e)))
             .map_err(E::from)?;
         let r = f(&Txn { tx: &tx })?;
         tx.commit()
-            .map_err(|e| Error::Db(e.into()))
+            .map_err(|e| Error::from(redb::Error::from(e)))
             .map_err(E::from)?;
         Ok(r)
     }

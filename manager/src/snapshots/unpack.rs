@@ -505,6 +505,15 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), UnpackError> {
     Ok(())
 }
 
+/// Some writers leave numeric fields empty (all NUL or spaces); GNU tar reads them
+/// as 0, and so do we.
+fn blank_is_zero(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        r => r,
+    }
+}
+
 /// Ownership, mode, mtime and xattrs of one entry.
 struct Meta {
     uid: u32,
@@ -527,11 +536,11 @@ impl Meta {
         };
         let uid = num("uid")
             .map(Ok)
-            .unwrap_or_else(|| h.uid())
+            .unwrap_or_else(|| blank_is_zero(h.uid(), &h.as_old().uid))
             .map_err(|_| bad("uid"))?;
         let gid = num("gid")
             .map(Ok)
-            .unwrap_or_else(|| h.gid())
+            .unwrap_or_else(|| blank_is_zero(h.gid(), &h.as_old().gid))
             .map_err(|_| bad("gid"))?;
         let uid = u32::try_from(uid).map_err(|_| bad("uid"))?;
         let gid = u32::try_from(gid).map_err(|_| bad("gid"))?;
@@ -550,7 +559,10 @@ impl Meta {
                 TimeSpec::new(secs, nanos)
             }
             None => TimeSpec::new(
-                i64::try_from(h.mtime().map_err(|_| bad("mtime"))?).map_err(|_| bad("mtime"))?,
+                i64::try_from(
+                    blank_is_zero(h.mtime(), &h.as_old().mtime).map_err(|_| bad("mtime"))?,
+                )
+                .map_err(|_| bad("mtime"))?,
                 0,
             ),
         };
