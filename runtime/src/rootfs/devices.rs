@@ -145,6 +145,22 @@ fn create(sys: &dyn Sys, rootfs: &Path, n: &Node) -> Result<(), RootfsError> {
     }
 }
 
+/// `/dev/console` under `root` as a bind of the container's pty slave `slave`, so
+/// programs that open the console get the terminal (runc does the same).
+pub(crate) fn mount_console(sys: &dyn Sys, root: &Path, slave: &Path) -> Result<(), RootfsError> {
+    let what = "process.terminal /dev/console";
+    let console = create_in_root(root, Path::new("/dev/console"), Kind::File, what)?;
+    sys_mount(
+        sys,
+        what,
+        Some(slave),
+        &console,
+        Some("bind"),
+        MsFlags::MS_BIND,
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::sys_fake::FakeSys;
@@ -234,6 +250,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("linux.devices /dev/tty: mknod "), "{err}");
+    }
+
+    #[test]
+    fn console_is_a_bind_of_the_pty_slave() {
+        let (_t, r) = root();
+        let sys = FakeSys::new(&r);
+        mount_console(&sys, &r, Path::new("/dev/pts/3")).unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec!["mount /dev/pts/3 $ROOT/dev/console bind bind -"]
+        );
+        assert!(r.join("dev/console").is_file());
     }
 
     #[test]

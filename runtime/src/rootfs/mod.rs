@@ -8,6 +8,7 @@
 //!    `linux.devices`, /dev symlinks (fd, stdin, stdout, stderr, core, ptmx).
 //! 2. createContainer hooks run here (by the caller).
 //! 3. [`pivot`] — pivot_root into the rootfs (or chroot/MS_MOVE when `no_pivot`).
+//!    With `process.terminal`, [`mount_console`] binds the pty slave on /dev/console.
 //! 4. [`finish`] — after pivot_root: read-only `/dev` and root, readonly paths, masked
 //!    paths, `rootfsPropagation`.
 //!
@@ -118,6 +119,13 @@ pub fn pivot(rootfs: &Path, opts: RootfsOptions<'_>) -> Result<(), RootfsError> 
 /// Step 4: masked/readonly paths, rootfs propagation, readonly root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
     finish_with(&LinuxSys, spec)
+}
+
+/// For `process.terminal`: bind the container's pty slave (`/dev/pts/N`, as
+/// `ptsname` reports it inside the container) onto `/dev/console`. Call after
+/// [`pivot`] and before [`finish`] (which may make `/dev` read-only).
+pub fn mount_console(pty_slave: &Path) -> Result<(), RootfsError> {
+    devices::mount_console(&LinuxSys, Path::new("/"), pty_slave)
 }
 
 fn prepare_with(

@@ -111,20 +111,41 @@ fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), RootfsEr
             _ => {
                 let dest = create_in_root(ctx.rootfs, m.destination(), Kind::Dir, &what)?;
                 let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-                sys_mount(
-                    ctx.sys,
-                    &what,
-                    Some(&source),
-                    &dest,
-                    Some(typ),
-                    opts.flags,
-                    data(&opts),
-                )?;
+                let res = ctx
+                    .sys
+                    .mount(Some(&source), &dest, Some(typ), opts.flags, data(&opts));
+                match (res, host_fallback(typ)) {
+                    (Ok(()), _) => {}
+                    // In a user namespace without its own network (sysfs) or IPC
+                    // (mqueue) namespace the kernel refuses a fresh instance; the
+                    // host's, bound with the same flags, is what runc gives too.
+                    (Err(Errno::EPERM), Some(host)) => {
+                        let flags = opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC;
+                        bind_and_remount(ctx.sys, &what, Path::new(host), &dest, flags)?;
+                    }
+                    (Err(errno), _) => {
+                        return Err(RootfsError::Sys {
+                            what,
+                            op: "mount",
+                            path: dest,
+                            errno,
+                        })
+                    }
+                }
                 dest
             }
         }
     };
     apply_propagation(ctx.sys, &what, &dest, &opts.propagation)
+}
+
+/// The host mount a refused `sysfs`/`mqueue` instance falls back to.
+fn host_fallback(typ: &str) -> Option<&'static str> {
+    match typ {
+        "sysfs" => Some("/sys"),
+        "mqueue" => Some("/dev/mqueue"),
+        _ => None,
+    }
 }
 
 fn data(opts: &MountOptions) -> Option<&str> {
@@ -619,6 +640,37 @@ mod tests {
             err.contains("mount[0] destination /x: option \"idmap\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sysfs_and_mqueue_fall_back_to_host_binds_on_eperm() {
+        let t = setup();
+        let sys = FakeSys::new(&t.rootfs)
+            .fail_once("mount", "$ROOT/sys", Errno::EPERM)
+            .fail_once("mount", "$ROOT/dev/mqueue", Errno::EPERM)
+            .fail("mount", "$ROOT/proc", Errno::EPERM);
+        run(
+            &t,
+            &sys,
+            &[
+                mnt("/sys", "sysfs", "sysfs", &["nosuid", "ro"]),
+                mnt("/dev/mqueue", "mqueue", "mqueue", &[]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![
+                "mount sysfs $ROOT/sys sysfs rdonly|nosuid -",
+                "mount /sys $ROOT/sys bind bind|rec -",
+                "mount - $ROOT/sys - rdonly|nosuid|remount|bind -",
+                "mount mqueue $ROOT/dev/mqueue mqueue 0 -",
+                "mount /dev/mqueue $ROOT/dev/mqueue bind bind|rec -",
+            ]
+        );
+        // proc has no fallback: the error stands.
+        let err = run(&t, &sys, &[mnt("/proc", "proc", "proc", &[])]).unwrap_err();
+        assert!(err.to_string().contains("EPERM"), "{err}");
     }
 
     #[test]

@@ -257,7 +257,18 @@ fn child() {
     };
     prepare(&spec, &rootfs, opts).expect("prepare");
     pivot(&rootfs, opts).expect("pivot");
+    // What console.rs does for process.terminal: a pty of the container's own devpts.
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY).expect("openpt");
+    nix::pty::grantpt(&master).expect("grantpt");
+    nix::pty::unlockpt(&master).expect("unlockpt");
+    let slave = nix::pty::ptsname_r(&master).expect("ptsname");
+    super::mount_console(Path::new(&slave)).expect("mount_console");
     finish(&spec).expect("finish");
+    let console = std::fs::metadata("/dev/console").expect("/dev/console");
+    let pts = std::fs::metadata(&slave).expect("pty slave");
+    assert!(console.file_type().is_char_device());
+    assert_eq!(console.rdev(), pts.rdev(), "/dev/console is not {slave}");
     check_inside(mode);
 }
 
