@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::v2::devices::Insn;
 use super::CgroupError;
 
 /// The operations the cgroup code needs from a filesystem.
@@ -24,6 +25,8 @@ pub trait CgroupFs: Debug + Send + Sync {
     fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// Entries of a directory as `(name, is_dir)`.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<(String, bool)>>;
+    /// Make `prog` the v2 device filter of the cgroup `dir` (replacing older ones).
+    fn attach_device_filter(&self, dir: &Path, prog: &[Insn]) -> io::Result<()>;
 }
 
 /// The kernel's cgroupfs.
@@ -57,6 +60,9 @@ impl CgroupFs for RealFs {
             out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
         }
         Ok(out)
+    }
+    fn attach_device_filter(&self, dir: &Path, prog: &[Insn]) -> io::Result<()> {
+        super::v2::devices::load_and_attach(dir, prog)
     }
 }
 
@@ -271,6 +277,7 @@ pub(crate) mod fake {
         fail_write: HashMap<PathBuf, (i32, usize)>,
         /// mount point → files (with their initial content) of every cgroup below it.
         templates: Vec<(PathBuf, Vec<(String, String)>)>,
+        device_filters: Vec<(PathBuf, Vec<Insn>)>,
     }
 
     impl FakeFs {
@@ -349,6 +356,14 @@ pub(crate) mod fake {
                     let rest = p.strip_prefix(&prefix)?;
                     (!rest.contains('/')).then(|| (rest.to_string(), v))
                 })
+                .collect()
+        }
+        /// Every device program attached, as `(dir, program)`.
+        pub fn device_filters(&self) -> Vec<(String, Vec<Insn>)> {
+            self.lock()
+                .device_filters
+                .iter()
+                .map(|(d, p)| (d.display().to_string(), p.clone()))
                 .collect()
         }
         pub fn clear_writes(&self) {
@@ -433,6 +448,14 @@ pub(crate) mod fake {
                 .collect();
             out.extend(g.files.keys().filter_map(|f| child(f).map(|n| (n, false))));
             Ok(out)
+        }
+        fn attach_device_filter(&self, dir: &Path, prog: &[Insn]) -> io::Result<()> {
+            let mut g = self.lock();
+            if !g.dirs.contains(dir) {
+                return Err(enoent());
+            }
+            g.device_filters.push((dir.to_path_buf(), prog.to_vec()));
+            Ok(())
         }
     }
 }

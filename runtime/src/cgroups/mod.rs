@@ -18,7 +18,8 @@
 //! host every controller is v1; on a v2 host everything is v2; on a hybrid host the
 //! v1 controllers are used and the container's path is also created in the unified
 //! mount (like runc), where controllers that v1 did not claim (often `hugetlb`) are
-//! used through v2. Devices on pure v2 (eBPF) are not done yet: rules are ignored there.
+//! used through v2. Device rules go to v1's `devices` files where that controller is
+//! mounted, else to an eBPF program attached to the v2 directory.
 //!
 //! Every file access goes through [`fs::CgroupFs`]; the controllers are unit-tested
 //! against an in-memory fake and the manager against the kernel (root tests below).
@@ -85,6 +86,8 @@ pub enum CgroupError {
     },
     #[error("cgroups: memory+swap limit {swap} must be at least the memory limit {limit} (or -1)")]
     SwapBelowLimit { swap: i64, limit: i64 },
+    #[error("cgroups: device filter (eBPF) for {path}: {source}")]
+    DeviceFilter { path: PathBuf, source: io::Error },
     #[error("cgroups: {path} did not reach {state} in time (state: {last})")]
     FreezeTimeout {
         path: PathBuf,
@@ -314,8 +317,11 @@ impl Manager {
             }
         }
         if let Some(rules) = resources.devices() {
-            if let Some(Hierarchy::V1(d)) = self.hierarchy("devices") {
-                v1::devices::set(fs, d, rules)?;
+            match (self.hierarchy("devices"), &self.state.v2) {
+                (Some(Hierarchy::V1(d)), _) => v1::devices::set(fs, d, rules)?,
+                (_, Some(v2)) => v2::devices::set(fs, &v2.dir, rules)?,
+                // No way to enforce: refuse rather than run unconfined.
+                _ => missing("devices", "devices", rules.is_empty())?,
             }
         }
         if let Some(net) = resources.network() {

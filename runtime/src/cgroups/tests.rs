@@ -395,7 +395,7 @@ fn pure_v2_host() {
     m.freeze(FreezerState::Frozen).unwrap();
     assert_eq!(fs.get(dir.join("cgroup.freeze")).as_deref(), Some("1"));
     assert_eq!(m.stats().unwrap().cpu.usage.total, 5000);
-    // Devices are not enforced on v2 yet: rules are accepted, nothing written.
+    // Devices on v2: an eBPF program on the container's directory, no file writes.
     fs.clear_writes();
     let r = LinuxResourcesBuilder::default()
         .devices(vec![LinuxDeviceCgroupBuilder::default()
@@ -407,6 +407,9 @@ fn pure_v2_host() {
         .unwrap();
     m.set(&r).unwrap();
     assert!(fs.writes().is_empty());
+    let progs = fs.device_filters();
+    assert_eq!(progs.len(), 1);
+    assert_eq!(progs[0].0, dir.display().to_string());
 }
 
 #[test]
@@ -800,5 +803,85 @@ mod kernel {
         g.mgr.set(&r).unwrap();
         assert_eq!(read(&file), "4194304");
         assert!(g.mgr.stats().unwrap().hugetlb.contains_key("2MB"));
+    }
+
+    /// A child in a fresh cgroup2 directory (hybrid: the unified mount) runs
+    /// `script` once it is inside; returns its whole stdout.
+    fn run_in_v2(dir: &Path, script: &str) -> String {
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("read x; {script}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        struct Reap(Child);
+        impl Drop for Reap {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let pid = child.id();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let _reap = Reap(child);
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        drop(stdin);
+        let mut out = String::new();
+        for line in BufReader::new(stdout).lines() {
+            out.push_str(&line.unwrap());
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn v2_device_filter_on_the_real_kernel() {
+        if let Some(why) = skip() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let Some(v2) = Layout::parse_mountinfo(&mountinfo).v2 else {
+            eprintln!("skipped: no cgroup2 mount");
+            return;
+        };
+        struct Dir(PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = fs::remove_tree(&RealFs, &self.0);
+            }
+        }
+        let dir = Dir(v2.point.join(unique("bpf")));
+        std::fs::create_dir(&dir.0).unwrap();
+        let script = "true < /dev/null && echo null-ok; true < /dev/kmsg && echo kmsg-ok; echo end";
+
+        // Control: without a filter both opens work.
+        let out = run_in_v2(&dir.0, script);
+        assert_eq!(out, "null-ok\nkmsg-ok\nend\n");
+
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
+        v2::devices::set(&RealFs, &dir.0, &[deny_all]).unwrap();
+        let out = run_in_v2(&dir.0, script);
+        assert_eq!(out, "null-ok\nend\n", "kmsg must be denied, null allowed");
+
+        // An update replaces the program instead of stacking a second one.
+        let allow_kmsg = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(11)
+            .access("r")
+            .build()
+            .unwrap();
+        v2::devices::set(&RealFs, &dir.0, &[allow_kmsg]).unwrap();
+        let out = run_in_v2(&dir.0, script);
+        assert_eq!(out, "null-ok\nkmsg-ok\nend\n");
     }
 }

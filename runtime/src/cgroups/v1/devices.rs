@@ -66,8 +66,9 @@ impl Rule {
         Ok(Rule {
             allow: rule.allow(),
             typ,
-            major: rule.major(),
-            minor: rule.minor(),
+            // Negative numbers are how some tools spell the wildcard.
+            major: rule.major().filter(|n| *n >= 0),
+            minor: rule.minor().filter(|n| *n >= 0),
             access: access.to_string(),
         })
     }

@@ -10,6 +10,7 @@ use crate::cgroups::CgroupError;
 
 pub(crate) mod cpu;
 pub(crate) mod cpuset;
+pub mod devices;
 pub(crate) mod freezer;
 pub(crate) mod io;
 pub(crate) mod memory;
