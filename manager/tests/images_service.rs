@@ -424,6 +424,8 @@ fn gc_removes_what_a_crash_left_half_done() {
     fs::create_dir_all(&orphan_dir).unwrap();
     let orphan_blob = r.svc.content().put_bytes(b"nobody references me").unwrap();
     drop(r.svc);
+    // Leftovers are what is older than the restarted daemon.
+    std::thread::sleep(std::time::Duration::from_millis(300));
 
     // "Restart".
     let store = Store::open(r.dir.path()).unwrap();

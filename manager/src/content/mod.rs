@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
+/// File timestamps come from the kernel's coarse clock (a few ms behind): an entry
+/// counts as older than a store only if it is older by more than this.
+pub(crate) const CLOCK_SLACK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A `sha256:<64 hex>` digest (the only algorithm berth accepts).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(String);
@@ -181,6 +185,8 @@ pub struct ContentStore {
     blobs: PathBuf,
     ingest: PathBuf,
     seq: AtomicU64,
+    /// Ingests older than this predate the store's opening: crash leftovers.
+    opened_at: std::time::SystemTime,
 }
 
 impl ContentStore {
@@ -195,6 +201,7 @@ impl ContentStore {
             blobs,
             ingest,
             seq: AtomicU64::new(0),
+            opened_at: std::time::SystemTime::now(),
         })
     }
 
@@ -335,13 +342,21 @@ impl ContentStore {
         &self.ingest
     }
 
-    /// Removes every ingest. Call on start, before any writer exists: anything there is
-    /// a write a crash interrupted. Returns how many entries were removed.
+    /// Removes every ingest last written before this store was opened: a write a
+    /// crash interrupted (writers of this process are newer, so they are safe).
+    /// Returns how many entries were removed.
     pub fn gc_ingests(&self) -> Result<usize> {
         let mut n = 0;
         for e in fs::read_dir(&self.ingest).map_err(Error::io(&self.ingest))? {
             let e = e.map_err(Error::io(&self.ingest))?;
             let p = e.path();
+            let fresh = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t + crate::content::CLOCK_SLACK >= self.opened_at);
+            if fresh {
+                continue;
+            }
             let r = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 fs::remove_dir_all(&p)
             } else {
@@ -468,6 +483,10 @@ mod tests {
         // A crash: the writer never commits nor drops.
         std::mem::forget(w);
         assert!(cs.ingest_dir().join("layer-1").exists());
+        // This process's own ingests are not leftovers.
+        assert_eq!(cs.gc_ingests().unwrap(), 0);
+        std::thread::sleep(CLOCK_SLACK * 2);
+        let cs = ContentStore::open(dir.path()).unwrap();
         assert_eq!(cs.gc_ingests().unwrap(), 1);
         assert!(!cs.ingest_dir().join("layer-1").exists());
         assert!(cs.list().unwrap().is_empty());

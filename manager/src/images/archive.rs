@@ -206,6 +206,8 @@ fn join_rel(dir: &str, target: &str) -> Result<String> {
 }
 
 pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>> {
+    // Held from the start: start-up gc must not take the staging dir away.
+    let _g = svc.lock_mutations();
     let mut st = Staging::new(svc)?;
     st.read_archive(archive)?;
     if !st.files.contains_key("manifest.json") {
@@ -215,7 +217,6 @@ pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>>
     }
     let manifest: Vec<ManifestEntry> = serde_json::from_slice(&st.read_json("manifest.json")?)
         .map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
-    let _g = svc.lock_mutations();
     let mut out = Vec::new();
     for m in &manifest {
         let mut touched = Vec::new();

@@ -122,6 +122,8 @@ pub struct Snapshotter {
     store: Store,
     /// Serialises directory allocation and unpack-once decisions.
     lock: std::sync::Mutex<()>,
+    /// Unreferenced dirs younger than this belong to unpacks in flight, not to a crash.
+    opened_at: std::time::SystemTime,
 }
 
 impl Snapshotter {
@@ -134,6 +136,7 @@ impl Snapshotter {
             root: root.to_path_buf(),
             store,
             lock: std::sync::Mutex::new(()),
+            opened_at: std::time::SystemTime::now(),
         })
     }
 
@@ -349,9 +352,8 @@ impl Snapshotter {
         Ok(())
     }
 
-    /// Deletes the committed snapshots in `candidates` (and their parents, recursively)
-    /// that no chain in `keep` and no prepared rootfs still needs. Returns how many were
-    /// removed.
+    /// Deletes every committed snapshot that no chain ending in `keep` and no prepared
+    /// rootfs needs. Returns how many were removed.
     pub fn remove_unused(&self, keep: &[Digest]) -> Result<usize> {
         let _g = self.guard();
         let needed = self.needed(keep)?;
@@ -389,8 +391,8 @@ impl Snapshotter {
         Ok(needed)
     }
 
-    /// Start-up clean-up: removes snapshot dirs no record names (interrupted unpacks)
-    /// and records whose dir vanished, and unreferenced snapshots (not in `keep`'s
+    /// Start-up clean-up: removes snapshot dirs no record names and older than this
+    /// snapshotter (interrupted unpacks) and records whose dir vanished, and unreferenced snapshots (not in `keep`'s
     /// chains nor under a prepared rootfs).
     pub fn gc(&self, keep: &[Digest]) -> Result<GcReport> {
         let mut report = GcReport::default();
@@ -403,7 +405,11 @@ impl Snapshotter {
                 .to_str()
                 .and_then(|s| s.parse::<u64>().ok())
                 .is_some_and(|n| known.contains(&n));
-            if !referenced {
+            let fresh = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t + crate::content::CLOCK_SLACK >= self.opened_at);
+            if !referenced && !fresh {
                 remove_tree(&e.path())?;
                 report.snapshot_dirs += 1;
             }
