@@ -373,8 +373,18 @@ impl Manager {
         }
     }
 
+    /// Usage numbers; an error if the cgroup is gone (most files are optional, so
+    /// without this check a missing cgroup would read as all zeros).
     pub fn stats(&self) -> Result<Stats, CgroupError> {
         let fs = self.fs();
+        if let Some(dir) = self.procs_dir() {
+            if !fs.exists(dir) {
+                return Err(CgroupError::Read {
+                    path: dir.to_path_buf(),
+                    source: io::Error::from_raw_os_error(libc::ENOENT),
+                });
+            }
+        }
         let mut s = Stats::default();
         match self.hierarchy("cpu") {
             Some(Hierarchy::V1(d)) => v1::cpu::stats(fs, d, &mut s)?,

@@ -321,6 +321,7 @@ fn freeze_pids_stats_remove() {
     for dir in m.paths() {
         assert!(!fs.is_dir(&dir), "{} left", dir.display());
     }
+    assert!(m.stats().is_err(), "stats of a removed cgroup");
     assert!(fs.is_dir("/sys/fs/cgroup/pids/berth"));
     // Idempotent: delete after a crash halfway.
     m.remove().unwrap();
