@@ -42,6 +42,10 @@ enum Mode {
     Unbindable,
     /// "rshared": everything shared, including /.
     Shared,
+    /// pivot_root inside a user namespace (root mapped to root, nothing else): mknod
+    /// is refused so devices are host binds, a fresh sysfs is refused (no network
+    /// namespace of its own) so it is the host's, and inherited mount flags are locked.
+    UserNs,
 }
 
 impl Mode {
@@ -51,6 +55,7 @@ impl Mode {
             Mode::NoPivot => "no-pivot",
             Mode::Unbindable => "unbindable",
             Mode::Shared => "shared",
+            Mode::UserNs => "userns",
         }
     }
 
@@ -59,14 +64,22 @@ impl Mode {
             "no-pivot" => Mode::NoPivot,
             "unbindable" => Mode::Unbindable,
             "shared" => Mode::Shared,
+            "userns" => Mode::UserNs,
             _ => Mode::Pivot,
         }
     }
 }
 
 fn spec_json(mode: Mode) -> String {
+    // A fresh proc needs a PID namespace owned by the user namespace; the test
+    // process cannot enter one, so under a user namespace /proc is the host's.
+    let proc = if mode == Mode::UserNs {
+        r#"{"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}"#
+    } else {
+        r#"{"destination": "/proc", "type": "proc", "source": "proc"}"#
+    };
     let propagation = match mode {
-        Mode::Pivot => "",
+        Mode::Pivot | Mode::UserNs => "",
         Mode::NoPivot => r#""rootfsPropagation": "rprivate","#,
         Mode::Unbindable => r#""rootfsPropagation": "unbindable","#,
         Mode::Shared => r#""rootfsPropagation": "rshared","#,
@@ -76,7 +89,7 @@ fn spec_json(mode: Mode) -> String {
   "ociVersion": "1.0.2",
   "root": {{"path": "rootfs", "readonly": true}},
   "mounts": [
-    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {proc},
     {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
       "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}},
     {{"destination": "/dev/pts", "type": "devpts", "source": "devpts",
@@ -179,9 +192,34 @@ fn run_in_new_mount_ns(mode: Mode) {
     // SAFETY: only async-signal-safe libc calls with static C strings between fork
     // and exec.
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+        cmd.pre_exec(move || {
+            let userns = mode == Mode::UserNs;
+            let mut flags = libc::CLONE_NEWNS;
+            if userns {
+                // IPC too: this host has no /dev/mqueue to fall back to.
+                flags |= libc::CLONE_NEWUSER | libc::CLONE_NEWIPC;
+            }
+            if libc::unshare(flags) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if userns {
+                // Our own maps: without CAP_SETUID in the parent namespace only our
+                // own ids may be mapped, and setgroups must be denied first.
+                for (path, text) in [
+                    (c"/proc/self/setgroups", &b"deny"[..]),
+                    (c"/proc/self/uid_map", &b"0 0 1\n"[..]),
+                    (c"/proc/self/gid_map", &b"0 0 1\n"[..]),
+                ] {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let n = libc::write(fd, text.as_ptr().cast(), text.len());
+                    libc::close(fd);
+                    if n < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
             }
             // Belt and braces: nothing the child mounts may reach the host, even if
             // prepare() forgot to change the propagation first.
@@ -237,6 +275,11 @@ fn rootfs_propagation_unbindable() {
 #[test]
 fn rootfs_propagation_rshared() {
     run_in_new_mount_ns(Mode::Shared);
+}
+
+#[test]
+fn pivot_root_in_user_namespace() {
+    run_in_new_mount_ns(Mode::UserNs);
 }
 
 /// The child half; does nothing unless started by [`run_in_new_mount_ns`].
@@ -356,7 +399,9 @@ fn check_inside(mode: Mode) {
     match mode {
         Mode::Shared => assert!(root.is_shared(), "{root:?}"),
         Mode::Unbindable => assert!(root.optional.iter().any(|o| o == "unbindable"), "{root:?}"),
-        Mode::Pivot | Mode::NoPivot => assert!(!root.is_shared(), "{root:?}"),
+        Mode::Pivot | Mode::NoPivot | Mode::UserNs => {
+            assert!(!root.is_shared(), "{root:?}")
+        }
     }
 
     // Hostile symlink destinations landed inside the rootfs.
@@ -382,6 +427,9 @@ fn check_inside(mode: Mode) {
         .collect();
     assert!(!subs.is_empty(), "no cgroup hierarchy mounted: {mounts:#?}");
     for m in &subs {
+        // Under a user namespace /sys is the host's (rbind), so its own cgroup
+        // mounts are listed too, hidden below ours: check the top one only.
+        let m = mount_at(&mounts, &m.mount_point.to_string_lossy());
         assert!(m.fstype == "cgroup" || m.fstype == "cgroup2", "{m:?}");
         assert!(has_opt(m, "ro"), "{m:?}");
     }
@@ -443,8 +491,23 @@ fn check_inside(mode: Mode) {
     }
     let fuse = std::fs::metadata("/dev/fuse").expect("/dev/fuse");
     assert!(fuse.file_type().is_char_device());
-    assert_eq!(fuse.permissions().mode() & 0o777, 0o600);
-    assert_eq!((fuse.uid(), fuse.gid()), (1000, 1001));
+    assert_eq!(
+        (
+            nix::sys::stat::major(fuse.rdev()),
+            nix::sys::stat::minor(fuse.rdev())
+        ),
+        (10, 229)
+    );
+    if mode == Mode::UserNs {
+        // No mknod in a user namespace: the host's nodes, bound.
+        for d in ["/dev/null", "/dev/fuse"] {
+            assert_eq!(mount_at(&mounts, d).fstype, "devtmpfs", "{d}");
+        }
+        assert_eq!(mount_at(&mounts, "/sys").fstype, "sysfs");
+    } else {
+        assert_eq!(fuse.permissions().mode() & 0o777, 0o600);
+        assert_eq!((fuse.uid(), fuse.gid()), (1000, 1001));
+    }
     let link = |p: &str| std::fs::read_link(p).unwrap_or_else(|e| panic!("{p}: {e}"));
     assert_eq!(link("/dev/ptmx"), PathBuf::from("pts/ptmx"));
     assert_eq!(link("/dev/fd"), PathBuf::from("/proc/self/fd"));
