@@ -1,6 +1,8 @@
 //! v2 memory: `memory.max`, `memory.low` (reservation) and `memory.swap.max`, which
 //! holds swap alone where OCI's `swap` is memory+swap: written as `swap - limit`.
 //! Swappiness and the OOM-killer switch have no v2 file and are ignored (as runc).
+//! A limit below the current usage is written (the kernel reclaims, then OOM-kills)
+//! unless `checkBeforeUpdate` asks for a refusal.
 use std::path::Path;
 
 use oci_spec::runtime::LinuxMemory;
@@ -74,6 +76,19 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) -> Result<(), 
         // Unlimited memory with an old swap cap would still limit swap: lift it too.
         fs::write(fs, dir, "memory.swap.max", "max")?;
     }
+    if let (Some(l), Some(true)) = (limit.filter(|l| *l > 0), m.check_before_update()) {
+        // v2 would reclaim and then OOM-kill to get under a lower limit; the spec's
+        // checkBeforeUpdate asks to refuse instead.
+        let usage = fs::read_u64(fs, dir, "memory.current")?;
+        if usage > l as u64 {
+            return Err(CgroupError::MemoryBelowUsage {
+                path: dir.join("memory.max"),
+                limit: l,
+                usage,
+                peak: fs::read_u64_or_zero(fs, dir, "memory.peak")?,
+            });
+        }
+    }
     if let Some(v) = limit_value {
         fs::write(fs, dir, "memory.max", &v)?;
     }
@@ -137,6 +152,26 @@ mod tests {
                 ("memory.low".into(), (50u64 << 20).to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn check_before_update_refuses_limit_below_usage() {
+        let fs = fake();
+        fs.set(format!("{D}/memory.current"), "50000000\n");
+        let m = LinuxMemoryBuilder::default()
+            .limit(1 << 20)
+            .check_before_update(true)
+            .build()
+            .unwrap();
+        let msg = set(&fs, Path::new(D), &m).unwrap_err().to_string();
+        assert!(msg.contains("1048576") && msg.contains("50000000"), "{msg}");
+        assert!(fs.writes().is_empty());
+        // Without the flag: runc's behaviour, the kernel reclaims.
+        let m = LinuxMemoryBuilder::default()
+            .limit(1 << 20)
+            .build()
+            .unwrap();
+        set(&fs, Path::new(D), &m).unwrap();
     }
 
     #[test]
