@@ -119,7 +119,12 @@ fn create(sys: &dyn Sys, rootfs: &Path, n: &Node) -> Result<(), RootfsError> {
         path: dest.clone(),
         errno,
     };
-    let dev = nix::sys::stat::makedev(n.major, n.minor);
+    // A FIFO has no device number; whatever the spec says is dropped.
+    let dev = if n.kind == SFlag::S_IFIFO {
+        0
+    } else {
+        nix::sys::stat::makedev(n.major, n.minor)
+    };
     match sys.mknod(&dest, n.kind, Mode::from_bits_truncate(n.mode), dev) {
         Ok(()) => {
             sys.chmod(&dest, Mode::from_bits_truncate(n.mode))
@@ -211,7 +216,7 @@ mod tests {
         null.set_gid(Some(1001));
         let fuse = dev("/dev/sub/fuse", LinuxDeviceType::C, 10, 229);
         let loop0 = dev("/dev/loop0", LinuxDeviceType::B, 7, 0);
-        let fifo = dev("/dev/myfifo", LinuxDeviceType::P, 0, 0);
+        let fifo = dev("/dev/myfifo", LinuxDeviceType::P, 8, 666);
         let nodes = plan(&[null, fuse, loop0, fifo]).unwrap();
         assert_eq!(nodes.len(), 9);
         let (_t, r) = root();

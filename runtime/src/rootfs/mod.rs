@@ -144,6 +144,18 @@ fn prepare_with(
         mount::parse_options(i, m)?;
     }
     let nodes = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]))?;
+    paths::check_absolute(
+        "linux.maskedPaths",
+        linux
+            .and_then(|l| l.masked_paths().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    paths::check_absolute(
+        "linux.readonlyPaths",
+        linux
+            .and_then(|l| l.readonly_paths().as_deref())
+            .unwrap_or(&[]),
+    )?;
     let cgroup_ns = linux
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
@@ -287,6 +299,10 @@ mod tests {
             (
                 r#"{"ociVersion":"1.0.2","mounts":[{"destination":"/a","type":"tmpfs"},{"destination":"/b","type":"tmpfs","options":["idmap"]}]}"#,
                 "mount[1] destination /b: option \"idmap\"",
+            ),
+            (
+                r#"{"ociVersion":"1.0.2","linux":{"readonlyPaths":["/ok","rel"]}}"#,
+                "linux.readonlyPaths rel: must be an absolute path",
             ),
             (
                 r#"{"ociVersion":"1.0.2","linux":{"rootfsPropagation":"sideways"}}"#,

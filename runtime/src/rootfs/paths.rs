@@ -108,10 +108,34 @@ pub(crate) fn remount_readonly(sys: &dyn Sys, what: &str, path: &Path) -> Result
     )
 }
 
+/// The spec requires container paths; a relative one would be resolved against
+/// whatever the working directory is.
+pub(crate) fn check_absolute(field: &str, paths: &[String]) -> Result<(), RootfsError> {
+    match paths.iter().find(|p| !p.starts_with('/')) {
+        Some(p) => Err(RootfsError::Invalid {
+            what: format!("{field} {p}"),
+            reason: "must be an absolute path in the container (start with /)".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::sys_fake::FakeSys;
     use super::*;
+
+    #[test]
+    fn relative_paths_are_refused_by_field() {
+        check_absolute("linux.maskedPaths", &["/a".into(), "/b/c".into()]).unwrap();
+        let err = check_absolute("linux.maskedPaths", &["/a".into(), "masked-relpath".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("linux.maskedPaths masked-relpath: must be an absolute"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn mask_binds_dev_null_over_files() {
