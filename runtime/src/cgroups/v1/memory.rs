@@ -1,5 +1,6 @@
-//! v1 memory: limit, memory+swap, soft limit (reservation), swappiness, OOM killer.
-//! Kernel memory limits are ignored (obsolete since Linux 5.4, refused by new kernels).
+//! v1 memory: limit, memory+swap, soft limit (reservation), swappiness, OOM killer,
+//! TCP buffer limit. Kernel memory limits are ignored, as runc does (obsolete since
+//! Linux 5.4; new kernels accept the write and do nothing).
 use std::path::Path;
 
 use oci_spec::runtime::LinuxMemory;
@@ -16,6 +17,7 @@ pub(crate) fn is_empty(m: &LinuxMemory) -> bool {
         && m.reservation().unwrap_or(0) == 0
         && m.swappiness().is_none()
         && m.disable_oom_killer() != Some(true)
+        && m.kernel_tcp().unwrap_or(0) == 0
 }
 
 fn check(field: &'static str, v: i64) -> Result<(), CgroupError> {
@@ -100,6 +102,17 @@ pub(crate) fn set(fs: &dyn CgroupFs, dir: &Path, m: &LinuxMemory) -> Result<(), 
             });
         }
         fs::write(fs, dir, "memory.swappiness", &sw.to_string())?;
+    }
+    if let Some(tcp) = m.kernel_tcp().filter(|v| *v != 0) {
+        check("memory.kernelTCP", tcp)?;
+        const TCP: &str = "memory.kmem.tcp.limit_in_bytes";
+        if !fs.exists(&dir.join(TCP)) {
+            return Err(CgroupError::Unsupported {
+                field: "memory.kernelTCP",
+                path: dir.join(TCP),
+            });
+        }
+        fs::write(fs, dir, TCP, &tcp.to_string())?;
     }
     if let Some(disable) = m.disable_oom_killer() {
         fs::write(
@@ -212,6 +225,7 @@ mod tests {
             "memory.soft_limit_in_bytes",
             "memory.swappiness",
             "memory.oom_control",
+            "memory.kmem.tcp.limit_in_bytes",
         ] {
             fs.set(format!("{D}/{f}"), "0");
         }
@@ -231,6 +245,7 @@ mod tests {
             .swappiness(10u64)
             .disable_oom_killer(true)
             .kernel(1 << 20)
+            .kernel_tcp(2 << 20)
             .build()
             .unwrap();
         set(&fs, dir(), &m).unwrap();
@@ -240,6 +255,7 @@ mod tests {
                 (LIMIT.into(), "67108864".into()),
                 ("memory.soft_limit_in_bytes".into(), "33554432".into()),
                 ("memory.swappiness".into(), "10".into()),
+                ("memory.kmem.tcp.limit_in_bytes".into(), "2097152".into()),
                 ("memory.oom_control".into(), "1".into()),
             ]
         );
