@@ -445,3 +445,76 @@ fn gc_removes_what_a_crash_left_half_done() {
     let snap = svc.snapshots().get(res.top().unwrap()).unwrap().unwrap();
     assert!(svc.snapshots().fs_dir(&snap).join("bin/busybox").is_file());
 }
+
+#[test]
+fn commit_and_export_a_container() {
+    let r = root();
+    let base = import_busybox(&r, "busybox");
+    let res = r.svc.resolve("busybox").unwrap();
+    let m = r.svc.snapshots().prepare("cm1", res.top()).unwrap();
+    m.mount().unwrap();
+    let g = Mounted(&m);
+    let t = m.target();
+    fs::write(t.join("hello.txt"), "committed\n").unwrap();
+    fs::remove_file(t.join("etc/group")).unwrap();
+    fs::create_dir(t.join("data")).unwrap();
+    fs::hard_link(t.join("hello.txt"), t.join("data/hello.link")).unwrap();
+
+    // The same changes give the same diff.
+    let (mut d1, mut d2) = (Vec::new(), Vec::new());
+    r.svc.snapshots().diff("cm1", &mut d1).unwrap();
+    r.svc.snapshots().diff("cm1", &mut d2).unwrap();
+    assert!(d1 == d2);
+
+    let opts = berthd::images::CommitOptions {
+        reference: Some("snap:1".into()),
+        changes: vec![r#"CMD ["cat", "/hello.txt"]"#.into()],
+        message: Some("first commit".into()),
+        ..Default::default()
+    };
+    let img = r.svc.commit("cm1", base.as_str(), &opts).unwrap();
+    assert_eq!(img.repo_tags, vec!["snap:1"]);
+    let d = r.svc.inspect("snap:1").unwrap();
+    assert_eq!(d.rootfs.layers.len(), 2);
+    assert_eq!(
+        d.config.cmd,
+        Some(vec!["cat".to_string(), "/hello.txt".to_string()])
+    );
+    assert_eq!(r.svc.history("snap:1").unwrap()[0].comment, "first commit");
+
+    let mut exported = Vec::new();
+    r.svc.snapshots().export("cm1", &mut exported).unwrap();
+    let names: Vec<String> = tar::Archive::new(&exported[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(names.iter().any(|n| n == "hello.txt"));
+    assert!(!names.iter().any(|n| n == "etc/group"));
+    drop(g);
+
+    // A container of the committed image sees the changes, whiteout included.
+    let res2 = r.svc.resolve("snap:1").unwrap();
+    let m2 = r.svc.snapshots().prepare("cm2", res2.top()).unwrap();
+    m2.mount().unwrap();
+    let _g2 = Mounted(&m2);
+    let t2 = m2.target();
+    assert_eq!(
+        fs::read_to_string(t2.join("hello.txt")).unwrap(),
+        "committed\n"
+    );
+    assert_eq!(
+        fs::read_to_string(t2.join("data/hello.link")).unwrap(),
+        "committed\n"
+    );
+    assert!(!t2.join("etc/group").exists());
+    assert!(t2.join("etc/passwd").exists());
+    // export of an unmounted rootfs mounts it for the while.
+    let mut again = Vec::new();
+    r.svc.snapshots().export("cm1", &mut again).unwrap();
+    assert!(!m.is_mounted());
+    drop(_g2);
+    r.svc.snapshots().remove("cm1").unwrap();
+    r.svc.snapshots().remove("cm2").unwrap();
+}

@@ -118,6 +118,22 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
+/// `docker commit` options.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Tag for the new image.
+    pub reference: Option<String>,
+    /// The run config of the new image (docker stores the container's config);
+    /// `None`: the base image's.
+    pub config: Option<ImageConfig>,
+    /// `--change` instructions applied on top (see [`ImportOptions::changes`]).
+    pub changes: Vec<String>,
+    /// `--message`: the history comment.
+    pub message: Option<String>,
+    /// `--author`.
+    pub author: Option<String>,
+}
+
 /// `berth images --filter` (docker's keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageFilters {

@@ -20,6 +20,7 @@
 //!
 //! All calls block (tar unpacking, fsync): async callers use `spawn_blocking`.
 
+mod diff;
 mod mount;
 mod unpack;
 
@@ -70,6 +71,8 @@ pub enum Error {
     NotFound(Digest),
     #[error("invalid container id {0:?}: use letters, digits, '-', '_' and '.'")]
     InvalidContainerId(String),
+    #[error("container {0} has no rootfs (was it removed?)")]
+    NoRootfs(String),
     #[error("container {0} already has a rootfs; remove it first")]
     RootfsExists(String),
     #[error("layer {diff_id}: {source}")]
@@ -422,6 +425,38 @@ impl Snapshotter {
         }
         report.snapshot_records += self.remove_unused(keep)?;
         Ok(report)
+    }
+}
+
+impl Snapshotter {
+    /// Writes a container's changes (its upper dir) as an OCI layer tar: what
+    /// `commit` stores. Deterministic for the same changes.
+    pub fn diff(&self, container_id: &str, out: impl std::io::Write) -> Result<()> {
+        let m = self
+            .rootfs(container_id)?
+            .ok_or_else(|| Error::NoRootfs(container_id.to_string()))?;
+        let up = m.upperdir();
+        diff::write_tree(&up, diff::Tree::Upper, out).map_err(io_err(&up))
+    }
+
+    /// Writes a container's whole filesystem as a tar (`export`), mounting the
+    /// rootfs for the duration when it is not mounted.
+    pub fn export(&self, container_id: &str, out: impl std::io::Write) -> Result<()> {
+        let m = self
+            .rootfs(container_id)?
+            .ok_or_else(|| Error::NoRootfs(container_id.to_string()))?;
+        let was_mounted = m.is_mounted();
+        if !was_mounted {
+            m.mount()?;
+        }
+        let t = m.target();
+        let r = diff::write_tree(&t, diff::Tree::Rootfs, out).map_err(io_err(&t));
+        if !was_mounted {
+            let u = m.unmount();
+            r?;
+            return u;
+        }
+        r
     }
 }
 
