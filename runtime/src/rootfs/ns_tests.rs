@@ -46,6 +46,9 @@ enum Mode {
     /// is refused so devices are host binds, a fresh sysfs is refused (no network
     /// namespace of its own) so it is the host's, and inherited mount flags are locked.
     UserNs,
+    /// pivot_root with a cgroup namespace: the cgroup mount is fresh cgroupfs mounts
+    /// rooted at the namespace, not binds of host directories.
+    CgroupNs,
 }
 
 impl Mode {
@@ -56,6 +59,7 @@ impl Mode {
             Mode::Unbindable => "unbindable",
             Mode::Shared => "shared",
             Mode::UserNs => "userns",
+            Mode::CgroupNs => "cgroupns",
         }
     }
 
@@ -65,6 +69,7 @@ impl Mode {
             "unbindable" => Mode::Unbindable,
             "shared" => Mode::Shared,
             "userns" => Mode::UserNs,
+            "cgroupns" => Mode::CgroupNs,
             _ => Mode::Pivot,
         }
     }
@@ -80,6 +85,7 @@ fn spec_json(mode: Mode) -> String {
     };
     let propagation = match mode {
         Mode::Pivot | Mode::UserNs => "",
+        Mode::CgroupNs => r#""namespaces": [{"type": "mount"}, {"type": "cgroup"}],"#,
         Mode::NoPivot => r#""rootfsPropagation": "rprivate","#,
         Mode::Unbindable => r#""rootfsPropagation": "unbindable","#,
         Mode::Shared => r#""rootfsPropagation": "rshared","#,
@@ -195,6 +201,9 @@ fn run_in_new_mount_ns(mode: Mode) {
         cmd.pre_exec(move || {
             let userns = mode == Mode::UserNs;
             let mut flags = libc::CLONE_NEWNS;
+            if mode == Mode::CgroupNs {
+                flags |= libc::CLONE_NEWCGROUP;
+            }
             if userns {
                 // IPC too: this host has no /dev/mqueue to fall back to.
                 flags |= libc::CLONE_NEWUSER | libc::CLONE_NEWIPC;
@@ -280,6 +289,11 @@ fn rootfs_propagation_rshared() {
 #[test]
 fn pivot_root_in_user_namespace() {
     run_in_new_mount_ns(Mode::UserNs);
+}
+
+#[test]
+fn cgroup_mount_in_cgroup_namespace() {
+    run_in_new_mount_ns(Mode::CgroupNs);
 }
 
 /// The child half; does nothing unless started by [`run_in_new_mount_ns`].
@@ -399,7 +413,7 @@ fn check_inside(mode: Mode) {
     match mode {
         Mode::Shared => assert!(root.is_shared(), "{root:?}"),
         Mode::Unbindable => assert!(root.optional.iter().any(|o| o == "unbindable"), "{root:?}"),
-        Mode::Pivot | Mode::NoPivot | Mode::UserNs => {
+        Mode::Pivot | Mode::NoPivot | Mode::UserNs | Mode::CgroupNs => {
             assert!(!root.is_shared(), "{root:?}")
         }
     }
@@ -431,6 +445,10 @@ fn check_inside(mode: Mode) {
         // mounts are listed too, hidden below ours: check the top one only.
         let m = mount_at(&mounts, &m.mount_point.to_string_lossy());
         assert!(m.fstype == "cgroup" || m.fstype == "cgroup2", "{m:?}");
+        // A fresh mount in a cgroup namespace is rooted at the namespace ("/").
+        if mode == Mode::CgroupNs {
+            assert_eq!(m.root, Path::new("/"), "{m:?}");
+        }
         assert!(has_opt(m, "ro"), "{m:?}");
     }
 
