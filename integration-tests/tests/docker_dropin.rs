@@ -200,7 +200,35 @@ fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-fn run_flow(d: &Dockerd, rt_name: &str) -> Vec<(&'static str, anyhow::Result<()>)> {
+/// Proves which runtime dockerd really used: the runtime under test must know
+/// the container in the state dir the shim gave it (runc cannot read
+/// berth-runtime's state and the other way round).
+fn check_runtime_used(d: &Dockerd, bin: &Path, name: &str) -> anyhow::Result<()> {
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", name])?;
+    let exec = d.dir.path().join("exec");
+    let mut tried = Vec::new();
+    for e in std::fs::read_dir(&exec)?.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("runtime-") {
+            continue;
+        }
+        let root = e.path().join("moby");
+        let mut cmd = Command::new(bin);
+        cmd.arg("--root").arg(&root).args(["state", &id]);
+        let o = run_with_timeout(
+            cmd,
+            &d.dir.path().join("st.out"),
+            &d.dir.path().join("st.err"),
+            Duration::from_secs(20),
+        )?;
+        if o.success() && o.stdout.contains("running") {
+            return Ok(());
+        }
+        tried.push(format!("{}: {}", root.display(), o.stderr.trim()));
+    }
+    anyhow::bail!("{} does not know container {id}: {tried:?}", bin.display())
+}
+
+fn run_flow(d: &Dockerd, rt_name: &str, bin: &Path) -> Vec<(&'static str, anyhow::Result<()>)> {
     let run = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = vec![
             "run".into(),
@@ -260,6 +288,7 @@ fn run_flow(d: &Dockerd, rt_name: &str) -> Vec<(&'static str, anyhow::Result<()>
             return results;
         }
     };
+    results.push(("runtime really used", check_runtime_used(d, bin, "limited")));
     results.push((
         "--memory",
         (|| {
@@ -411,7 +440,8 @@ conformance! {
             }
         };
         import_image(&d, rt)?;
-        let results = run_flow(&d, rt_name);
+        let bin = berth.clone().unwrap_or_else(|| PathBuf::from("/usr/sbin/runc"));
+        let results = run_flow(&d, rt_name, &bin);
         let mut failed = Vec::new();
         eprintln!("docker --runtime {rt_name}:");
         for (step, r) in &results {
