@@ -150,22 +150,23 @@ pub(crate) fn read_keyed(
     Ok(map)
 }
 
-/// Create `dir` and any missing parents; returns the directories it created,
-/// outermost first. `hook` runs on every level from `from` (exclusive) down, created
-/// or not (cpuset v1 must initialise each level before the next is usable).
+/// Create `dir` and any missing parents, appending each directory it creates to
+/// `created` (outermost first) as it goes, so a failure halfway still says what to
+/// clean up. `hook` runs on every level from `from` (exclusive) down, created or not
+/// (cpuset v1 must initialise each level before the next is usable).
 pub(crate) fn create_dir_all(
     fs: &dyn CgroupFs,
     from: &Path,
     dir: &Path,
+    created: &mut Vec<PathBuf>,
     mut hook: impl FnMut(&Path) -> Result<(), CgroupError>,
-) -> Result<Vec<PathBuf>, CgroupError> {
+) -> Result<(), CgroupError> {
     let rel = dir
         .strip_prefix(from)
         .map_err(|_| CgroupError::InvalidPath {
             path: dir.display().to_string(),
             reason: "not below its hierarchy's mount point",
         })?;
-    let mut created = Vec::new();
     let mut cur = from.to_path_buf();
     for comp in rel.components() {
         cur.push(comp);
@@ -181,7 +182,7 @@ pub(crate) fn create_dir_all(
         }
         hook(&cur)?;
     }
-    Ok(created)
+    Ok(())
 }
 
 /// Remove `dir` and every cgroup below it, innermost first. A missing `dir` is fine.
@@ -471,10 +472,12 @@ mod tests {
         fs.mount("/cg/memory", &[("memory.limit_in_bytes", "0")]);
         fs.create_dir(Path::new("/cg/memory/a")).unwrap();
         let mut seen = Vec::new();
-        let created = create_dir_all(
+        let mut created = Vec::new();
+        create_dir_all(
             &fs,
             Path::new("/cg/memory"),
             Path::new("/cg/memory/a/b/c"),
+            &mut created,
             |p| {
                 seen.push(p.display().to_string());
                 Ok(())
@@ -500,6 +503,7 @@ mod tests {
             &fs,
             Path::new("/cg/pids"),
             Path::new("/cg/pids/x/y/z"),
+            &mut Vec::new(),
             |_| Ok(()),
         )
         .unwrap();

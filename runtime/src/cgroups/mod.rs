@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,10 @@ pub struct ManagerState {
     /// v1 controller → (mount point, container directory).
     pub v1: BTreeMap<String, (PathBuf, PathBuf)>,
     pub v2: Option<V2State>,
+    /// Parent directories `apply` had to create (`/a/b` for `cgroupsPath` `/a/b/c`):
+    /// `remove` deletes those that are empty again.
+    #[serde(default)]
+    pub created_parents: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +139,8 @@ pub struct V2State {
 pub struct Manager {
     fs: Arc<dyn CgroupFs>,
     state: ManagerState,
+    /// Every directory `apply` created, leaves included.
+    created: Mutex<Vec<PathBuf>>,
 }
 
 /// v1 hierarchies the runtime joins (runc's list): every real controller plus
@@ -199,20 +205,39 @@ impl Manager {
         };
         Ok(Manager {
             fs,
-            state: ManagerState { v1, v2 },
+            state: ManagerState {
+                v1,
+                v2,
+                created_parents: Vec::new(),
+            },
+            created: Mutex::new(Vec::new()),
         })
     }
 
     /// Rebuild from what [`Manager::state`] returned at create.
     pub fn from_state(state: ManagerState) -> Self {
+        let created = Mutex::new(state.created_parents.clone());
         Manager {
             fs: Arc::new(RealFs),
             state,
+            created,
         }
     }
 
-    pub fn state(&self) -> &ManagerState {
-        &self.state
+    /// The resolved directories, to record at create (see the module docs).
+    pub fn state(&self) -> ManagerState {
+        let leaves = self.paths();
+        let mut state = self.state.clone();
+        for dir in self.created().iter() {
+            if !leaves.contains(dir) && !state.created_parents.contains(dir) {
+                state.created_parents.push(dir.clone());
+            }
+        }
+        state
+    }
+
+    fn created(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.created.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every directory this container owns (one per distinct hierarchy).
@@ -251,6 +276,7 @@ impl Manager {
     /// Create the cgroup(s) and move `pid` in. Also used by `exec` to join.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
         let fs = self.fs();
+        let mut created = self.created();
         let mut done: Vec<&Path> = Vec::new();
         for (name, (mount, dir)) in &self.state.v1 {
             if done.contains(&dir.as_path()) {
@@ -258,16 +284,16 @@ impl Manager {
             }
             done.push(dir);
             if name == "cpuset" {
-                fs::create_dir_all(fs, mount, dir, |level| {
+                fs::create_dir_all(fs, mount, dir, &mut created, |level| {
                     v1::cpuset::init_from_parent(fs, level)
                 })?;
             } else {
-                fs::create_dir_all(fs, mount, dir, |_| Ok(()))?;
+                fs::create_dir_all(fs, mount, dir, &mut created, |_| Ok(()))?;
             }
             fs::write(fs, dir, "cgroup.procs", &pid.to_string())?;
         }
         if let Some(v2) = &self.state.v2 {
-            fs::create_dir_all(fs, &v2.mount, &v2.dir, |_| Ok(()))?;
+            fs::create_dir_all(fs, &v2.mount, &v2.dir, &mut created, |_| Ok(()))?;
             v2::enable_controllers(fs, &v2.mount, &v2.dir, &v2.controllers);
             fs::write(fs, &v2.dir, "cgroup.procs", &pid.to_string())?;
         }
@@ -472,6 +498,21 @@ impl Manager {
         for dir in self.paths() {
             if let Err(e) = fs::remove_tree(self.fs(), &dir) {
                 first.get_or_insert(e);
+            }
+        }
+        // Parents we made, deepest first; one still holding another container's
+        // cgroup stays (rmdir refuses), which is what we want.
+        if first.is_none() {
+            let leaves = self.paths();
+            let mut parents: Vec<PathBuf> = self
+                .state()
+                .created_parents
+                .into_iter()
+                .filter(|p| !leaves.contains(p))
+                .collect();
+            parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for p in parents {
+                let _ = self.fs().remove_dir(&p);
             }
         }
         first.map_or(Ok(()), Err)

@@ -322,7 +322,9 @@ fn freeze_pids_stats_remove() {
         assert!(!fs.is_dir(&dir), "{} left", dir.display());
     }
     assert!(m.stats().is_err(), "stats of a removed cgroup");
-    assert!(fs.is_dir("/sys/fs/cgroup/pids/berth"));
+    // `/berth` was made by apply for this container alone: gone too.
+    assert!(!fs.is_dir("/sys/fs/cgroup/pids/berth"));
+    assert!(fs.is_dir("/sys/fs/cgroup/pids"));
     // Idempotent: delete after a crash halfway.
     m.remove().unwrap();
     assert!(m.pids().unwrap().is_empty());
@@ -414,11 +416,41 @@ fn pure_v2_host() {
 }
 
 #[test]
+fn remove_deletes_parents_it_created_unless_shared() {
+    let (fs, m) = hybrid(Some("/new/deep/c7"), "c7");
+    m.apply(5).unwrap();
+    assert!(m
+        .state()
+        .created_parents
+        .contains(&PathBuf::from("/sys/fs/cgroup/memory/new/deep")));
+    // Another container appears next to ours in one hierarchy.
+    fs.set("/sys/fs/cgroup/pids/new/deep/other/cgroup.procs", "");
+    // A later verb rebuilt from the recorded state cleans up the same way.
+    let later = Manager {
+        fs: fs.clone(),
+        state: m.state(),
+        created: Mutex::new(m.state().created_parents),
+    };
+    later.remove().unwrap();
+    assert!(!fs.is_dir("/sys/fs/cgroup/memory/new"));
+    assert!(!fs.is_dir("/sys/fs/cgroup/unified/new"));
+    assert!(fs.is_dir("/sys/fs/cgroup/pids/new/deep/other"));
+    assert!(!fs.is_dir("/sys/fs/cgroup/pids/new/deep/c7"));
+    // Pre-existing parents are never removed.
+    let (fs, m) = hybrid(Some("/berth/c8"), "c8");
+    fs.set("/sys/fs/cgroup/memory/berth/cgroup.procs", "");
+    m.apply(5).unwrap();
+    m.remove().unwrap();
+    assert!(fs.is_dir("/sys/fs/cgroup/memory/berth"));
+    assert!(!fs.is_dir("/sys/fs/cgroup/pids/berth"));
+}
+
+#[test]
 fn state_round_trips_through_json() {
     let (_fs, m) = hybrid(Some("/berth/c6"), "c6");
-    let json = serde_json::to_string(m.state()).unwrap();
+    let json = serde_json::to_string(&m.state()).unwrap();
     let back: ManagerState = serde_json::from_str(&json).unwrap();
-    assert_eq!(&back, m.state());
+    assert_eq!(back, m.state());
     assert_eq!(Manager::from_state(back).paths(), m.paths());
 }
 
@@ -672,6 +704,9 @@ mod kernel {
         g.mgr.remove().unwrap();
         for dir in g.mgr.paths() {
             assert!(!dir.exists(), "{} left behind", dir.display());
+            // The test's own parent was created by apply: gone too.
+            let parent = dir.parent().unwrap();
+            assert!(!parent.exists(), "{} left behind", parent.display());
         }
         assert!(g.mgr.pids().unwrap().is_empty());
     }

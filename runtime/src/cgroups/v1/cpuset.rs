@@ -109,6 +109,7 @@ mod tests {
             &fs,
             Path::new("/cg/cpuset"),
             Path::new("/cg/cpuset/a/b"),
+            &mut Vec::new(),
             |l| init_from_parent(&fs, l),
         )
         .unwrap();
