@@ -1,0 +1,154 @@
+//! docker-archive interoperability, checked against a real implementation: a private
+//! containerd (Debian's `containerd` package, the engine under docker) on a temp root
+//! and socket imports what `berth save` writes and exports it back, and berth loads
+//! that export with the same image ID. Skipped when containerd/ctr are not installed.
+//! Needs root.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use berthd::images::{ImageFilters, ImageService, ImportOptions};
+use berthd::metadata::Store;
+
+struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Containerd {
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("c.sock")
+    }
+
+    fn ctr(&self, args: &[&str]) -> String {
+        let out = Command::new("ctr")
+            .arg("-a")
+            .arg(self.sock())
+            .args(["-n", "berth-test"])
+            .args(args)
+            .output()
+            .expect("run ctr");
+        assert!(
+            out.status.success(),
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // containerd may leave its snapshot mounts; none are made with --no-unpack.
+        let _ = fs::remove_dir_all(self.dir.path());
+    }
+}
+
+fn start_containerd() -> Option<Containerd> {
+    let have = |b: &str| {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
+            .unwrap_or(false)
+    };
+    if !have("containerd") || !have("ctr") {
+        eprintln!("containerd/ctr not installed: skipping the interop check");
+        return None;
+    }
+    // Short path: unix socket names are limited to 108 bytes.
+    let dir = tempfile::Builder::new()
+        .prefix("bctd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = dir.path().display();
+    let cfg = format!(
+        r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "{d}/c.sock"
+[ttrpc]
+  address = "{d}/c.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"#
+    );
+    fs::write(dir.path().join("config.toml"), cfg).unwrap();
+    let log = fs::File::create(dir.path().join("log")).unwrap();
+    let child = Command::new("containerd")
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("spawn containerd");
+    let c = Containerd { child, dir };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c.sock().exists() {
+        assert!(Instant::now() < deadline, "containerd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(c)
+}
+
+fn busybox_tar() -> Vec<u8> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/make-busybox-rootfs.sh");
+    let out = Command::new("bash").arg(&script).output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn containerd_imports_berth_save_and_berth_loads_containerd_export() {
+    let Some(ctd) = start_containerd() else {
+        return;
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = ImageService::new(a_dir.path(), Store::open(a_dir.path()).unwrap()).unwrap();
+    let opts = ImportOptions {
+        changes: vec![r#"CMD ["sh"]"#.into()],
+        message: None,
+    };
+    let id = a
+        .import(&busybox_tar()[..], Some("busybox"), &opts)
+        .unwrap()
+        .id;
+    let archive = ctd.dir.path().join("berth-save.tar");
+    a.save(&["busybox".into()], fs::File::create(&archive).unwrap())
+        .unwrap();
+
+    ctd.ctr(&["images", "import", "--no-unpack", archive.to_str().unwrap()]);
+    let ls = ctd.ctr(&["images", "ls"]);
+    assert!(ls.contains("docker.io/library/busybox:latest"), "{ls}");
+    let manifest = a.inspect("busybox").unwrap().manifest_digest;
+    assert!(
+        ls.contains(manifest.as_str()),
+        "manifest {manifest} not in {ls}"
+    );
+
+    let export = ctd.dir.path().join("ctr-export.tar");
+    ctd.ctr(&[
+        "images",
+        "export",
+        export.to_str().unwrap(),
+        "docker.io/library/busybox:latest",
+    ]);
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = ImageService::new(b_dir.path(), Store::open(b_dir.path()).unwrap()).unwrap();
+    let loaded = b.load(fs::File::open(&export).unwrap()).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].id, id);
+    assert_eq!(loaded[0].repo_tags, vec!["busybox:latest"]);
+    assert_eq!(b.list(&ImageFilters::default()).unwrap().len(), 1);
+    let res = b.resolve("busybox").unwrap();
+    let snap = b.snapshots().get(res.top().unwrap()).unwrap().unwrap();
+    assert!(b.snapshots().fs_dir(&snap).join("bin/busybox").is_file());
+}
