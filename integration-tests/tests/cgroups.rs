@@ -82,6 +82,43 @@ conformance! {
         ensure!(inside == (64 * MIB).to_string(), "limit inside: {inside:?}");
     }
 
+    /// memory, cpu and pids limits as the container sees them in its own
+    /// cgroup mounts (cgroup namespace + /sys/fs/cgroup).
+    fn limits_seen_inside(rt) {
+        let d = Driver::new(rt)?;
+        let files = [
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", (48 * MIB).to_string()),
+            ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "25000".to_string()),
+            ("/sys/fs/cgroup/pids/pids.max", "40".to_string()),
+        ];
+        let mut args = vec!["/checker"];
+        for (f, _) in &files {
+            args.extend(["--read", f]);
+        }
+        let mut b = Bundle::new(rt, "inside", &args)?;
+        b.set("/linux/resources/memory", json!({"limit": 48 * MIB}));
+        b.set("/linux/resources/cpu", json!({"quota": 25000, "period": 100000}));
+        b.set("/linux/resources/pids", json!({"limit": 40}));
+        let r = d.run_checker(&b)?;
+        for (f, want) in &files {
+            let got = r.0["files"][*f].as_str().unwrap_or("<unreadable>");
+            ensure!(got == want, "{f} inside: {got}, wanted {want}");
+        }
+    }
+
+    /// A 512 KiB memory limit: tiny, but a shell still runs in it.
+    #[runc_fails = "runc 1.1.5 sets the limit after its own init already uses ~2 MiB in the cgroup: \"unable to set memory limit to 524288\""]
+    fn memory_limit_512k(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mem512k", &["/bin/sh", "-c", "echo ran-in-512k"])?;
+        b.set("/linux/resources/memory", json!({"limit": 524288}));
+        let c = d.create(&b, &[])?;
+        ensure!(cgroup::read("memory", b.cgroups_path(), "memory.limit_in_bytes")? == "524288", "limit not set");
+        c.start()?;
+        c.wait_status("stopped", std::time::Duration::from_secs(20))?;
+        ensure!(c.stdout().contains("ran-in-512k"), "output {:?}, stderr {:?}", c.stdout(), c.stderr());
+    }
+
     /// cpu: shares, quota/period, and cpuset cpus/mems.
     fn cpu_limits(rt) {
         let d = Driver::new(rt)?;
