@@ -8,10 +8,13 @@
 //!   same `(cgroups_path, id)` recorded in the container's state. A relative
 //!   `cgroupsPath` resolves against the *calling* process's own cgroup (as runc), so a
 //!   later verb run from another cgroup would find another directory: record
-//!   [`Manager::state`] at create and rebuild with [`Manager::from_state`] instead.
+//!   [`Manager::state`] after `apply` and rebuild with [`Manager::from_state`] instead
+//!   (that also lets `delete` remove parent directories `apply` created).
 //! - `set` takes a full or partial `LinuxResources` (`update`): only the fields that
-//!   are present are written. `devices` (v1) are replaced as a whole: deny all, the
-//!   rules in order, then the devices every container gets (`/dev/null`, ttys, ...).
+//!   are present are written. `devices` are replaced as a whole: deny all, the rules
+//!   in order, then the devices every container gets (`/dev/null`, ttys, ...).
+//! - `remove` deletes the container's directories (and sub-cgroups), never a process:
+//!   the caller kills first. Parents are left alone unless this manager made them.
 //!
 //! Layout: the host is read once from `/proc/self/mountinfo`. Each controller lives
 //! on exactly one hierarchy, so dispatch is per controller ([`Hierarchy`]): on a v1
