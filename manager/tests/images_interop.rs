@@ -152,3 +152,163 @@ fn containerd_imports_berth_save_and_berth_loads_containerd_export() {
     let snap = b.snapshots().get(res.top().unwrap()).unwrap().unwrap();
     assert!(b.snapshots().fs_dir(&snap).join("bin/busybox").is_file());
 }
+
+/// A private dockerd (Debian's docker.io) on a temp root, no bridge, no iptables.
+struct Dockerd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Dockerd {
+    fn docker(&self, args: &[&str]) -> String {
+        let host = format!("unix://{}", self.dir.path().join("d.sock").display());
+        let out = Command::new("docker")
+            .args(["-H", &host])
+            .args(args)
+            .output()
+            .expect("run docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd unmount its overlay2 layers and stop its containerd.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let root = self.dir.path().join("root");
+        if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
+            let mut mps: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|m| Path::new(m).starts_with(&root))
+                .collect();
+            mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in mps {
+                let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        let _ = fs::remove_dir_all(self.dir.path());
+    }
+}
+
+fn start_dockerd() -> Option<Dockerd> {
+    let have = |b: &str| {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
+            .unwrap_or(false)
+    };
+    if !have("dockerd") || !have("docker") {
+        eprintln!("dockerd/docker not installed: skipping the docker interop check");
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("bdkd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let p = |s: &str| dir.path().join(s);
+    fs::write(p("daemon.json"), "{}").unwrap();
+    let log = fs::File::create(p("log")).unwrap();
+    let child = Command::new("dockerd")
+        .arg("--config-file")
+        .arg(p("daemon.json"))
+        .arg("--data-root")
+        .arg(p("root"))
+        .arg("--exec-root")
+        .arg(p("exec"))
+        .arg("--pidfile")
+        .arg(p("pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", p("d.sock").display()))
+        .args([
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-masq=false",
+            "--userland-proxy=false",
+        ])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("spawn dockerd");
+    let d = Dockerd { child, dir };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let host = format!("unix://{}", d.dir.path().join("d.sock").display());
+        let ok = Command::new("docker")
+            .args(["-H", &host, "version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dockerd did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Some(d)
+}
+
+#[test]
+fn docker_loads_berth_save_and_berth_loads_docker_save() {
+    let Some(dk) = start_dockerd() else {
+        return;
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = ImageService::new(a_dir.path(), Store::open(a_dir.path()).unwrap()).unwrap();
+    let opts = ImportOptions {
+        changes: vec![
+            r#"CMD ["sh"]"#.into(),
+            "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ],
+        message: None,
+    };
+    let id = a
+        .import(&busybox_tar()[..], Some("bbtest"), &opts)
+        .unwrap()
+        .id;
+    let archive = dk.dir.path().join("berth-save.tar");
+    a.save(&["bbtest".into()], fs::File::create(&archive).unwrap())
+        .unwrap();
+
+    let out = dk.docker(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains("bbtest:latest"), "{out}");
+    let docker_id = dk.docker(&["image", "inspect", "-f", "{{.Id}}", "bbtest"]);
+    assert_eq!(docker_id.trim(), id.as_str());
+    // docker runs it: the layer and config are real to docker.
+    let hello = dk.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bbtest",
+        "echo",
+        "hello",
+    ]);
+    assert_eq!(hello.trim(), "hello");
+
+    // And back: docker's (legacy-format) save loads into berth with the same ID.
+    let back = dk.dir.path().join("docker-save.tar");
+    dk.docker(&["save", "-o", back.to_str().unwrap(), "bbtest:latest"]);
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = ImageService::new(b_dir.path(), Store::open(b_dir.path()).unwrap()).unwrap();
+    let loaded = b.load(fs::File::open(&back).unwrap()).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].id, id);
+    assert_eq!(loaded[0].repo_tags, vec!["bbtest:latest"]);
+}
