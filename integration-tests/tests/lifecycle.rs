@@ -327,6 +327,88 @@ conformance! {
         }
     }
 
+    /// kill of a created (not yet started) container ends its init.
+    fn kill_created(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "killcr", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.kill("KILL")?;
+        c.wait_status("stopped", T)?;
+    }
+
+    /// kill of a stopped container is an error (spec: "neither created nor
+    /// running") and start of a stopped one too; the container stays.
+    fn kill_or_start_stopped_fails(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "killst", &["/checker", "exit", "0"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        c.wait_status("stopped", T)?;
+        ensure!(!d.exec(&["kill", c.id(), "KILL"])?.success(), "kill of a stopped container succeeded");
+        ensure!(!d.exec(&["start", c.id()])?.success(), "start of a stopped container succeeded");
+        ensure!(c.status()? == "stopped", "container changed");
+    }
+
+    /// ps lists the container's processes (json: host pids incl. the init).
+    fn ps(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "ps", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let pid = c.pid()?;
+        let o = d.ok(&["ps", "--format", "json", c.id()])?;
+        let v: serde_json::Value = serde_json::from_str(o.stdout.trim())?;
+        ensure!(v.as_array().is_some_and(|a| a.iter().any(|p| p.as_i64() == Some(pid))), "ps json {v}, init {pid}");
+        let table = d.ok(&["ps", c.id()])?.stdout;
+        ensure!(table.contains("PID") && table.contains(&pid.to_string()), "ps table: {table}");
+    }
+
+    /// --version names the runtime version and the spec version, like runc.
+    fn version(rt) {
+        let d = Driver::new(rt)?;
+        let o = d.ok(&["--version"])?;
+        let lines: Vec<&str> = o.stdout.lines().collect();
+        ensure!(lines.len() >= 3, "--version: {:?}", o.stdout);
+        ensure!(lines[0].contains(" version "), "first line {:?}", lines[0]);
+        ensure!(lines.iter().any(|l| l.starts_with("commit:")), "no commit line: {:?}", o.stdout);
+        ensure!(lines.iter().any(|l| l.starts_with("spec: 1.")), "no spec line: {:?}", o.stdout);
+    }
+
+    /// spec writes a usable default config.json (the suite runs it).
+    fn spec_verb(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "spec", &["/checker"])?;
+        std::fs::remove_file(b.path().join("config.json")).ok();
+        d.ok(&["spec", "--bundle", &b.path().to_string_lossy()])?;
+        let text = std::fs::read_to_string(b.path().join("config.json"))?;
+        let mut v: serde_json::Value = serde_json::from_str(&text)?;
+        ensure!(v["ociVersion"].as_str().is_some_and(|s| s.starts_with("1.")), "ociVersion {}", v["ociVersion"]);
+        ensure!(v["root"]["path"] == "rootfs" && v["process"]["args"].is_array(), "spec: {v}");
+        v["process"]["terminal"] = serde_json::json!(false);
+        v["process"]["args"] = serde_json::json!(["/checker"]);
+        v["linux"]["cgroupsPath"] = serde_json::json!(b.cgroups_path());
+        b.config = v;
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/uid") == 0, "default spec does not run: {}", r.0);
+    }
+
+    /// --log with --log-format json writes errors as JSON lines with level
+    /// and msg (containerd's shim reads them from there).
+    fn log_format_json(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "logjson", &["/checker"])?;
+        d.assert_functional(&b)?;
+        std::fs::write(b.path().join("config.json"), b"{not json")?;
+        let log = d.scratch("log.json");
+        let o = d.exec(&["--log", &log.to_string_lossy(), "--log-format", "json",
+            "create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        ensure!(!o.success(), "create of a bad config succeeded");
+        let text = std::fs::read_to_string(&log)?;
+        let errors: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|v: &serde_json::Value| v["level"] == "error").collect();
+        ensure!(errors.iter().any(|e| e["msg"].as_str().is_some_and(|m| !m.is_empty())), "no JSON error line in log: {text:?}");
+    }
+
     /// A missing process binary fails create or start; nothing is left running.
     fn missing_binary(rt) {
         let d = Driver::new(rt)?;
