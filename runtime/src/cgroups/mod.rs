@@ -364,6 +364,12 @@ impl Manager {
                 None => missing("net_prio", "network.priorities", prios)?,
             }
         }
+        if let Some(rdma) = resources.rdma() {
+            match self.hierarchy("rdma") {
+                Some(Hierarchy::V1(d)) | Some(Hierarchy::V2(d)) => v1::rdma::set(fs, d, rdma)?,
+                None => missing("rdma", "rdma", rdma.is_empty())?,
+            }
+        }
         if let Some(unified) = resources.unified() {
             match &self.state.v2 {
                 Some(v2) => v2::set_unified(fs, &v2.dir, unified)?,
