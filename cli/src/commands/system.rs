@@ -1,0 +1,55 @@
+//! `berth system df` and `berth system prune`.
+
+use anyhow::{anyhow, Result};
+use berth_engine_api::Client;
+
+use crate::args::{DfArgs, SystemPruneArgs};
+use crate::output::format::Template;
+use crate::output::{table, units};
+
+pub async fn df(c: &Client, a: DfArgs) -> Result<i32> {
+    let usage = c.system().disk_usage().await?;
+    if let Some(f) = &a.format {
+        let t = Template::parse(f).map_err(|e| anyhow!(e))?;
+        for u in &usage {
+            println!("{}", t.render(&serde_json::to_value(u)?).map_err(|e| anyhow!(e))?);
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = usage
+        .iter()
+        .map(|u| {
+            let perc = if u.size > 0 {
+                format!(" ({}%)", u.reclaimable * 100 / u.size)
+            } else {
+                String::new()
+            };
+            vec![
+                u.kind.clone(),
+                u.total.to_string(),
+                u.active.to_string(),
+                units::size(u.size as f64),
+                format!("{}{perc}", units::size(u.reclaimable as f64)),
+            ]
+        })
+        .collect();
+    table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+    Ok(0)
+}
+
+pub async fn prune(c: &Client, a: SystemPruneArgs) -> Result<i32> {
+    let r = c.system().prune(a.volumes, a.all).await?;
+    for (title, list) in [
+        ("Deleted Containers:", &r.containers),
+        ("Deleted Volumes:", &r.volumes),
+        ("Deleted Images:", &r.images),
+    ] {
+        if !list.is_empty() {
+            println!("{title}");
+            list.iter().for_each(|x| println!("{x}"));
+            println!();
+        }
+    }
+    println!("Total reclaimed space: {}", units::size(r.space_reclaimed as f64));
+    Ok(0)
+}

@@ -1,0 +1,7 @@
+//! Output: docker-style tables, a Go-template subset for `--format`, human
+//! units, and the terminal (raw mode, detach keys) for `-it`.
+
+pub mod format;
+pub mod table;
+pub mod term;
+pub mod units;
