@@ -136,6 +136,16 @@ fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), RootfsEr
             }
         }
     };
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        ctx.sys
+            .mount_setattr(&dest, opts.rec_set, opts.rec_clr)
+            .map_err(|errno| RootfsError::Sys {
+                what: what.clone(),
+                op: "mount_setattr",
+                path: dest.clone(),
+                errno,
+            })?;
+    }
     apply_propagation(ctx.sys, &what, &dest, &opts.propagation)
 }
 
@@ -559,6 +569,32 @@ mod tests {
             .to_string();
         assert_eq!(sys.calls().len(), 1);
         assert!(err.starts_with("mount[0] destination /d: mount "), "{err}");
+    }
+
+    #[test]
+    fn recursive_attributes_after_mount_before_propagation() {
+        let t = setup();
+        std::fs::create_dir(t.bundle.join("data")).unwrap();
+        let sys = FakeSys::new(&t.bundle);
+        run(
+            &t,
+            &sys,
+            &[mnt(
+                "/d",
+                "bind",
+                "data",
+                &["rbind", "rro", "rnosuid", "rprivate"],
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![
+                "mount $ROOT/data $ROOT/rootfs/d bind bind|rec -",
+                "mount_setattr $ROOT/rootfs/d set=0x3 clr=0x0",
+                "mount - $ROOT/rootfs/d - rec|private -",
+            ]
+        );
     }
 
     #[test]

@@ -115,6 +115,10 @@ fn spec_json(mode: Mode) -> String {
     {{"destination": "/hello.txt", "type": "bind", "source": "data/hello.txt",
       "options": ["bind"]}},
     {{"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["rshared"]}},
+    {{"destination": "/rtree", "type": "tmpfs", "source": "tmpfs"}},
+    {{"destination": "/rtree/sub", "type": "tmpfs", "source": "tmpfs"}},
+    {{"destination": "/rtree-ro", "type": "bind", "source": "rootfs/rtree",
+      "options": ["rbind", "rro", "rnosuid"]}},
     {{"destination": "/evil/x", "type": "tmpfs", "source": "tmpfs"}},
     {{"destination": "/abs/y", "type": "tmpfs", "source": "tmpfs"}},
     {{"destination": "/etc/copy", "type": "tmpfs", "source": "tmpfs",
@@ -401,6 +405,16 @@ fn check_inside(mode: Mode) {
         errno_of(std::fs::write("/data/new", "x")),
         Some(libc::EROFS)
     );
+    // rro/rnosuid reach the submount of a recursive bind; the original stays rw.
+    for p in ["/rtree-ro", "/rtree-ro/sub"] {
+        let m = mount_at(&mounts, p);
+        assert!(has_opt(m, "ro") && has_opt(m, "nosuid"), "{m:?}");
+    }
+    assert_eq!(
+        errno_of(std::fs::write("/rtree-ro/sub/f", "x")),
+        Some(libc::EROFS)
+    );
+    std::fs::write("/rtree/sub/f", "x").expect("/rtree/sub stays writable");
     // A file bind onto a file destination.
     assert_eq!(
         std::fs::read_to_string("/hello.txt").expect("read"),

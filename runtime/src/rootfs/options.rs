@@ -14,6 +14,10 @@ pub(crate) struct MountOptions {
     pub data: String,
     /// `tmpcopyup`: copy the destination's existing content into a new tmpfs.
     pub copy_up: bool,
+    /// Recursive per-mount attributes (`rro`, `rnosuid`, …) for mount_setattr(2),
+    /// applied to the whole mounted tree: `MOUNT_ATTR_*` bits to set and to clear.
+    pub rec_set: u64,
+    pub rec_clr: u64,
 }
 
 impl Default for MountOptions {
@@ -23,6 +27,8 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: String::new(),
             copy_up: false,
+            rec_set: 0,
+            rec_clr: 0,
         }
     }
 }
@@ -69,31 +75,52 @@ const FLAGS: &[(&str, bool, MsFlags)] = &[
 /// MS_NOSYMFOLLOW (Linux 5.10) has no name in nix yet.
 const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
-/// Options that need kernel features we do not drive (id-mapped mounts, recursive
-/// attributes through mount_setattr). Refused by name rather than handed to the
-/// filesystem as data, where they would fail with a confusing EINVAL.
-const UNSUPPORTED: &[&str] = &[
-    "idmap",
-    "ridmap",
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnodiratime",
-    "rdiratime",
-    "rrelatime",
-    "rnorelatime",
-    "rnoatime",
-    "ratime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rnosymfollow",
-    "rsymfollow",
+/// `MOUNT_ATTR_*` of mount_setattr(2) (linux/mount.h).
+pub(crate) mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time setting is a field, not a flag: changing it means clearing
+    /// all of it and setting one value (RELATIME is 0).
+    pub const ATIME_MASK: u64 = 0x70;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// `(name, clears?, attr)` for the recursive options.
+const REC_ATTRS: &[(&str, bool, u64)] = &[
+    ("rro", false, attr::RDONLY),
+    ("rrw", true, attr::RDONLY),
+    ("rnosuid", false, attr::NOSUID),
+    ("rsuid", true, attr::NOSUID),
+    ("rnodev", false, attr::NODEV),
+    ("rdev", true, attr::NODEV),
+    ("rnoexec", false, attr::NOEXEC),
+    ("rexec", true, attr::NOEXEC),
+    ("rnodiratime", false, attr::NODIRATIME),
+    ("rdiratime", true, attr::NODIRATIME),
+    ("rnosymfollow", false, attr::NOSYMFOLLOW),
+    ("rsymfollow", true, attr::NOSYMFOLLOW),
 ];
+
+/// Recursive access-time options: the atime value they select.
+const REC_ATIME: &[(&str, u64)] = &[
+    ("rrelatime", 0),
+    ("rnoatime", attr::NOATIME),
+    ("rstrictatime", attr::STRICTATIME),
+    // "Not X" falls back to the kernel default, relatime; "not relatime" to strict.
+    ("ratime", 0),
+    ("rnostrictatime", 0),
+    ("rnorelatime", attr::STRICTATIME),
+];
+
+/// Options that need kernel features we do not drive (id-mapped mounts). Refused by
+/// name rather than handed to the filesystem as data, where they would fail with a
+/// confusing EINVAL.
+const UNSUPPORTED: &[&str] = &["idmap", "ridmap"];
 
 /// A propagation keyword (`rslave`, `private`, …) as mount(2) flags.
 pub(crate) fn propagation_flag(name: &str) -> Option<MsFlags> {
@@ -125,6 +152,17 @@ pub(crate) fn parse(options: &[String]) -> Result<MountOptions, (String, &'stati
             }
         } else if let Some(p) = propagation_flag(o) {
             out.propagation.push(p);
+        } else if let Some((_, clear, a)) = REC_ATTRS.iter().find(|(n, _, _)| *n == o) {
+            if *clear {
+                out.rec_set &= !a;
+                out.rec_clr |= a;
+            } else {
+                out.rec_clr &= !a;
+                out.rec_set |= a;
+            }
+        } else if let Some((_, value)) = REC_ATIME.iter().find(|(n, _)| *n == o) {
+            out.rec_clr |= attr::ATIME_MASK;
+            out.rec_set = (out.rec_set & !attr::ATIME_MASK) | value;
         } else if o == "tmpcopyup" {
             out.copy_up = true;
         } else if UNSUPPORTED.contains(&o) {
@@ -223,6 +261,25 @@ mod tests {
             ("private", MsFlags::MS_PRIVATE),
         ] {
             assert_eq!(p(&[name]).propagation, vec![want], "{name}");
+        }
+    }
+
+    #[test]
+    fn recursive_attributes_for_mount_setattr() {
+        let m = p(&["rbind", "rro", "rnosuid", "rnoatime"]);
+        assert_eq!(m.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(m.rec_set, attr::RDONLY | attr::NOSUID | attr::NOATIME);
+        assert_eq!(m.rec_clr, attr::ATIME_MASK);
+        assert_eq!(m.data, "");
+        // Later wins, as with the plain flags.
+        let m = p(&["rro", "rrw", "rexec"]);
+        assert_eq!(m.rec_set, 0);
+        assert_eq!(m.rec_clr, attr::RDONLY | attr::NOEXEC);
+        let m = p(&["rnoatime", "rrelatime"]);
+        assert_eq!((m.rec_set, m.rec_clr), (0, attr::ATIME_MASK));
+        for (name, _, _) in REC_ATTRS {
+            let m = p(&[name]);
+            assert_ne!(m.rec_set | m.rec_clr, 0, "{name}");
         }
     }
 

@@ -22,6 +22,9 @@ pub(crate) trait Sys {
         data: Option<&str>,
     ) -> Result<(), Errno>;
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<(), Errno>;
+    /// mount_setattr(2) with AT_RECURSIVE on the mount at `target`: `MOUNT_ATTR_*`
+    /// bits to set and to clear on the whole tree.
+    fn mount_setattr(&self, target: &Path, set: u64, clr: u64) -> Result<(), Errno>;
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno>;
     fn chroot(&self, path: &Path) -> Result<(), Errno>;
     fn chdir(&self, path: &Path) -> Result<(), Errno>;
@@ -60,6 +63,40 @@ impl Sys for LinuxSys {
 
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
         nix::unistd::pivot_root(new_root, put_old)
+    }
+
+    fn mount_setattr(&self, target: &Path, set: u64, clr: u64) -> Result<(), Errno> {
+        use std::os::unix::ffi::OsStrExt;
+        // struct mount_attr, MOUNT_ATTR_SIZE_VER0.
+        #[repr(C)]
+        struct MountAttr {
+            attr_set: u64,
+            attr_clr: u64,
+            propagation: u64,
+            userns_fd: u64,
+        }
+        const AT_RECURSIVE: libc::c_int = 0x8000;
+        let path =
+            std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let attr = MountAttr {
+            attr_set: set,
+            attr_clr: clr,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // SAFETY: path is NUL-terminated and attr lives across the call; the size
+        // passed is the size of the struct.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        Errno::result(rc).map(drop)
     }
 
     fn chroot(&self, path: &Path) -> Result<(), Errno> {

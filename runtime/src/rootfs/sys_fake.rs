@@ -138,6 +138,12 @@ impl Sys for FakeSys {
         self.record("umount2", &t, format!("umount2 {t} {:?}", flags.bits()))
     }
 
+    fn mount_setattr(&self, target: &Path, set: u64, clr: u64) -> Result<(), Errno> {
+        let t = self.show(target);
+        let line = format!("mount_setattr {t} set={set:#x} clr={clr:#x}");
+        self.record("mount_setattr", &t, line)
+    }
+
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
         let n = self.show(new_root);
         let line = format!("pivot_root {n} {}", self.show(put_old));
