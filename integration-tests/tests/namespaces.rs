@@ -129,6 +129,30 @@ conformance! {
         ensure!(r.at("/pid") != 1, "pid namespace not joined (pid 1)");
     }
 
+    /// The user, cgroup and mount namespaces can be joined by `path` too: a
+    /// second container joins the first's user namespace (same id maps) and
+    /// cgroup namespace.
+    fn join_user_and_cgroup_by_path(rt) {
+        let d = Driver::new(rt)?;
+        let mut a = user_ns_bundle(rt, "usrhold")?;
+        a.config["process"]["args"] = json!(["/checker", "sleep", "60"]);
+        let ca = d.create(&a, &[])?;
+        ca.start()?;
+        let pid = ca.pid()?;
+        let mut b = user_ns_bundle(rt, "usrjoin")?;
+        for (kind, file) in [("user", "user"), ("cgroup", "cgroup")] {
+            b.drop_namespace(kind);
+            b.push("/linux/namespaces", json!({"type": kind, "path": format!("/proc/{pid}/ns/{file}")}));
+        }
+        let r = d.run_checker(&b)?;
+        for file in ["user", "cgroup"] {
+            let want = std::fs::read_link(format!("/proc/{pid}/ns/{file}"))?.display().to_string();
+            ensure!(r.str(&format!("/ns/{file}")) == want, "{file}: {} != {want}", r.str(&format!("/ns/{file}")));
+        }
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        ensure!(norm(r.str("/ns/uid_map")) == "0 100000 65536", "uid_map {}", r.str("/ns/uid_map"));
+    }
+
     /// hostname is set in the new uts namespace.
     fn hostname(rt) {
         let d = Driver::new(rt)?;
