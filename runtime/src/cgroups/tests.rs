@@ -920,4 +920,46 @@ mod kernel {
         let out = run_in_v2(&dir.0, script);
         assert_eq!(out, "null-ok\nkmsg-ok\nend\n");
     }
+
+    #[test]
+    fn v2_freezer_on_the_real_kernel() {
+        if let Some(why) = skip() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let Some(v2) = Layout::parse_mountinfo(&mountinfo).v2 else {
+            eprintln!("skipped: no cgroup2 mount");
+            return;
+        };
+        struct Cleanup(PathBuf, Child);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::write(self.0.join("cgroup.freeze"), "0");
+                let _ = self.1.kill();
+                let _ = self.1.wait();
+                let _ = fs::remove_tree(&RealFs, &self.0);
+            }
+        }
+        let dir = v2.point.join(unique("v2freeze"));
+        std::fs::create_dir(&dir).unwrap();
+        let child = Command::new("sleep").arg("1000").spawn().unwrap();
+        let pid = child.id() as i32;
+        let c = Cleanup(dir, child);
+        std::fs::write(c.0.join("cgroup.procs"), pid.to_string()).unwrap();
+        let mut pids = Vec::new();
+        fs::procs_recursive(&RealFs, &c.0, &mut pids).unwrap();
+        assert_eq!(pids, [pid]);
+        v2::freezer::set(&RealFs, &c.0, FreezerState::Frozen).unwrap();
+        assert_eq!(
+            v2::freezer::get(&RealFs, &c.0).unwrap(),
+            FreezerState::Frozen
+        );
+        assert!(read(c.0.join("cgroup.events")).contains("frozen 1"));
+        // A v2-frozen task sleeps in the kernel's freezer: state S, not running.
+        assert_ne!(proc_state(pid), 'R');
+        v2::freezer::set(&RealFs, &c.0, FreezerState::Thawed).unwrap();
+        assert!(read(c.0.join("cgroup.events")).contains("frozen 0"));
+        assert_eq!(wait_state(pid, 'S'), 'S');
+    }
 }
