@@ -151,6 +151,31 @@ conformance! {
         ensure!(r.at("/syscalls/umask=18/errno") == 0, "umask(18) {}", r.at("/syscalls/umask=18"));
     }
 
+    /// seccomp argument operators: GE, MASKED_EQ (value = mask, valueTwo =
+    /// datum) and NE, each rule with its own errnoRet; calls that match no
+    /// rule are untouched.
+    fn seccomp_arg_operators(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "secops", &["/checker", "--syscall", "getpriority=1500", "--syscall", "getpriority=85",
+            "--syscall", "getpriority=10", "--syscall", "getpriority=0", "--syscall", "umask=18", "--syscall", "umask=63"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 71,
+                 "args": [{"index": 1, "value": 1000, "op": "SCMP_CMP_GE"}]},
+                {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 72,
+                 "args": [{"index": 1, "value": 240, "valueTwo": 80, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["umask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 73,
+                 "args": [{"index": 0, "value": 18, "op": "SCMP_CMP_NE"}]}
+            ]
+        }));
+        let r = d.run_checker(&b)?;
+        for (call, want) in [("getpriority=1500", 71), ("getpriority=85", 72), ("getpriority=10", 3),
+            ("getpriority=0", 0), ("umask=18", 0), ("umask=63", 73)] {
+            ensure!(r.at(&format!("/syscalls/{call}/errno")) == want, "{call}: {} (wanted errno {want})", r.at(&format!("/syscalls/{call}")));
+        }
+    }
+
     /// seccomp KILL ends the process with SIGSYS (exit 159 through `run`).
     fn seccomp_kill(rt) {
         let d = Driver::new(rt)?;
