@@ -198,6 +198,20 @@ conformance! {
         ensure!(r.str("/seccomp") == "0", "Seccomp mode {}", r.str("/seccomp"));
     }
 
+    /// exec --tty with --console-socket: the exec'd process gets its own pty.
+    fn exec_tty_console_socket(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "exectty", &["/checker", "sleep", "30"])?;
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let sock = ConsoleSocket::new()?;
+        d.ok(&["exec", "--detach", "--tty", "--console-socket", &sock.path().to_string_lossy(), c.id(),
+            "/bin/sh", "-c", "tty; echo exec-on-tty"])?;
+        let master = sock.receive_master(Duration::from_secs(10))?;
+        let out = read_pty(master, Duration::from_secs(10));
+        ensure!(out.contains("/dev/pts/") && out.contains("exec-on-tty"), "exec pty output: {out:?}");
+    }
+
     /// terminal=true: the pty master arrives over --console-socket and the
     /// process's stdio is the pty slave.
     fn console_socket(rt) {
