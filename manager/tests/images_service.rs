@@ -518,3 +518,125 @@ fn commit_and_export_a_container() {
     r.svc.snapshots().remove("cm1").unwrap();
     r.svc.snapshots().remove("cm2").unwrap();
 }
+
+/// An OCI layout without manifest.json (skopeo's oci-archive), behind a multi-arch
+/// index, with a gzip layer.
+#[test]
+fn load_oci_layout_with_multi_arch_index() {
+    let a = root();
+    let id = import_busybox(&a, "busybox");
+    let mut archive = Vec::new();
+    a.svc.save(&["busybox".into()], &mut archive).unwrap();
+
+    // Re-pack: drop manifest.json/repositories, gzip the layer, wrap in an index.
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ar = tar::Archive::new(&archive[..]);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        members.push((name, data));
+    }
+    let get = |n: &str| {
+        members
+            .iter()
+            .find(|(m, _)| m == n)
+            .map(|(_, d)| d.clone())
+            .unwrap()
+    };
+    let index: serde_json::Value = serde_json::from_slice(&get("index.json")).unwrap();
+    let mdigest: Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&get(&format!("blobs/sha256/{}", mdigest.hex()))).unwrap();
+    let ldigest: Digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&get(&format!("blobs/sha256/{}", ldigest.hex())))
+            .unwrap();
+        e.finish().unwrap()
+    };
+    let gzd = Digest::of_bytes(&gz);
+    manifest["layers"][0]["digest"] = serde_json::json!(gzd);
+    manifest["layers"][0]["size"] = serde_json::json!(gz.len());
+    manifest["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip".into();
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    let md = Digest::of_bytes(&mbytes);
+    let other = serde_json::to_vec(
+        &serde_json::json!({"schemaVersion": 2, "config": {"digest": gzd}, "layers": []}),
+    )
+    .unwrap();
+    let od = Digest::of_bytes(&other);
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": od, "size": other.len(),
+             "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": mbytes.len(),
+             "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    }))
+    .unwrap();
+    let ld = Digest::of_bytes(&list);
+    let top = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": ld,
+            "size": list.len(), "annotations": {"org.opencontainers.image.ref.name": "example.com/tools/bb:multi"}}]
+    }))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("oci-layout".into(), &get("oci-layout"));
+    add(
+        format!("blobs/sha256/{}", id.hex()),
+        &get(&format!("blobs/sha256/{}", id.hex())),
+    );
+    add(format!("blobs/sha256/{}", gzd.hex()), &gz);
+    add(format!("blobs/sha256/{}", md.hex()), &mbytes);
+    add(format!("blobs/sha256/{}", od.hex()), &other);
+    add(format!("blobs/sha256/{}", ld.hex()), &list);
+    add("index.json".into(), &top);
+    let oci = b.into_inner().unwrap();
+
+    let r = root();
+    let loaded = r.svc.load(&oci[..]).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].id, id);
+    assert_eq!(loaded[0].repo_tags, vec!["example.com/tools/bb:multi"]);
+    // The layer is stored uncompressed: its blob is the diff ID.
+    assert!(r.svc.content().exists(&ldigest));
+    assert!(!r.svc.content().exists(&gzd));
+
+    // A blob that does not match its name is refused.
+    let mut bad = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(top.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    bad.append_data(&mut h, "index.json", &top[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_cksum();
+    bad.append_data(&mut h, format!("blobs/sha256/{}", ld.hex()), &b"bogus"[..])
+        .unwrap();
+    let err = r.svc.load(&bad.into_inner().unwrap()[..]).unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+}

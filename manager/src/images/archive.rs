@@ -210,13 +210,18 @@ pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>>
     let _g = svc.lock_mutations();
     let mut st = Staging::new(svc)?;
     st.read_archive(archive)?;
-    if !st.files.contains_key("manifest.json") {
+    let manifest: Vec<ManifestEntry> = if st.files.contains_key("manifest.json") {
+        serde_json::from_slice(&st.read_json("manifest.json")?)
+            .map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?
+    } else if st.files.contains_key("index.json") {
+        oci_entries(&st)?
+    } else {
         return Err(Error::InvalidArchive(
-            "no manifest.json: not a docker-archive (docker save output expected)".into(),
+            "neither manifest.json nor index.json: not a docker-archive or OCI layout \
+             (docker save / skopeo copy oci-archive: output expected)"
+                .into(),
         ));
-    }
-    let manifest: Vec<ManifestEntry> = serde_json::from_slice(&st.read_json("manifest.json")?)
-        .map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?;
+    };
     let mut out = Vec::new();
     for m in &manifest {
         let mut touched = Vec::new();
@@ -237,6 +242,128 @@ pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>>
     out.iter()
         .map(|id| svc.list_one(id))
         .collect::<Result<Vec<_>>>()
+}
+
+/// An OCI descriptor (the fields berth reads).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    #[serde(default)]
+    media_type: String,
+    digest: Digest,
+    #[serde(default)]
+    annotations: HashMap<String, String>,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Platform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+}
+
+/// An OCI index or manifest (whichever the blob is).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexOrManifest {
+    #[serde(default)]
+    media_type: String,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+/// A content-addressed member of an OCI layout, checked against its digest.
+fn oci_blob(st: &Staging, d: &Digest) -> Result<String> {
+    let name = format!("blobs/sha256/{}", d.hex());
+    let (_, actual, _) = st.get(&name)?;
+    if actual != d {
+        return Err(Error::InvalidArchive(format!(
+            "{name} does not match its digest (it is {actual}): corrupt archive"
+        )));
+    }
+    Ok(name)
+}
+
+/// The images of an OCI layout (index.json), as docker-archive entries. Multi-arch
+/// indexes resolve to this host's platform; names come from the containerd/docker
+/// annotation, or from `org.opencontainers.image.ref.name` when it is a full reference.
+fn oci_entries(st: &Staging) -> Result<Vec<ManifestEntry>> {
+    let index: IndexOrManifest = serde_json::from_slice(&st.read_json("index.json")?)
+        .map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
+    let arch = super::service::go_arch();
+    let mut out: Vec<ManifestEntry> = Vec::new();
+    let mut todo: Vec<(Descriptor, Option<String>, usize)> = index
+        .manifests
+        .into_iter()
+        .map(|d| {
+            let name = d
+                .annotations
+                .get("io.containerd.image.name")
+                .cloned()
+                .or_else(|| {
+                    d.annotations
+                        .get("org.opencontainers.image.ref.name")
+                        .filter(|n| n.contains(['/', ':']))
+                        .cloned()
+                });
+            (d, name, 0)
+        })
+        .collect();
+    while let Some((d, name, depth)) = todo.pop() {
+        if depth > 4 {
+            return Err(Error::InvalidArchive("indexes nested too deep".into()));
+        }
+        let blob = oci_blob(st, &d.digest)?;
+        let m: IndexOrManifest = serde_json::from_slice(&st.read_json(&blob)?)
+            .map_err(|e| Error::InvalidArchive(format!("{blob}: {e}")))?;
+        let is_index = d.media_type.contains("index")
+            || d.media_type.contains("manifest.list")
+            || m.media_type.contains("index")
+            || m.media_type.contains("manifest.list")
+            || (m.config.is_none() && !m.manifests.is_empty());
+        if is_index {
+            let pick = m
+                .manifests
+                .into_iter()
+                .find(|c| {
+                    c.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+                })
+                .ok_or_else(|| {
+                    Error::InvalidArchive(format!("{blob}: no linux/{arch} image in the index"))
+                })?;
+            todo.push((pick, name, depth + 1));
+            continue;
+        }
+        let config = m
+            .config
+            .ok_or_else(|| Error::InvalidArchive(format!("{blob}: manifest without config")))?;
+        let mut layers = Vec::new();
+        for l in &m.layers {
+            if l.media_type.contains("zstd") {
+                return Err(Error::InvalidArchive(format!(
+                    "layer {} is zstd-compressed; berth reads plain and gzip layers",
+                    l.digest
+                )));
+            }
+            layers.push(oci_blob(st, &l.digest)?);
+        }
+        out.push(ManifestEntry {
+            config: oci_blob(st, &config.digest)?,
+            repo_tags: name.map(|n| vec![n]),
+            layers,
+        });
+    }
+    out.reverse();
+    Ok(out)
 }
 
 fn load_one(
