@@ -8,7 +8,7 @@
 //! `cgroup_mount.rs`.
 use super::cgroup_mount;
 use super::options::{self, MountOptions};
-use super::safe_join::{create_in_root, Kind};
+use super::safe_join::{create_in_root, resolve_in_root, Kind};
 use super::sys::Sys;
 use super::RootfsError;
 use nix::errno::Errno;
@@ -109,7 +109,10 @@ fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), RootfsEr
                 })
             }
             _ => {
-                let dest = create_in_root(ctx.rootfs, m.destination(), Kind::Dir, &what)?;
+                if typ == "proc" || typ == "sysfs" {
+                    ordinary_dir(ctx.rootfs, &what, m.destination(), typ)?;
+                }
+                let dest = destination(ctx, &what, m.destination(), Kind::Dir, typ == "proc")?;
                 let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
                 let res = ctx
                     .sys
@@ -156,6 +159,70 @@ fn host_fallback(typ: &str) -> Option<&'static str> {
         "mqueue" => Some("/dev/mqueue"),
         _ => None,
     }
+}
+
+/// Resolve and create a destination, refusing places under the container's `/proc`:
+/// a symlink in the image (`/etc/hostname -> /proc/sys/kernel/hostname`) must not let
+/// a bind mount write through to the kernel. Allowed there: a procfs on `/proc` itself
+/// (`is_proc`) and the files lxcfs emulates, like runc.
+pub(crate) fn destination(
+    ctx: &MountCtx<'_>,
+    what: &str,
+    unsafe_dest: &Path,
+    kind: Kind,
+    is_proc: bool,
+) -> Result<PathBuf, RootfsError> {
+    const LXCFS: &[&str] = &[
+        "cpuinfo",
+        "diskstats",
+        "meminfo",
+        "stat",
+        "swaps",
+        "uptime",
+        "loadavg",
+        "slabinfo",
+        "net/dev",
+        "sys/kernel/ns_last_pid",
+    ];
+    let resolved = resolve_in_root(ctx.rootfs, unsafe_dest, what)?;
+    if let Ok(rel) = resolved.strip_prefix(ctx.rootfs.join("proc")) {
+        let allowed = if rel.as_os_str().is_empty() {
+            is_proc
+        } else {
+            LXCFS.iter().any(|p| rel == Path::new(p))
+        };
+        if !allowed {
+            return Err(RootfsError::Invalid {
+                what: what.to_string(),
+                reason: format!(
+                    "resolves to {} inside /proc, where only procfs and the lxcfs files may be mounted",
+                    Path::new("/proc").join(rel).display()
+                ),
+            });
+        }
+    }
+    create_in_root(ctx.rootfs, unsafe_dest, kind, what)
+}
+
+/// procfs and sysfs go on a real directory, never through a symlink (runc's rule:
+/// a `/proc -> /` link in an image would otherwise put procfs on the root).
+fn ordinary_dir(rootfs: &Path, what: &str, dest: &Path, typ: &str) -> Result<(), RootfsError> {
+    let lexical = rootfs.join(clean(dest).strip_prefix("/").unwrap_or(Path::new("")));
+    match std::fs::symlink_metadata(&lexical) {
+        Ok(meta) if !meta.is_dir() => Err(RootfsError::Invalid {
+            what: what.to_string(),
+            reason: format!(
+                "{typ} must be mounted on an ordinary directory, not a symlink or file"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `path` is on a procfs (a bind of the host's /proc onto /proc is allowed).
+fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 fn data(opts: &MountOptions) -> Option<&str> {
@@ -215,7 +282,7 @@ fn bind(
         source: e,
     })?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let dest = create_in_root(ctx.rootfs, m.destination(), kind, what)?;
+    let dest = destination(ctx, what, m.destination(), kind, is_procfs(&source))?;
     bind_and_remount(ctx.sys, what, &source, &dest, opts.flags)?;
     Ok(dest)
 }
@@ -287,7 +354,7 @@ fn tmpfs(
     m: &Mount,
     opts: &MountOptions,
 ) -> Result<PathBuf, RootfsError> {
-    let dest = create_in_root(ctx.rootfs, m.destination(), Kind::Dir, what)?;
+    let dest = destination(ctx, what, m.destination(), Kind::Dir, false)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
     if !opts.copy_up {
         sys_mount(
@@ -633,6 +700,59 @@ mod tests {
             ]
         );
         assert!(t.rootfs.join("etc/x").is_dir());
+    }
+
+    #[test]
+    fn nothing_is_mounted_through_a_symlink_into_proc() {
+        let t = setup();
+        std::fs::create_dir_all(t.rootfs.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/proc/sys/kernel/hostname", t.rootfs.join("etc/hostname"))
+            .unwrap();
+        std::fs::write(t.bundle.join("hostname"), "c1").unwrap();
+        let sys = FakeSys::new(&t.rootfs);
+        let err = run(
+            &t,
+            &sys,
+            &[mnt("/etc/hostname", "bind", "hostname", &["rbind"])],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mount[0] destination /etc/hostname: resolves to /proc/sys/kernel/hostname inside /proc"),
+            "{err}"
+        );
+        // tmpfs over /proc/sys, proc on a symlink: refused too.
+        assert!(run(&t, &sys, &[mnt("/proc/sys", "tmpfs", "tmpfs", &[])]).is_err());
+        std::os::unix::fs::symlink("/", t.rootfs.join("proc")).unwrap();
+        let err = run(&t, &sys, &[mnt("/proc", "proc", "proc", &[])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ordinary directory"), "{err}");
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+    }
+
+    #[test]
+    fn proc_itself_and_lxcfs_files_are_allowed() {
+        let t = setup();
+        std::fs::write(t.bundle.join("cpuinfo"), "x").unwrap();
+        let sys = FakeSys::new(&t.bundle);
+        run(
+            &t,
+            &sys,
+            &[
+                mnt("/proc", "proc", "proc", &[]),
+                mnt("/proc/cpuinfo", "bind", "cpuinfo", &["bind"]),
+                mnt("/proc2", "bind", "/proc", &["rbind"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(sys.calls().len(), 3, "{:?}", sys.calls());
+        // A bind of the host's procfs onto /proc is a proc mount too.
+        std::fs::remove_dir(t.rootfs.join("proc/cpuinfo")).ok();
+        let sys = FakeSys::new(&t.bundle);
+        run(&t, &sys, &[mnt("/proc", "bind", "/proc", &["rbind"])]).unwrap();
+        let err = run(&t, &sys, &[mnt("/proc", "bind", "cpuinfo", &["bind"])]).unwrap_err();
+        assert!(err.to_string().contains("inside /proc"), "{err}");
     }
 
     #[test]
