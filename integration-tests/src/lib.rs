@@ -9,6 +9,7 @@
 //! - [`runtime`] drives a runtime binary (`--root` in a temp dir, every call
 //!   with a timeout) and owns the cleanup guards.
 //! - [`console`] receives the pty master sent over `--console-socket`.
+//! - [`report`] decodes what the checker printed.
 //! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
 //!
 //! Every case of the conformance suite runs against both runtimes, so runc
@@ -19,11 +20,13 @@ pub mod cgroup;
 pub mod checker;
 pub mod console;
 pub mod error;
+pub mod report;
 pub mod runtime;
 
 pub use bundle::Bundle;
 pub use error::SupportError;
-pub use runtime::{Container, Driver, Report, Runtime};
+pub use report::Report;
+pub use runtime::{Container, Driver, Runtime};
 
 /// Defines conformance cases, each run once per runtime.
 ///

@@ -5,7 +5,7 @@
 
 use anyhow::ensure;
 use berth_integration_tests::console::{read_pty, ConsoleSocket};
-use berth_integration_tests::runtime::cap_mask;
+use berth_integration_tests::report::cap_mask;
 use berth_integration_tests::{conformance, Bundle, Driver};
 use serde_json::json;
 use std::time::Duration;
