@@ -1,45 +1,104 @@
-//! Command-line arguments (clap structs only) and their validation into a
-//! [`Config`].
+//! Command-line arguments and their validation into a [`Config`].
+//!
+//! Parsed by hand rather than with clap: the shim is one process per
+//! container, and every page of code it carries counts in its RSS.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
+pub const USAGE: &str = "usage: berth-shim --id ID --bundle DIR --runtime PATH --state-dir DIR \
+--runtime-root DIR [--log-path FILE] [--log-max-size SIZE (10m; -1 never)] \
+[--log-max-file N (3)] [--tty] [--stdin]
 
-/// berth-shim: keeps one container's stdio, logs and exit status; outlives
-/// berthd.
-#[derive(Debug, Parser)]
-#[command(name = "berth-shim", version)]
+Keeps one container's stdio, logs and exit status, and outlives berthd.
+Prints the shim's socket address (unix://...) once it is ready.";
+
+/// What the command line said, unvalidated.
+#[derive(Debug, Default)]
 pub struct Args {
-    /// Container id (also the runtime's id).
-    #[arg(long)]
     pub id: String,
-    /// OCI bundle directory (config.json + rootfs).
-    #[arg(long)]
     pub bundle: PathBuf,
-    /// OCI runtime binary with runc's command line (berth-runtime, runc).
-    #[arg(long)]
     pub runtime: PathBuf,
-    /// This shim's state dir (socket, address, pid, exit.json), removed on shutdown.
-    #[arg(long)]
     pub state_dir: PathBuf,
-    /// The runtime's --root.
-    #[arg(long)]
     pub runtime_root: PathBuf,
-    /// json-file log of the container's stdout/stderr; none when absent.
-    #[arg(long)]
     pub log_path: Option<PathBuf>,
-    /// Rotate the log at this size: bytes or with a k/m/g suffix; -1 never.
-    #[arg(long, default_value = "10m", allow_hyphen_values = true)]
     pub log_max_size: String,
-    /// Log files kept, the live one included.
-    #[arg(long, default_value_t = 3)]
     pub log_max_file: u32,
-    /// The container has a pty (process.terminal in config.json).
-    #[arg(long)]
     pub tty: bool,
-    /// Keep the container's stdin open for attach.
-    #[arg(long)]
     pub stdin: bool,
+}
+
+/// The result of parsing: run, or print help/version and exit.
+pub enum Parsed {
+    Run(Args),
+    Help,
+    Version,
+}
+
+impl Args {
+    /// Parses `--flag value` and `--flag=value` forms.
+    pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, ArgsError> {
+        let mut a = Args {
+            log_max_size: "10m".to_string(),
+            log_max_file: 3,
+            ..Args::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut it = argv.into_iter();
+        while let Some(arg) = it.next() {
+            let arg = arg
+                .into_string()
+                .map_err(|a| ArgsError::Usage(format!("argument {a:?} is not UTF-8")))?;
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            match flag.as_str() {
+                "-h" | "--help" => return Ok(Parsed::Help),
+                "-V" | "--version" => return Ok(Parsed::Version),
+                "--tty" => a.tty = true,
+                "--stdin" => a.stdin = true,
+                "--id" | "--bundle" | "--runtime" | "--state-dir" | "--runtime-root"
+                | "--log-path" | "--log-max-size" | "--log-max-file" => {
+                    let value = match inline {
+                        Some(v) => v,
+                        None => it
+                            .next()
+                            .and_then(|v| v.into_string().ok())
+                            .ok_or_else(|| ArgsError::Usage(format!("{flag} needs a value")))?,
+                    };
+                    match flag.as_str() {
+                        "--id" => a.id = value,
+                        "--bundle" => a.bundle = value.into(),
+                        "--runtime" => a.runtime = value.into(),
+                        "--state-dir" => a.state_dir = value.into(),
+                        "--runtime-root" => a.runtime_root = value.into(),
+                        "--log-path" => a.log_path = Some(value.into()),
+                        "--log-max-size" => a.log_max_size = value,
+                        _ => {
+                            a.log_max_file = value.parse().map_err(|_| {
+                                ArgsError::Usage(format!("--log-max-file {value:?}: not a number"))
+                            })?
+                        }
+                    }
+                    seen.insert(flag);
+                }
+                other => return Err(ArgsError::Usage(format!("unknown argument {other:?}"))),
+            }
+        }
+        for required in [
+            "--id",
+            "--bundle",
+            "--runtime",
+            "--state-dir",
+            "--runtime-root",
+        ] {
+            if !seen.contains(required) {
+                return Err(ArgsError::Usage(format!("{required} is required")));
+            }
+        }
+        Ok(Parsed::Run(a))
+    }
 }
 
 /// Validated, absolute configuration.
@@ -59,6 +118,8 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArgsError {
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
     #[error("--log-max-size {0:?}: expected bytes, optionally with a k/m/g suffix, or -1")]
     Size(String),
     #[error("--id {0:?}: expected 1-128 characters of [A-Za-z0-9_.-]")]
@@ -153,6 +214,38 @@ pub fn parse_size(s: &str) -> Result<Option<u64>, ArgsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, ArgsError> {
+        Args::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags_parse_in_both_forms_and_required_ones_are_checked() {
+        let Ok(Parsed::Run(a)) = parse(&[
+            "--id",
+            "c1",
+            "--bundle=/b",
+            "--runtime",
+            "runc",
+            "--state-dir",
+            "/s",
+            "--runtime-root",
+            "/r",
+            "--tty",
+            "--log-max-file",
+            "5",
+        ]) else {
+            panic!("parse failed");
+        };
+        assert_eq!(a.id, "c1");
+        assert_eq!(a.bundle, PathBuf::from("/b"));
+        assert!(a.tty && !a.stdin);
+        assert_eq!(a.log_max_file, 5);
+        assert_eq!(a.log_max_size, "10m");
+        assert!(parse(&["--id", "c1"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
+    }
 
     #[test]
     fn sizes_parse_like_docker() {

@@ -21,10 +21,35 @@ mod shim;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+
+/// Logs a line to stderr, which is `<state-dir>/shim.log` once detached.
+macro_rules! log {
+    ($($arg:tt)*) => {
+        eprintln!(
+            "{} berth-shim: {}",
+            $crate::io::log::rfc3339_nano(chrono::Utc::now()),
+            format_args!($($arg)*)
+        )
+    };
+}
+pub(crate) use log;
 
 fn main() -> ExitCode {
-    let args = args::Args::parse();
+    let args = match args::Args::parse(std::env::args_os().skip(1)) {
+        Ok(args::Parsed::Run(a)) => a,
+        Ok(args::Parsed::Help) => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(args::Parsed::Version) => {
+            println!("berth-shim {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("berth-shim: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

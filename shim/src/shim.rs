@@ -236,10 +236,10 @@ impl Shim {
                 match serde_json::to_vec(&record) {
                     Ok(data) => {
                         if let Err(e) = write_atomic(&this.cfg.state_dir, EXIT_FILE, &data) {
-                            tracing::error!("writing {EXIT_FILE}: {e}");
+                            crate::log!("writing {EXIT_FILE}: {e}");
                         }
                     }
-                    Err(e) => tracing::error!("encoding exit: {e}"),
+                    Err(e) => crate::log!("encoding exit: {e}"),
                 }
             }
             proc.record_exit(record.clone()).await;
@@ -524,7 +524,7 @@ pub fn serve(cfg: Config, mut detached: Detached) -> anyhow::Result<()> {
             let state_dir = cfg.state_dir.clone();
             let res = run_server(cfg, listener);
             if let Err(e) = std::fs::remove_dir_all(&state_dir) {
-                tracing::error!("removing {}: {e}", state_dir.display());
+                crate::log!("removing {}: {e}", state_dir.display());
             }
             res
         }
@@ -550,11 +550,6 @@ fn setup(cfg: &Config) -> anyhow::Result<std::os::unix::net::UnixListener> {
 }
 
 fn run_server(cfg: Config, listener: std::os::unix::net::UnixListener) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -26,7 +26,7 @@ pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Ar
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!("reading container {}: {e}", stream_name(stream));
+                crate::log!("reading container {}: {e}", stream_name(stream));
                 break;
             }
         };
@@ -34,7 +34,7 @@ pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Ar
             let res = lock(log).write(stream, &buf[..n]);
             if let Err(e) = res {
                 if !log_failed {
-                    tracing::error!("writing log: {e}");
+                    crate::log!("writing log: {e}");
                     log_failed = true;
                 }
             }
@@ -67,7 +67,7 @@ pub fn spawn_stdin(fd: Fd, tty: bool) -> mpsc::UnboundedSender<StdinMsg> {
             match msg {
                 StdinMsg::Data(d) => {
                     if let Err(e) = fd.write_all(&d).await {
-                        tracing::debug!("stdin: {e}");
+                        crate::log!("stdin: {e}");
                         break;
                     }
                 }
