@@ -26,6 +26,18 @@ fn alive(pid: i64) -> bool {
     }
 }
 
+/// Waits up to 5 s for `pid` to be gone (or a zombie).
+fn dies(pid: i64) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 conformance! {
     /// create → "created" with a live, not yet exec'd init; start → "running";
     /// exit → "stopped"; delete → gone.
@@ -88,7 +100,7 @@ conformance! {
                 c.kill(sig)?;
             }
             c.wait_status("stopped", T).with_context(|| format!("kill {sig:?}"))?;
-            ensure!(!alive(pid), "pid {pid} alive after kill {sig:?}");
+            ensure!(dies(pid), "pid {pid} alive after kill {sig:?}");
             c.delete()?;
         }
     }
@@ -150,8 +162,7 @@ conformance! {
         ensure!(c.status()? == "running" && alive(pid), "container harmed by refused delete");
         d.ok(&["delete", "--force", c.id()])?;
         ensure!(!d.exec(&["state", c.id()])?.success(), "still there after delete --force");
-        std::thread::sleep(Duration::from_millis(200));
-        ensure!(!alive(pid), "process {pid} survived delete --force");
+        ensure!(dies(pid), "process {pid} survived delete --force");
     }
 
     /// delete of a created (never started) container removes it and its init.
@@ -161,8 +172,7 @@ conformance! {
         let c = d.create(&b, &[])?;
         let pid = c.pid()?;
         d.ok(&["delete", "--force", c.id()])?;
-        std::thread::sleep(Duration::from_millis(200));
-        ensure!(!alive(pid), "init {pid} survived delete");
+        ensure!(dies(pid), "init {pid} survived delete");
     }
 
     /// delete removes the container's cgroup in every hierarchy.
