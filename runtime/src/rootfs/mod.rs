@@ -105,15 +105,15 @@ impl Default for RootfsOptions<'_> {
     }
 }
 
-/// Step 1: mounts, devices and symlinks under `rootfs` (absolute, canonical path).
+/// Step 1: mounts, devices and symlinks under `rootfs` (the host path of the rootfs).
 pub fn prepare(spec: &Spec, rootfs: &Path, opts: RootfsOptions<'_>) -> Result<(), RootfsError> {
     let with_kcore = Path::new("/proc/kcore").exists();
-    prepare_with(&LinuxSys, spec, rootfs, &opts, with_kcore)
+    prepare_with(&LinuxSys, spec, &canonical(rootfs)?, &opts, with_kcore)
 }
 
 /// Step 3: make `rootfs` the process's `/`.
 pub fn pivot(rootfs: &Path, opts: RootfsOptions<'_>) -> Result<(), RootfsError> {
-    pivot_with(&LinuxSys, rootfs, &opts)
+    pivot_with(&LinuxSys, &canonical(rootfs)?, &opts)
 }
 
 /// Step 4: masked/readonly paths, rootfs propagation, readonly root.
@@ -126,6 +126,16 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
 /// [`pivot`] and before [`finish`] (which may make `/dev` read-only).
 pub fn mount_console(pty_slave: &Path) -> Result<(), RootfsError> {
     devices::mount_console(&LinuxSys, Path::new("/"), pty_slave)
+}
+
+/// Mount-table lookups and the escape check compare real paths.
+fn canonical(rootfs: &Path) -> Result<PathBuf, RootfsError> {
+    std::fs::canonicalize(rootfs).map_err(|e| RootfsError::Io {
+        what: "root.path".into(),
+        op: "canonicalize",
+        path: rootfs.to_path_buf(),
+        source: e,
+    })
 }
 
 fn prepare_with(
