@@ -354,6 +354,20 @@ fn hostile_or_corrupt_archives_load_nothing() {
         .is_err());
     // No manifest.json.
     assert!(r.svc.load(&mk(&[("x", b"y")])[..]).is_err());
+    // `import` of a hostile rootfs: refused, its blob dropped again.
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..7].copy_from_slice(b"../evil");
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut evil = h.as_bytes().to_vec();
+    evil.extend_from_slice(&[0u8; 1024]);
+    let err = r
+        .svc
+        .import(&evil[..], Some("evil"), &ImportOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("escapes"), "{err}");
+    assert!(matches!(r.svc.inspect("evil"), Err(Error::NotFound(_))));
 
     assert!(r.svc.list(&ImageFilters::default()).unwrap().is_empty());
     assert!(r.svc.snapshots().list().unwrap().is_empty());

@@ -13,7 +13,11 @@
 //!
 //! `load` reads `manifest.json` and whatever files it names, so it takes both that
 //! layout and the legacy one (`<id>.json`, `<id>/layer.tar`, layers deduplicated by
-//! symlinks), plain or gzip layers. The stream is staged into
+//! symlinks), plain or gzip layers. Without `manifest.json` it reads an OCI layout
+//! (`index.json`, as skopeo's `oci-archive:` writes): nested/multi-arch indexes resolve
+//! to this host's platform, every blob is checked against its digest, and names come
+//! from the `io.containerd.image.name` annotation (or a full-reference
+//! `org.opencontainers.image.ref.name`). The stream is staged into
 //! `content/ingest/load-*/` (hashing as it goes) because `manifest.json` may come last;
 //! only then are configs and layers verified against the config's diff IDs and moved
 //! into the content store. The staging dir is always removed.

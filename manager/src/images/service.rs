@@ -345,13 +345,17 @@ impl ImageService {
     fn image_of(&self, rec: &ImageRecord) -> Result<Image> {
         let mut repo_tags = self.tags_of(&rec.id)?;
         repo_tags.sort();
-        Ok(Image {
+        Ok(Self::image_with_tags(rec, repo_tags))
+    }
+
+    fn image_with_tags(rec: &ImageRecord, repo_tags: Vec<String>) -> Image {
+        Image {
             id: rec.id.clone(),
             repo_tags,
             created: rec.created.clone(),
             size: rec.size(),
             labels: rec.labels.clone(),
-        })
+        }
     }
 
     /// Resolves a reference to an image ID. Returns whether it was a tag.
@@ -460,7 +464,11 @@ impl ImageService {
             if before.is_some_and(|b| time(&rec) >= b) || since.is_some_and(|s| time(&rec) <= s) {
                 continue;
             }
-            out.push((time(&rec), rec.added.clone(), self.image_of(&rec)?));
+            out.push((
+                time(&rec),
+                rec.added.clone(),
+                Self::image_with_tags(&rec, rtags),
+            ));
         }
         out.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
         Ok(out.into_iter().map(|(_, _, i)| i).collect())
