@@ -18,7 +18,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 const BUSYBOX: &str = "/usr/bin/busybox";
 const APPLETS: &[&str] = &[
     "sh", "true", "false", "ls", "cat", "echo", "sleep", "id", "tty", "stat", "mount", "hostname",
-    "touch", "mkdir", "env", "ps", "top", "head", "grep", "wc", "readlink",
+    "touch", "mkdir", "env", "ps", "top", "head", "grep", "wc", "readlink", "stty",
 ];
 
 pub struct Bundle {

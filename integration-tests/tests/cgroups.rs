@@ -62,7 +62,7 @@ conformance! {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "mem", &["/checker", "sleep", "30"])?;
         b.set("/linux/resources/memory", json!({"limit": 64 * MIB, "reservation": 32 * MIB,
-            "swap": 128 * MIB, "disableOOMKiller": true}));
+            "swap": 128 * MIB, "disableOOMKiller": true, "swappiness": 30}));
         let c = d.create(&b, &[])?;
         let p = b.cgroups_path();
         ensure!(cgroup::read("memory", p, "memory.limit_in_bytes")? == (64 * MIB).to_string(), "limit");
@@ -71,6 +71,7 @@ conformance! {
         if memsw.exists() {
             ensure!(std::fs::read_to_string(&memsw)?.trim() == (128 * MIB).to_string(), "swap");
         }
+        ensure!(cgroup::read("memory", p, "memory.swappiness")? == "30", "swappiness");
         let oom = cgroup::read("memory", p, "memory.oom_control")?;
         ensure!(oom.contains("oom_kill_disable 1"), "oom_control: {oom}");
         drop(c);

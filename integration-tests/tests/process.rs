@@ -198,6 +198,30 @@ conformance! {
         ensure!(r.str("/seccomp") == "0", "Seccomp mode {}", r.str("/seccomp"));
     }
 
+    /// process.consoleSize sets the pty's window size.
+    fn console_size(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "ttysize", &["/bin/sh", "-c", "stty size"])?;
+        b.set("/process/terminal", json!(true));
+        b.set("/process/consoleSize", json!({"height": 31, "width": 103}));
+        let sock = ConsoleSocket::new()?;
+        let c = d.create(&b, &["--console-socket", &sock.path().to_string_lossy()])?;
+        let master = sock.receive_master(Duration::from_secs(10))?;
+        c.start()?;
+        let out = read_pty(master, Duration::from_secs(10));
+        ensure!(out.contains("31 103"), "stty size: {out:?}");
+    }
+
+    /// linux.personality LINUX32 makes uname report a 32-bit machine.
+    #[runc_fails = "runc 1.1.5 ignores linux.personality (support came in runc 1.2)"]
+    fn personality_linux32(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "pers", &["/checker"])?;
+        b.set("/linux/personality", json!({"domain": "LINUX32"}));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/machine") == "i686", "machine {}", r.str("/machine"));
+    }
+
     /// exec --tty with --console-socket: the exec'd process gets its own pty.
     fn exec_tty_console_socket(rt) {
         let d = Driver::new(rt)?;

@@ -105,9 +105,10 @@ fn report(args: &[String]) {
     out.insert("args".into(), json!(std::env::args().collect::<Vec<_>>()));
     let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, json!(v))).collect();
     out.insert("env".into(), Value::Object(env));
-    let (host, domain) = uname();
+    let (host, domain, machine) = uname();
     out.insert("hostname".into(), json!(host));
     out.insert("domainname".into(), json!(domain));
+    out.insert("machine".into(), json!(machine));
     let mut caps = Map::new();
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         caps.insert(set.into(), status_field(set));
@@ -168,12 +169,12 @@ fn groups() -> Vec<u32> {
     buf
 }
 
-fn uname() -> (String, String) {
+fn uname() -> (String, String, String) {
     // SAFETY: utsname is plain data; uname fills it.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: u is a valid, writable utsname.
     if unsafe { libc::uname(&mut u) } != 0 {
-        return (String::new(), String::new());
+        return (String::new(), String::new(), String::new());
     }
     let field = |f: &[libc::c_char]| -> String {
         let bytes: Vec<u8> = f
@@ -183,7 +184,7 @@ fn uname() -> (String, String) {
             .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    (field(&u.nodename), field(&u.domainname))
+    (field(&u.nodename), field(&u.domainname), field(&u.machine))
 }
 
 fn rlimits() -> Value {
