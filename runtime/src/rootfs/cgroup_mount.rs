@@ -146,6 +146,11 @@ pub(crate) fn mount_cgroup(
         let Some(name) = h.mount_point.file_name() else {
             continue;
         };
+        // A hierarchy this process has no cgroup in (none listed in
+        // /proc/self/cgroup) has nothing of the container's to show.
+        if !ctx.cgroup_ns && own_cgroup(h, &own).is_none() {
+            continue;
+        }
         let sub = create_in_root(ctx.rootfs, &destination.join(name), Kind::Dir, what)?;
         mount_hierarchy(ctx, what, h, &own, &sub, flags)?;
         // runc's co-mount symlinks: cpu -> cpu,cpuacct.
@@ -171,6 +176,16 @@ pub(crate) fn mount_cgroup(
     }
     apply_propagation(ctx.sys, what, &dest, &opts.propagation)?;
     Ok(dest)
+}
+
+/// The line of `/proc/self/cgroup` for hierarchy `h`.
+fn own_cgroup<'a>(h: &MountInfo, own: &'a [OwnCgroup]) -> Option<&'a OwnCgroup> {
+    let controllers = if h.fstype == "cgroup2" {
+        Vec::new()
+    } else {
+        v1_controllers(&h.super_options)
+    };
+    own.iter().find(|o| o.controllers == controllers)
 }
 
 /// Mount (cgroup namespace) or bind (none) one hierarchy `h` on `target`.
@@ -199,16 +214,13 @@ fn mount_hierarchy(
             data.as_deref(),
         );
     }
-    let mine = own
-        .iter()
-        .find(|o| o.controllers == controllers)
-        .ok_or_else(|| RootfsError::Invalid {
-            what: what.to_string(),
-            reason: format!(
-                "this process is in no cgroup of the hierarchy at {} (/proc/self/cgroup)",
-                h.mount_point.display()
-            ),
-        })?;
+    let mine = own_cgroup(h, own).ok_or_else(|| RootfsError::Invalid {
+        what: what.to_string(),
+        reason: format!(
+            "this process is in no cgroup of the hierarchy at {} (/proc/self/cgroup)",
+            h.mount_point.display()
+        ),
+    })?;
     let rel = mine
         .path
         .strip_prefix(&h.root)
@@ -333,6 +345,26 @@ mod tests {
             std::fs::read_link(root.join("sys/fs/cgroup/net_cls")).unwrap(),
             PathBuf::from("net_cls,net_prio")
         );
+    }
+
+    #[test]
+    fn hierarchy_without_own_cgroup_is_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let info = format!("{HYBRID}43 31 0:40 / /sys/fs/cgroup/misc rw - cgroup cgroup rw,misc\n");
+        let sys = FakeSys::new(&root)
+            .with_proc("mountinfo", &info)
+            .with_proc("cgroup", OWN);
+        let ctx = MountCtx {
+            sys: &sys,
+            rootfs: &root,
+            bundle: &root,
+            cgroup_ns: false,
+        };
+        mount_cgroup(&ctx, "w", Path::new("/sys/fs/cgroup"), &opts(&[])).unwrap();
+        assert!(sys.calls_of("mount /sys/fs/cgroup/misc").is_empty());
+        assert!(!root.join("sys/fs/cgroup/misc").exists());
+        assert_eq!(sys.calls_of("mount /sys/fs/cgroup/memory").len(), 1);
     }
 
     #[test]
