@@ -170,23 +170,23 @@ fn prepare_with(
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
 
-    propagation::prepare_root(sys, rootfs, propagation)?;
-    let cwd;
+    // Relative sources must not depend on where the init process happens to be.
     let bundle = if opts.bundle.as_os_str().is_empty() {
-        cwd = std::env::current_dir().map_err(|e| RootfsError::Io {
-            what: "bundle".into(),
-            op: "getcwd",
-            path: PathBuf::from("."),
-            source: e,
-        })?;
-        cwd.as_path()
+        Path::new(".")
     } else {
         opts.bundle
     };
+    let bundle = std::fs::canonicalize(bundle).map_err(|e| RootfsError::Io {
+        what: "bundle".into(),
+        op: "canonicalize",
+        path: bundle.to_path_buf(),
+        source: e,
+    })?;
+    propagation::prepare_root(sys, rootfs, propagation)?;
     let ctx = mount::MountCtx {
         sys,
         rootfs,
-        bundle,
+        bundle: &bundle,
         cgroup_ns,
     };
     mount::mount_all(&ctx, mounts)?;
