@@ -21,7 +21,8 @@ pub enum End {
     Detached,
 }
 
-type Next<'a> = Pin<Box<dyn Future<Output = Option<Result<Output, berth_engine_api::Error>>> + Send + 'a>>;
+type Next<'a> =
+    Pin<Box<dyn Future<Output = Option<Result<Output, berth_engine_api::Error>>> + Send + 'a>>;
 
 /// Something that yields output chunks.
 pub trait Source: Send {
@@ -72,7 +73,12 @@ pub async fn pump(
     let (detach_tx, mut detach_rx) = mpsc::channel::<()>(1);
     if tty {
         if let Some((w, h)) = term::size() {
-            let _ = input.send(Input::Resize { width: w, height: h }).await;
+            let _ = input
+                .send(Input::Resize {
+                    width: w,
+                    height: h,
+                })
+                .await;
         }
         let resize_input = input.clone();
         tokio::spawn(async move {
@@ -84,7 +90,10 @@ pub async fn pump(
             while sig.recv().await.is_some() {
                 if let Some((w, h)) = term::size() {
                     if resize_input
-                        .send(Input::Resize { width: w, height: h })
+                        .send(Input::Resize {
+                            width: w,
+                            height: h,
+                        })
                         .await
                         .is_err()
                     {

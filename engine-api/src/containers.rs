@@ -215,7 +215,13 @@ impl Containers {
 
     /// Attaches to a container's stdio. Returns once the daemon has registered
     /// the attach: starting the container after this loses no output.
-    pub async fn attach(&self, id: &str, stdin: bool, stdout: bool, stderr: bool) -> Result<Attach> {
+    pub async fn attach(
+        &self,
+        id: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    ) -> Result<Attach> {
         let (req_tx, req_rx) = mpsc::channel::<pb::AttachRequest>(64);
         let first = pb::AttachRequest {
             msg: Some(pb::attach_request::Msg::Options(pb::AttachOptions {
@@ -258,7 +264,11 @@ impl Containers {
                         pb::attach_request::Msg::Resize(pb::TerminalSize { width, height })
                     }
                 };
-                if req_tx.send(pb::AttachRequest { msg: Some(msg) }).await.is_err() {
+                if req_tx
+                    .send(pb::AttachRequest { msg: Some(msg) })
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

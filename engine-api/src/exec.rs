@@ -131,7 +131,11 @@ impl Exec {
                         pb::start_request::Msg::Resize(pb::TerminalSize { width, height })
                     }
                 };
-                if req_tx.send(pb::StartRequest { msg: Some(msg) }).await.is_err() {
+                if req_tx
+                    .send(pb::StartRequest { msg: Some(msg) })
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }

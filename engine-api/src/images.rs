@@ -25,7 +25,10 @@ fn upload<M: Send + 'static>(
     first: Option<M>,
     mut reader: impl AsyncRead + Unpin + Send + 'static,
     data: fn(Vec<u8>) -> M,
-) -> (ReceiverStream<M>, tokio::task::JoinHandle<std::io::Result<()>>) {
+) -> (
+    ReceiverStream<M>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let (tx, rx) = mpsc::channel(8);
     let h = tokio::spawn(async move {
         if let Some(f) = first {
@@ -48,10 +51,12 @@ fn upload<M: Send + 'static>(
 }
 
 async fn open(path: &Path) -> Result<tokio::fs::File> {
-    tokio::fs::File::open(path).await.map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    tokio::fs::File::open(path)
+        .await
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 impl Images {
@@ -90,15 +95,25 @@ impl Images {
     }
 
     /// `import` from a file.
-    pub async fn import_file(&self, path: &Path, reference: &str, changes: &[String]) -> Result<Image> {
+    pub async fn import_file(
+        &self,
+        path: &Path,
+        reference: &str,
+        changes: &[String],
+    ) -> Result<Image> {
         let f = open(path).await?;
         self.import(f, reference, changes, "").await
     }
 
     /// `load`: a docker-archive; returns docker's "Loaded image: …" lines.
-    pub async fn load(&self, archive: impl AsyncRead + Unpin + Send + 'static) -> Result<Vec<String>> {
+    pub async fn load(
+        &self,
+        archive: impl AsyncRead + Unpin + Send + 'static,
+    ) -> Result<Vec<String>> {
         let first = pb::LoadRequest {
-            msg: Some(pb::load_request::Msg::Options(pb::LoadOptions { quiet: false })),
+            msg: Some(pb::load_request::Msg::Options(pb::LoadOptions {
+                quiet: false,
+            })),
         };
         let (stream, reader) = upload(Some(first), archive, |d| pb::LoadRequest {
             msg: Some(pb::load_request::Msg::Data(d)),

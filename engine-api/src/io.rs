@@ -13,7 +13,10 @@ pub enum Input {
     Stdin(Vec<u8>),
     /// The client's stdin ended.
     CloseStdin,
-    Resize { width: u32, height: u32 },
+    Resize {
+        width: u32,
+        height: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -80,7 +80,12 @@ impl System {
     }
 
     pub async fn version(&self) -> Result<Version> {
-        let r = self.c.clone().version(pb::VersionRequest {}).await?.into_inner();
+        let r = self
+            .c
+            .clone()
+            .version(pb::VersionRequest {})
+            .await?
+            .into_inner();
         Ok(Version {
             version: r.version,
             api_version: r.api_version,

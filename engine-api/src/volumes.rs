@@ -22,7 +22,12 @@ impl Volumes {
     }
 
     /// Empty `name`: a random one.
-    pub async fn create(&self, name: &str, driver: &str, labels: &BTreeMap<String, String>) -> Result<Volume> {
+    pub async fn create(
+        &self,
+        name: &str,
+        driver: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Volume> {
         let r = self
             .c
             .clone()

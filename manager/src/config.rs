@@ -92,9 +92,12 @@ impl Config {
             log_max_size: 10 * 1024 * 1024,
             log_max_file: 3,
             default_network: "none".to_string(),
-            init_path: [dir.join("berth-init"), PathBuf::from("/usr/bin/docker-init")]
-                .into_iter()
-                .find(|p| p.is_file()),
+            init_path: [
+                dir.join("berth-init"),
+                PathBuf::from("/usr/bin/docker-init"),
+            ]
+            .into_iter()
+            .find(|p| p.is_file()),
         }
     }
 
@@ -143,7 +146,10 @@ impl Config {
         }
         if let Some(p) = f.init_path {
             if !p.is_file() {
-                return Err(invalid("init-path", format!("{} is not a file", p.display())));
+                return Err(invalid(
+                    "init-path",
+                    format!("{} is not a file", p.display()),
+                ));
             }
             self.init_path = Some(p);
         }

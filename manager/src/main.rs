@@ -94,7 +94,8 @@ async fn run(cfg: Config) -> Result<()> {
     }
     prepare_dirs(&cfg)?;
     let store = Store::open(&cfg.root).context("opening the metadata store")?;
-    let images = Arc::new(ImageService::new(&cfg.root, store.clone()).context("opening the image store")?);
+    let images =
+        Arc::new(ImageService::new(&cfg.root, store.clone()).context("opening the image store")?);
     let volumes = Volumes::new(&cfg.root, store.clone());
     let events = Events::new();
     let tasks = TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim);
@@ -175,7 +176,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let filter = if cfg.debug { "debug" } else { "info" };
+    // h2/tonic debug output drowns berthd's own.
+    let filter = if cfg.debug {
+        "info,berthd=debug"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTHD_LOG")
@@ -199,4 +205,3 @@ fn main() {
         std::process::exit(1);
     }
 }
-

@@ -97,8 +97,9 @@ pub fn spec_from_args(a: &CreateArgs) -> Result<ContainerSpec> {
     let (restart_policy, restart_max_retries) = match a.restart.split_once(':') {
         Some(("on-failure", n)) => (
             "on-failure".to_string(),
-            n.parse()
-                .map_err(|_| anyhow!("invalid restart policy: maximum retry count must be an integer"))?,
+            n.parse().map_err(|_| {
+                anyhow!("invalid restart policy: maximum retry count must be an integer")
+            })?,
         ),
         Some((p, _)) => bail!("invalid restart policy: {p}: only on-failure takes a retry count"),
         None => (a.restart.clone(), 0),
@@ -126,7 +127,12 @@ pub fn spec_from_args(a: &CreateArgs) -> Result<ContainerSpec> {
         tty: a.tty,
         open_stdin: a.interactive,
         mounts,
-        memory_bytes: a.memory.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),
+        memory_bytes: a
+            .memory
+            .as_deref()
+            .map(parse_bytes)
+            .transpose()?
+            .unwrap_or(0),
         nano_cpus: a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
         cpu_shares: a.cpu_shares.unwrap_or(0),
         pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0),
@@ -177,7 +183,10 @@ mod tests {
     #[test]
     fn volumes_parse() {
         let m = parse_volume("data:/data:ro").unwrap();
-        assert_eq!((m.kind.as_str(), m.source.as_str(), m.read_only), ("volume", "data", true));
+        assert_eq!(
+            (m.kind.as_str(), m.source.as_str(), m.read_only),
+            ("volume", "data", true)
+        );
         let m = parse_volume("/tmp:/x").unwrap();
         assert_eq!(m.kind, "bind");
         let m = parse_volume("/anon").unwrap();

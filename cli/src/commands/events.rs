@@ -12,8 +12,9 @@ pub async fn events(c: &Client, a: EventsArgs) -> Result<i32> {
     let parse = |s: &Option<String>, what: &str| -> Result<i64> {
         match s {
             None => Ok(0),
-            Some(s) => units::parse_since(s)
-                .ok_or_else(|| anyhow!("invalid value for {what}: {s:?}")),
+            Some(s) => {
+                units::parse_since(s).ok_or_else(|| anyhow!("invalid value for {what}: {s:?}"))
+            }
         }
     };
     let since = parse(&a.since, "--since")?;
@@ -28,7 +29,11 @@ pub async fn events(c: &Client, a: EventsArgs) -> Result<i32> {
     while let Some(e) = s.next().await {
         let e = e?;
         if let Some(t) = &template {
-            println!("{}", t.render(&serde_json::to_value(&e)?).map_err(|e| anyhow!(e))?);
+            println!(
+                "{}",
+                t.render(&serde_json::to_value(&e)?)
+                    .map_err(|e| anyhow!(e))?
+            );
             continue;
         }
         let time = chrono::DateTime::from_timestamp_nanos(e.time_nano)

@@ -55,6 +55,9 @@ pub async fn history(c: &Client, a: HistoryArgs) -> Result<i32> {
                 .collect()
         })
         .collect();
-    table::print(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
+    table::print(
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &rows,
+    );
     Ok(0)
 }

@@ -93,7 +93,11 @@ pub async fn images(c: &Client, a: ImagesArgs) -> Result<i32> {
 }
 
 pub async fn prune(c: &Client, a: ImagePruneArgs) -> Result<i32> {
-    let filters = if a.all { vec![] } else { vec!["dangling=true".to_string()] };
+    let filters = if a.all {
+        vec![]
+    } else {
+        vec!["dangling=true".to_string()]
+    };
     let used: Vec<String> = c
         .containers()
         .list(true, &[], 0)

@@ -16,7 +16,9 @@ pub async fn import(c: &Client, a: ImportArgs) -> Result<i32> {
         let f = tokio::fs::File::open(&a.file)
             .await
             .with_context(|| format!("open {}", a.file))?;
-        c.images().import(f, &reference, &a.change, &message).await?
+        c.images()
+            .import(f, &reference, &a.change, &message)
+            .await?
     };
     println!("{}", image.id);
     Ok(0)

@@ -11,7 +11,11 @@ pub async fn info(c: &Client, a: FormatArgs) -> Result<i32> {
     let i = c.system().info().await?;
     if let Some(f) = &a.format {
         let t = Template::parse(f).map_err(|e| anyhow!(e))?;
-        println!("{}", t.render(&serde_json::to_value(&i)?).map_err(|e| anyhow!(e))?);
+        println!(
+            "{}",
+            t.render(&serde_json::to_value(&i)?)
+                .map_err(|e| anyhow!(e))?
+        );
         return Ok(0);
     }
     println!("Server:");

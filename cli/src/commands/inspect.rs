@@ -20,7 +20,11 @@ fn pretty(v: &Value) -> String {
     String::from_utf8_lossy(&buf).to_string()
 }
 
-async fn find(c: &Client, kind: Option<&str>, name: &str) -> Result<Value, berth_engine_api::Error> {
+async fn find(
+    c: &Client,
+    kind: Option<&str>,
+    name: &str,
+) -> Result<Value, berth_engine_api::Error> {
     let want = |k: &str| kind.is_none() || kind == Some(k);
     let mut last = None;
     if want("container") {

@@ -14,15 +14,19 @@ pub async fn logs(c: &Client, a: LogsArgs) -> Result<i32> {
     let tail = if a.tail == "all" {
         -1
     } else {
-        a.tail
-            .parse()
-            .map_err(|_| anyhow!("invalid value for --tail: {:?} (a number or \"all\")", a.tail))?
+        a.tail.parse().map_err(|_| {
+            anyhow!(
+                "invalid value for --tail: {:?} (a number or \"all\")",
+                a.tail
+            )
+        })?
     };
     let parse = |s: &Option<String>, what: &str| -> Result<i64> {
         match s {
             None => Ok(0),
-            Some(s) => units::parse_since(s)
-                .ok_or_else(|| anyhow!("invalid value for {what}: {s:?} (RFC 3339, unix time or e.g. 10m)")),
+            Some(s) => units::parse_since(s).ok_or_else(|| {
+                anyhow!("invalid value for {what}: {s:?} (RFC 3339, unix time or e.g. 10m)")
+            }),
         }
     };
     let opts = LogsOptions {

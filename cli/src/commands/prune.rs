@@ -15,6 +15,9 @@ pub async fn prune(c: &Client, _a: PruneArgs) -> Result<i32> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", units::size(r.space_reclaimed as f64));
+    println!(
+        "Total reclaimed space: {}",
+        units::size(r.space_reclaimed as f64)
+    );
     Ok(0)
 }

@@ -34,7 +34,11 @@ fn row_value(c: &Container, trunc: bool) -> Value {
     if trunc && cmd.chars().count() > 20 {
         cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
     }
-    let id = if trunc { c.id[..12.min(c.id.len())].to_string() } else { c.id.clone() };
+    let id = if trunc {
+        c.id[..12.min(c.id.len())].to_string()
+    } else {
+        c.id.clone()
+    };
     let labels = c
         .spec
         .labels
@@ -60,14 +64,25 @@ fn row_value(c: &Container, trunc: bool) -> Value {
 }
 
 pub async fn ps(c: &Client, a: PsArgs) -> Result<i32> {
-    let limit = if a.latest { 1 } else { a.last.unwrap_or(0).max(0) };
+    let limit = if a.latest {
+        1
+    } else {
+        a.last.unwrap_or(0).max(0)
+    };
     let list = c
         .containers()
         .list(a.all || limit > 0, &a.filter, limit)
         .await?;
     if a.quiet {
         for ct in &list {
-            println!("{}", if a.no_trunc { &ct.id[..] } else { &ct.id[..12.min(ct.id.len())] });
+            println!(
+                "{}",
+                if a.no_trunc {
+                    &ct.id[..]
+                } else {
+                    &ct.id[..12.min(ct.id.len())]
+                }
+            );
         }
         return Ok(0);
     }
@@ -94,14 +109,30 @@ pub async fn ps(c: &Client, a: PsArgs) -> Result<i32> {
         .iter()
         .map(|ct| {
             let v = row_value(ct, trunc);
-            ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
-                .iter()
-                .map(|k| v[*k].as_str().unwrap_or_default().to_string())
-                .collect()
+            [
+                "ID",
+                "Image",
+                "Command",
+                "RunningFor",
+                "Status",
+                "Ports",
+                "Names",
+            ]
+            .iter()
+            .map(|k| v[*k].as_str().unwrap_or_default().to_string())
+            .collect()
         })
         .collect();
     table::print(
-        &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ],
         &rows,
     );
     Ok(0)

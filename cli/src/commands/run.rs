@@ -56,7 +56,11 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32> {
         eprintln!("\r\nread escape sequence");
         return Ok(0);
     }
-    let condition = if spec.auto_remove { "removed" } else { "not-running" };
+    let condition = if spec.auto_remove {
+        "removed"
+    } else {
+        "not-running"
+    };
     let w = containers.wait(&id, condition).await?;
     if !w.error.is_empty() && w.exit_code != 0 {
         eprintln!("berth: {}", w.error);

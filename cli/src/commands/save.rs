@@ -20,7 +20,8 @@ pub async fn save(c: &Client, a: SaveArgs) -> Result<i32> {
             let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {tmp}"))?;
             let r: Result<()> = async {
                 while let Some(chunk) = s.next().await {
-                    f.write_all(&chunk?).with_context(|| format!("write {tmp}"))?;
+                    f.write_all(&chunk?)
+                        .with_context(|| format!("write {tmp}"))?;
                 }
                 f.sync_all().with_context(|| format!("sync {tmp}"))?;
                 Ok(())

@@ -33,14 +33,25 @@ fn row(s: &Stats, prev: Option<&Stats>) -> Vec<String> {
         format!(
             "{} / {}",
             units::bytes(s.memory_usage as f64),
-            if limit > 0 { units::bytes(limit as f64) } else { "unlimited".to_string() }
+            if limit > 0 {
+                units::bytes(limit as f64)
+            } else {
+                "unlimited".to_string()
+            }
         ),
         format!("{mem_perc:.2}%"),
         s.pids_current.to_string(),
     ]
 }
 
-const HEADER: [&str; 6] = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"];
+const HEADER: [&str; 6] = [
+    "CONTAINER ID",
+    "NAME",
+    "CPU %",
+    "MEM USAGE / LIMIT",
+    "MEM %",
+    "PIDS",
+];
 
 pub async fn stats(c: &Client, a: StatsArgs) -> Result<i32> {
     let containers = c.containers();

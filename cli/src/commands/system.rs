@@ -12,7 +12,11 @@ pub async fn df(c: &Client, a: DfArgs) -> Result<i32> {
     if let Some(f) = &a.format {
         let t = Template::parse(f).map_err(|e| anyhow!(e))?;
         for u in &usage {
-            println!("{}", t.render(&serde_json::to_value(u)?).map_err(|e| anyhow!(e))?);
+            println!(
+                "{}",
+                t.render(&serde_json::to_value(u)?)
+                    .map_err(|e| anyhow!(e))?
+            );
         }
         return Ok(0);
     }
@@ -50,6 +54,9 @@ pub async fn prune(c: &Client, a: SystemPruneArgs) -> Result<i32> {
             println!();
         }
     }
-    println!("Total reclaimed space: {}", units::size(r.space_reclaimed as f64));
+    println!(
+        "Total reclaimed space: {}",
+        units::size(r.space_reclaimed as f64)
+    );
     Ok(0)
 }

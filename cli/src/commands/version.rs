@@ -19,7 +19,11 @@ pub async fn version(c: &Client, a: FormatArgs) -> Result<i32> {
     }
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
-    println!(" OS/Arch:           {}/{}", std::env::consts::OS, std::env::consts::ARCH);
+    println!(
+        " OS/Arch:           {}/{}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
     println!();
     println!("Server:");
     println!(" Engine:");

@@ -69,6 +69,9 @@ pub async fn prune(c: &Client, a: VolumePruneArgs) -> Result<i32> {
         r.deleted.iter().for_each(|d| println!("{d}"));
         println!();
     }
-    println!("Total reclaimed space: {}", units::size(r.space_reclaimed as f64));
+    println!(
+        "Total reclaimed space: {}",
+        units::size(r.space_reclaimed as f64)
+    );
     Ok(0)
 }

@@ -9,7 +9,11 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
-    Expr { func: Option<String>, path: Vec<String>, arg: Option<String> },
+    Expr {
+        func: Option<String>,
+        path: Vec<String>,
+        arg: Option<String>,
+    },
 }
 
 /// A parsed template.
@@ -25,7 +29,9 @@ fn parse_path(s: &str) -> Result<Vec<String>, String> {
         return Ok(Vec::new());
     }
     let Some(rest) = s.strip_prefix('.') else {
-        return Err(format!("unsupported template expression {s:?} (use .Field.Sub)"));
+        return Err(format!(
+            "unsupported template expression {s:?} (use .Field.Sub)"
+        ));
     };
     Ok(rest.split('.').map(str::to_string).collect())
 }
@@ -48,11 +54,23 @@ impl Template {
             let end = after
                 .find("}}")
                 .ok_or_else(|| format!("template: unclosed action in {src:?}"))?;
-            let inner = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+            let inner = after[..end]
+                .trim()
+                .trim_start_matches('-')
+                .trim_end_matches('-')
+                .trim();
             let words: Vec<&str> = inner.split_whitespace().collect();
             let part = match words.as_slice() {
-                [p] => Part::Expr { func: None, path: parse_path(p)?, arg: None },
-                [f, p] => Part::Expr { func: Some(f.to_string()), path: parse_path(p)?, arg: None },
+                [p] => Part::Expr {
+                    func: None,
+                    path: parse_path(p)?,
+                    arg: None,
+                },
+                [f, p] => Part::Expr {
+                    func: Some(f.to_string()),
+                    path: parse_path(p)?,
+                    arg: None,
+                },
                 [f, p, a] => Part::Expr {
                     func: Some(f.to_string()),
                     path: parse_path(p)?,
@@ -148,7 +166,10 @@ fn go_string(v: &Value) -> String {
         Value::Null => "<no value>".to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
+        ),
         Value::Object(m) => format!(
             "map[{}]",
             m.iter()
@@ -197,10 +218,7 @@ mod tests {
         let t = Template::parse("{{.State.Running}}").unwrap();
         assert_eq!(t.render(&v).unwrap(), "true");
         let t = Template::parse("pid={{ .State.Pid }} {{json .State}}").unwrap();
-        assert_eq!(
-            t.render(&v).unwrap(),
-            r#"pid=42 {"Pid":42,"Running":true}"#
-        );
+        assert_eq!(t.render(&v).unwrap(), r#"pid=42 {"Pid":42,"Running":true}"#);
         let t = Template::parse("{{.Args}} {{join .Args \",\"}}").unwrap();
         assert_eq!(t.render(&v).unwrap(), "[a b] a,b");
         assert!(Template::parse("{{.Nope}}").unwrap().render(&v).is_err());

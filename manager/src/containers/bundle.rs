@@ -276,7 +276,6 @@ pub fn config(c: &Container, user: &ResolvedUser, init: Option<&Path>) -> Value 
                 "effective": DEFAULT_CAPS,
                 "permitted": DEFAULT_CAPS,
             },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576u64, "soft": 1048576u64}],
             "noNewPrivileges": false,
         },
         "root": {"path": "rootfs", "readonly": c.spec.read_only},
@@ -337,7 +336,10 @@ mod tests {
     fn users_resolve_like_docker() {
         let d = rootfs();
         let r = resolve_user(d.path(), "www").unwrap();
-        assert_eq!((r.uid, r.gid, r.additional_gids.clone()), (33, 33, vec![29]));
+        assert_eq!(
+            (r.uid, r.gid, r.additional_gids.clone()),
+            (33, 33, vec![29])
+        );
         let r = resolve_user(d.path(), "1000:1000").unwrap();
         assert_eq!((r.uid, r.gid), (1000, 1000));
         let r = resolve_user(d.path(), "www:root").unwrap();

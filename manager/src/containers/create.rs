@@ -269,7 +269,12 @@ impl Containers {
             id: c.id.clone(),
             source,
         })?;
-        let config = bundle::config(&c, &user, self.inner.settings.init_path.as_deref());
+        let init = if c.spec.init {
+            self.inner.settings.init_path.as_deref()
+        } else {
+            None
+        };
+        let config = bundle::config(&c, &user, init);
         bundle::write_config(&c.dir, &config).map_err(|source| Error::Bundle {
             id: c.id.clone(),
             source,

@@ -58,13 +58,38 @@ pub struct StartedExec {
 }
 
 const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
 ];
 
 impl Containers {
@@ -99,7 +124,11 @@ impl Containers {
         Ok(id)
     }
 
-    fn exec_process(&self, container_id: &str, opts: &ExecOptions) -> Result<oci_spec::runtime::Process> {
+    fn exec_process(
+        &self,
+        container_id: &str,
+        opts: &ExecOptions,
+    ) -> Result<oci_spec::runtime::Process> {
         let c = self.lookup(container_id)?;
         let cfg_path = c.dir.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(super::io_err(&c.id, &cfg_path))?;
@@ -108,7 +137,11 @@ impl Containers {
                 message: format!("{}: {e}", cfg_path.display()),
             })?;
         let mut p = cfg.get("process").cloned().unwrap_or_default();
-        let user = if opts.user.is_empty() { &c.user } else { &opts.user };
+        let user = if opts.user.is_empty() {
+            &c.user
+        } else {
+            &opts.user
+        };
         let u = bundle::resolve_user(&c.rootfs(), user).map_err(|source| Error::Bundle {
             id: c.id.clone(),
             source,
@@ -118,7 +151,8 @@ impl Containers {
         p["args"] = serde_json::json!(opts.args);
         p["env"] = serde_json::json!(env);
         p["terminal"] = serde_json::json!(opts.tty);
-        p["user"] = serde_json::json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
+        p["user"] =
+            serde_json::json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
         if !opts.working_dir.is_empty() {
             p["cwd"] = serde_json::json!(opts.working_dir);
         }

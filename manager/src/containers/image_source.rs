@@ -97,7 +97,12 @@ impl ImageSource for LocalImages {
     }
 
     fn mount_rootfs(&self, container_id: &str) -> Result<(), ImageError> {
-        match self.images.snapshots().rootfs(container_id).map_err(other)? {
+        match self
+            .images
+            .snapshots()
+            .rootfs(container_id)
+            .map_err(other)?
+        {
             Some(m) if !m.is_mounted() => m.mount().map_err(other),
             Some(_) => Ok(()),
             None => Err(ImageError::Other {

@@ -50,7 +50,10 @@ impl Containers {
     ) -> Result<Vec<Container>> {
         let mut out = Vec::new();
         for c in self.all()? {
-            let shown = all || limit > 0 || c.state.status.is_live() || c.state.status == Status::Restarting;
+            let shown = all
+                || limit > 0
+                || c.state.status.is_live()
+                || c.state.status == Status::Restarting;
             if shown && matches(&c, filters)? {
                 out.push(c);
             }

@@ -60,7 +60,8 @@ fn parse(line: &str) -> Option<(LogEntry, i64)> {
 
 impl LogOptions {
     fn keep(&self, e: &LogEntry, t: i64) -> bool {
-        let stream_ok = (self.stdout && e.stream == "stdout") || (self.stderr && e.stream == "stderr");
+        let stream_ok =
+            (self.stdout && e.stream == "stdout") || (self.stderr && e.stream == "stderr");
         stream_ok && (self.since == 0 || t >= self.since) && (self.until == 0 || t <= self.until)
     }
 }

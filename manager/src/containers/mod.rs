@@ -81,7 +81,9 @@ pub enum Error {
     NoSuchImage { reference: String },
     #[error("image {reference}: {message}")]
     Image { reference: String, message: String },
-    #[error("No command specified (the image has no CMD or ENTRYPOINT: give one after the image name)")]
+    #[error(
+        "No command specified (the image has no CMD or ENTRYPOINT: give one after the image name)"
+    )]
     NoCommand,
     #[error("{message}")]
     InvalidArgument { message: String },
@@ -263,7 +265,10 @@ impl Containers {
         if !r.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let mut matches = self.inner.store.list_prefix::<Container>(Table::Containers, r)?;
+        let mut matches = self
+            .inner
+            .store
+            .list_prefix::<Container>(Table::Containers, r)?;
         match matches.len() {
             0 => Err(not_found()),
             1 => Ok(matches.remove(0).1),

@@ -104,7 +104,10 @@ impl Containers {
                 "the container's shim exited without recording an exit status".to_string(),
             ),
         };
-        let finished = status.as_ref().map(|s| s.exited_at).unwrap_or_else(Utc::now);
+        let finished = status
+            .as_ref()
+            .map(|s| s.exited_at)
+            .unwrap_or_else(Utc::now);
         let Ok(Some(c)) = self.modify(id, |c| {
             c.state.status = Status::Exited;
             c.state.exit_code = code;
@@ -151,11 +154,7 @@ impl Containers {
     }
 
     fn next_backoff(&self, id: &str, ran: Duration) -> Duration {
-        let mut m = self
-            .inner
-            .backoff
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut m = self.inner.backoff.lock().unwrap_or_else(|e| e.into_inner());
         let next = match m.get(id) {
             Some(prev) if ran < GOOD_RUN => (*prev * 2).min(BACKOFF_MAX),
             _ => BACKOFF_START,

@@ -116,8 +116,7 @@ impl Containers {
         }
         self.inner.store.update(|tx| {
             tx.delete(Table::Containers, &c.id)?;
-            if tx.get::<String>(Table::ContainerNames, &c.name)?.as_deref() == Some(c.id.as_str())
-            {
+            if tx.get::<String>(Table::ContainerNames, &c.name)?.as_deref() == Some(c.id.as_str()) {
                 tx.delete(Table::ContainerNames, &c.name)?;
             }
             Ok::<_, metadata::Error>(())
@@ -150,7 +149,10 @@ impl Containers {
         let mut deleted = Vec::new();
         let mut bytes = 0;
         for c in self.all()? {
-            if matches!(c.state.status, Status::Created | Status::Exited | Status::Dead) {
+            if matches!(
+                c.state.status,
+                Status::Created | Status::Exited | Status::Dead
+            ) {
                 let size = crate::volumes::dir_size(&c.dir.join("upper"));
                 match self.remove(&c.id, false, false).await {
                     Ok(()) => {

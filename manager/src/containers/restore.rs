@@ -95,8 +95,11 @@ impl Containers {
                                     if let Ok(st) = &state {
                                         let paused = st.status == TaskStatus::Paused;
                                         let _ = self.modify(&id, |c| {
-                                            c.state.status =
-                                                if paused { Status::Paused } else { Status::Running };
+                                            c.state.status = if paused {
+                                                Status::Paused
+                                            } else {
+                                                Status::Running
+                                            };
                                         });
                                     }
                                     report.reconnected.push(id.clone());

@@ -41,21 +41,47 @@ fn signal_name(n: i32) -> String {
         .unwrap_or_else(|_| format!("signal {n}"))
 }
 
-/// Whether the process has a handler for `sig` (SigCgt in /proc/<pid>/status),
-/// and its command name. `None` when the process is gone.
-fn handles_signal(pid: u32, sig: i32) -> Option<(bool, String)> {
+/// What a process does with a signal, from /proc/<pid>/status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// SIG_IGN or blocked: the signal never acts.
+    Ignored,
+    /// A handler runs; the program decides whether to exit.
+    Caught,
+    /// The default action (terminate, for the stop signals).
+    Default,
+}
+
+/// The disposition of `sig` in process `pid`, and its command name. `None`
+/// when the process is gone.
+fn disposition(pid: u32, sig: i32) -> Option<(Disposition, String)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let mut caught = None;
+    let mut masks = [0u64; 3];
     let mut name = String::new();
     for line in status.lines() {
-        if let Some(v) = line.strip_prefix("SigCgt:") {
-            caught = u64::from_str_radix(v.trim(), 16).ok();
+        let field = |v: &str| u64::from_str_radix(v.trim(), 16).unwrap_or(0);
+        if let Some(v) = line.strip_prefix("SigIgn:") {
+            masks[0] = field(v);
+        } else if let Some(v) = line.strip_prefix("SigBlk:") {
+            masks[1] = field(v);
+        } else if let Some(v) = line.strip_prefix("SigCgt:") {
+            masks[2] = field(v);
         } else if let Some(v) = line.strip_prefix("Name:") {
             name = v.trim().to_string();
         }
     }
-    let mask = caught?;
-    Some((sig > 0 && sig <= 64 && mask & (1u64 << (sig - 1)) != 0, name))
+    if !(1..=64).contains(&sig) {
+        return Some((Disposition::Default, name));
+    }
+    let bit = 1u64 << (sig - 1);
+    let d = if (masks[0] | masks[1]) & bit != 0 {
+        Disposition::Ignored
+    } else if masks[2] & bit != 0 {
+        Disposition::Caught
+    } else {
+        Disposition::Default
+    };
+    Some((d, name))
 }
 
 impl Containers {
@@ -79,7 +105,7 @@ impl Containers {
             let _ = live.task.resume().await;
         }
         let sig = parse_signal(&c.stop_signal).unwrap_or(libc::SIGTERM);
-        let handler = handles_signal(c.state.pid, sig);
+        let handler = disposition(c.state.pid, sig);
         let grace = timeout.unwrap_or(c.stop_timeout);
         self.publish(&c, "kill", &[("signal", sig.to_string())]);
         if let Err(e) = live.task.kill(sig, false).await {
@@ -98,19 +124,18 @@ impl Containers {
         let _ = live.task.kill(libc::SIGKILL, true).await;
         self.wait_not_live(&id, Some(Duration::from_secs(10))).await;
         let signame = signal_name(sig);
+        let head = format!(
+            "container {} did not exit within {grace} seconds of {signame} and was killed with SIGKILL",
+            c.name
+        );
         let reason = match handler {
-            Some((false, name)) => format!(
-                "container {} did not exit within {grace} seconds of {signame} and was killed: its PID 1 ({name}) has no handler for {signame}, and the kernel ignores such signals for a PID namespace's init. Run it with --init, handle {signame} in the program, or choose a signal it handles with --stop-signal.",
-                c.name
+            Some((Disposition::Ignored, name)) => format!(
+                "{head}: its PID 1 ({name}) ignores or blocks {signame}. Run it with --init (an init that forwards signals and exits), handle {signame} in the program, or choose a signal it acts on with --stop-signal."
             ),
-            Some((true, name)) => format!(
-                "container {} did not exit within {grace} seconds of {signame} and was killed: its PID 1 ({name}) handles {signame} but did not exit in time. Give it longer with --time / --stop-timeout.",
-                c.name
+            Some((Disposition::Caught, name)) => format!(
+                "{head}: its PID 1 ({name}) handles {signame} but did not exit (a shell or wrapper that does not pass the signal on to its child keeps running). Run it with --init, `exec` the program from the shell, or give it longer with --stop-timeout."
             ),
-            None => format!(
-                "container {} did not exit within {grace} seconds of {signame} and was killed.",
-                c.name
-            ),
+            _ => format!("{head}: it did not act on {signame}; give it longer with --stop-timeout."),
         };
         self.publish(&c, "stop", &[]);
         Ok(StopOutcome {
@@ -125,7 +150,9 @@ impl Containers {
         let fut = async {
             loop {
                 match self.lookup(id) {
-                    Ok(c) if c.state.status.is_live() && self.live_task(id).is_some() => {}
+                    // The record, not the live map: the monitor clears the map
+                    // before it has recorded the exit.
+                    Ok(c) if c.state.status.is_live() => {}
                     _ => return,
                 }
                 if rx.changed().await.is_err() {
@@ -191,12 +218,29 @@ mod tests {
     }
 
     #[test]
-    fn own_handlers_are_seen() {
-        // The test process has no SIGUSR2 handler by default; Rust's runtime
-        // installs none for it.
-        let pid = std::process::id();
-        let (h, name) = handles_signal(pid, libc::SIGUSR2).unwrap();
-        assert!(!h);
-        assert!(!name.is_empty());
+    fn dispositions_are_read_from_proc() {
+        // A child that ignores SIGTERM, one that traps it, one with defaults.
+        let spawn = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .spawn()
+                .unwrap()
+        };
+        let mut ign = spawn("trap '' TERM; sleep 5");
+        let mut cgt = spawn("trap 'exit 0' TERM; sleep 5 & wait");
+        let mut def = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let d = |c: &std::process::Child| disposition(c.id(), libc::SIGTERM).unwrap().0;
+        assert_eq!(d(&ign), Disposition::Ignored);
+        assert_eq!(d(&cgt), Disposition::Caught);
+        assert_eq!(d(&def), Disposition::Default);
+        for c in [&mut ign, &mut cgt, &mut def] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(disposition(u32::MAX, 15).is_none());
     }
 }

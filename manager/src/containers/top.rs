@@ -4,7 +4,11 @@ use super::{Containers, Error, Result};
 
 impl Containers {
     /// Titles and rows of `ps <ps_args>` limited to the container's pids.
-    pub async fn top(&self, reference: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    pub async fn top(
+        &self,
+        reference: &str,
+        ps_args: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let c = self.lookup(reference)?;
         let live = self
             .live_task(&c.id)
@@ -35,12 +39,13 @@ impl Containers {
         let mut lines = text.lines();
         let header = lines.next().unwrap_or_default();
         let titles: Vec<String> = header.split_whitespace().map(str::to_string).collect();
-        let pid_col = titles
-            .iter()
-            .position(|t| t == "PID")
-            .ok_or_else(|| Error::InvalidArgument {
-                message: "Couldn't find PID field in ps output".to_string(),
-            })?;
+        let pid_col =
+            titles
+                .iter()
+                .position(|t| t == "PID")
+                .ok_or_else(|| Error::InvalidArgument {
+                    message: "Couldn't find PID field in ps output".to_string(),
+                })?;
         let n = titles.len();
         let mut rows = Vec::new();
         for line in lines {
@@ -48,7 +53,9 @@ impl Containers {
             let mut fields: Vec<String> = Vec::new();
             let mut rest = line.trim_start();
             while fields.len() + 1 < n {
-                let Some(end) = rest.find(char::is_whitespace) else { break };
+                let Some(end) = rest.find(char::is_whitespace) else {
+                    break;
+                };
                 fields.push(rest[..end].to_string());
                 rest = rest[end..].trim_start();
             }

@@ -46,8 +46,10 @@ impl Containers {
                         error: c.state.error.clone(),
                     };
                     let done = match condition {
-                        "not-running" => stopped && c.state.status != Status::Created
-                            || c.state.status == Status::Created && !c.state.error.is_empty(),
+                        "not-running" => {
+                            stopped && c.state.status != Status::Created
+                                || c.state.status == Status::Created && !c.state.error.is_empty()
+                        }
                         "next-exit" => {
                             (c.state.finished_at != first_finish && stopped)
                                 || (c.state.status == Status::Created && !c.state.error.is_empty())

@@ -26,7 +26,10 @@ impl Api for ContainersService {
     }
 
     async fn start(&self, req: Request<pb::ContainerRef>) -> Res<()> {
-        self.containers.start(&req.into_inner().id).await.map_err(st)?;
+        self.containers
+            .start(&req.into_inner().id)
+            .await
+            .map_err(st)?;
         Ok(Response::new(()))
     }
 
@@ -41,7 +44,11 @@ impl Api for ContainersService {
 
     async fn restart(&self, req: Request<pb::StopRequest>) -> Res<pb::StopResponse> {
         let r = req.into_inner();
-        let out = self.containers.restart(&r.id, r.timeout).await.map_err(st)?;
+        let out = self
+            .containers
+            .restart(&r.id, r.timeout)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::StopResponse {
             killed: out.killed,
             reason: out.reason,
@@ -64,12 +71,18 @@ impl Api for ContainersService {
     }
 
     async fn pause(&self, req: Request<pb::ContainerRef>) -> Res<()> {
-        self.containers.pause(&req.into_inner().id).await.map_err(st)?;
+        self.containers
+            .pause(&req.into_inner().id)
+            .await
+            .map_err(st)?;
         Ok(Response::new(()))
     }
 
     async fn unpause(&self, req: Request<pb::ContainerRef>) -> Res<()> {
-        self.containers.unpause(&req.into_inner().id).await.map_err(st)?;
+        self.containers
+            .unpause(&req.into_inner().id)
+            .await
+            .map_err(st)?;
         Ok(Response::new(()))
     }
 
@@ -92,7 +105,11 @@ impl Api for ContainersService {
 
     async fn wait(&self, req: Request<pb::WaitRequest>) -> Res<pb::WaitResponse> {
         let r = req.into_inner();
-        let w = self.containers.wait(&r.id, &r.condition).await.map_err(st)?;
+        let w = self
+            .containers
+            .wait(&r.id, &r.condition)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::WaitResponse {
             exit_code: w.exit_code,
             error: w.error,
@@ -102,7 +119,10 @@ impl Api for ContainersService {
 
     async fn rename(&self, req: Request<pb::RenameRequest>) -> Res<()> {
         let r = req.into_inner();
-        self.containers.rename(&r.id, &r.new_name).await.map_err(st)?;
+        self.containers
+            .rename(&r.id, &r.new_name)
+            .await
+            .map_err(st)?;
         Ok(Response::new(()))
     }
 

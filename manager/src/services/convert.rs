@@ -42,9 +42,7 @@ pub fn image_status(e: images::Error) -> Status {
 pub fn volume_status(e: volumes::Error) -> Status {
     let c = match &e {
         volumes::Error::NotFound { .. } => Code::NotFound,
-        volumes::Error::InvalidName { .. } | volumes::Error::Driver { .. } => {
-            Code::InvalidArgument
-        }
+        volumes::Error::InvalidName { .. } | volumes::Error::Driver { .. } => Code::InvalidArgument,
         volumes::Error::InUse { .. } => Code::FailedPrecondition,
         _ => Code::Internal,
     };

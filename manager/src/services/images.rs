@@ -114,7 +114,9 @@ impl Api for ImagesService {
             msg: Some(pb::import_request::Msg::Options(o)),
         }) = inbound.message().await?
         else {
-            return Err(Status::invalid_argument("the first import message must carry options"));
+            return Err(Status::invalid_argument(
+                "the first import message must carry options",
+            ));
         };
         let spool = self
             .spool(&mut inbound, |m: pb::ImportRequest| match m.msg {
@@ -156,7 +158,11 @@ impl Api for ImagesService {
             for t in &img.repo_tags {
                 loaded.push(format!("Loaded image: {t}"));
             }
-            self.event("load", img.id.as_str(), img.repo_tags.first().map_or("", |s| s));
+            self.event(
+                "load",
+                img.id.as_str(),
+                img.repo_tags.first().map_or("", |s| s),
+            );
         }
         Ok(Response::new(pb::LoadResponse { loaded }))
     }
@@ -178,9 +184,9 @@ impl Api for ImagesService {
         tokio::task::spawn_blocking(move || {
             let err_tx = tx.clone();
             let mut w = std::io::BufWriter::with_capacity(256 * 1024, ChunkWriter(tx));
-            let r = images.save(&refs, &mut w).and_then(|()| {
-                w.flush().map_err(crate::images::Error::Stream)
-            });
+            let r = images
+                .save(&refs, &mut w)
+                .and_then(|()| w.flush().map_err(crate::images::Error::Stream));
             if let Err(e) = r {
                 let _ = err_tx.blocking_send(Err(st(e)));
             }
@@ -214,7 +220,9 @@ impl Api for ImagesService {
             .collect();
         let actions = self
             .blocking(move |i| {
-                i.remove(&r.reference, r.force, &|id: &str| used.iter().any(|u| u == id))
+                i.remove(&r.reference, r.force, &|id: &str| {
+                    used.iter().any(|u| u == id)
+                })
             })
             .await?;
         let mut out = pb::RemoveResponse::default();

@@ -18,7 +18,10 @@ impl Api for LogsService {
     type LogsStream =
         std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::LogEntry, Status>> + Send>>;
 
-    async fn logs(&self, req: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+    async fn logs(
+        &self,
+        req: Request<pb::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
         let r = req.into_inner();
         let both = !r.stdout && !r.stderr;
         let rx = self

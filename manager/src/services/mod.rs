@@ -44,17 +44,23 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let tmp = d.config.root.join("tmp");
     tonic::transport::Server::builder()
-        .add_service(api::containers::v1::containers_server::ContainersServer::new(
-            containers::ContainersService {
+        .add_service(
+            api::containers::v1::containers_server::ContainersServer::new(
+                containers::ContainersService {
+                    containers: d.containers.clone(),
+                },
+            ),
+        )
+        .add_service(api::exec::v1::exec_server::ExecServer::new(
+            exec::ExecService {
                 containers: d.containers.clone(),
             },
         ))
-        .add_service(api::exec::v1::exec_server::ExecServer::new(exec::ExecService {
-            containers: d.containers.clone(),
-        }))
-        .add_service(api::logs::v1::logs_server::LogsServer::new(logs::LogsService {
-            containers: d.containers.clone(),
-        }))
+        .add_service(api::logs::v1::logs_server::LogsServer::new(
+            logs::LogsService {
+                containers: d.containers.clone(),
+            },
+        ))
         .add_service(api::events::v1::events_server::EventsServer::new(
             events::EventsService {
                 events: d.events.clone(),

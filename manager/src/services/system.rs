@@ -31,8 +31,10 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".to_string())
 }
@@ -88,7 +90,8 @@ impl Api for SystemService {
 
     async fn info(&self, _req: Request<pb::InfoRequest>) -> Res<pb::InfoResponse> {
         let all = self.containers.all().map_err(container_status)?;
-        let count = |f: &dyn Fn(CStatus) -> bool| all.iter().filter(|c| f(c.state.status)).count() as i64;
+        let count =
+            |f: &dyn Fn(CStatus) -> bool| all.iter().filter(|c| f(c.state.status)).count() as i64;
         let images = self.images.clone();
         let n_images = tokio::task::spawn_blocking(move || images.list(&ImageFilters::default()))
             .await
@@ -129,69 +132,71 @@ impl Api for SystemService {
         let containers = self.containers.clone();
         let images = self.images.clone();
         let volumes = self.volumes.clone();
-        let entries = tokio::task::spawn_blocking(move || -> Result<Vec<pb::UsageEntry>, Status> {
-            let all = containers.all().map_err(container_status)?;
-            let used_images: Vec<String> = all.iter().map(|c| c.image_id.clone()).collect();
-            let imgs = images
-                .list(&ImageFilters::default())
-                .map_err(image_status)?;
-            let img_size: u64 = imgs.iter().map(|i| i.size).sum();
-            let img_active: Vec<_> = imgs
-                .iter()
-                .filter(|i| used_images.iter().any(|u| u == i.id.as_str()))
-                .collect();
-            let img_reclaim: u64 = img_size - img_active.iter().map(|i| i.size).sum::<u64>();
-            let mut c_size = 0;
-            let mut c_reclaim = 0;
-            for c in &all {
-                let s = dir_size(&c.dir.join("upper"));
-                c_size += s;
-                if !c.state.status.is_live() {
-                    c_reclaim += s;
+        let entries =
+            tokio::task::spawn_blocking(move || -> Result<Vec<pb::UsageEntry>, Status> {
+                let all = containers.all().map_err(container_status)?;
+                let used_images: Vec<String> = all.iter().map(|c| c.image_id.clone()).collect();
+                let imgs = images
+                    .list(&ImageFilters::default())
+                    .map_err(image_status)?;
+                let img_size: u64 = imgs.iter().map(|i| i.size).sum();
+                let img_active: Vec<_> = imgs
+                    .iter()
+                    .filter(|i| used_images.iter().any(|u| u == i.id.as_str()))
+                    .collect();
+                let img_reclaim: u64 = img_size - img_active.iter().map(|i| i.size).sum::<u64>();
+                let mut c_size = 0;
+                let mut c_reclaim = 0;
+                for c in &all {
+                    let s = dir_size(&c.dir.join("upper"));
+                    c_size += s;
+                    if !c.state.status.is_live() {
+                        c_reclaim += s;
+                    }
                 }
-            }
-            let vols = volumes.list(&[]).map_err(volume_status)?;
-            let mut v_size = 0;
-            let mut v_reclaim = 0;
-            for v in &vols {
-                let s = volumes.size(v);
-                v_size += s;
-                if v.users.is_empty() {
-                    v_reclaim += s;
+                let vols = volumes.list(&[]).map_err(volume_status)?;
+                let mut v_size = 0;
+                let mut v_reclaim = 0;
+                for v in &vols {
+                    let s = volumes.size(v);
+                    v_size += s;
+                    if v.users.is_empty() {
+                        v_reclaim += s;
+                    }
                 }
-            }
-            Ok(vec![
-                pb::UsageEntry {
-                    kind: "Images".into(),
-                    total: imgs.len() as i64,
-                    active: img_active.len() as i64,
-                    size: img_size,
-                    reclaimable: img_reclaim,
-                },
-                pb::UsageEntry {
-                    kind: "Containers".into(),
-                    total: all.len() as i64,
-                    active: all.iter().filter(|c| c.state.status.is_live()).count() as i64,
-                    size: c_size,
-                    reclaimable: c_reclaim,
-                },
-                pb::UsageEntry {
-                    kind: "Local Volumes".into(),
-                    total: vols.len() as i64,
-                    active: vols.iter().filter(|v| !v.users.is_empty()).count() as i64,
-                    size: v_size,
-                    reclaimable: v_reclaim,
-                },
-            ])
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+                Ok(vec![
+                    pb::UsageEntry {
+                        kind: "Images".into(),
+                        total: imgs.len() as i64,
+                        active: img_active.len() as i64,
+                        size: img_size,
+                        reclaimable: img_reclaim,
+                    },
+                    pb::UsageEntry {
+                        kind: "Containers".into(),
+                        total: all.len() as i64,
+                        active: all.iter().filter(|c| c.state.status.is_live()).count() as i64,
+                        size: c_size,
+                        reclaimable: c_reclaim,
+                    },
+                    pb::UsageEntry {
+                        kind: "Local Volumes".into(),
+                        total: vols.len() as i64,
+                        active: vols.iter().filter(|v| !v.users.is_empty()).count() as i64,
+                        size: v_size,
+                        reclaimable: v_reclaim,
+                    },
+                ])
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(pb::DiskUsageResponse { entries }))
     }
 
     async fn prune(&self, req: Request<pb::PruneRequest>) -> Res<pb::PruneResponse> {
         let r = req.into_inner();
-        let (containers_deleted, mut space) = self.containers.prune().await.map_err(container_status)?;
+        let (containers_deleted, mut space) =
+            self.containers.prune().await.map_err(container_status)?;
         let mut volumes_deleted = Vec::new();
         if r.volumes {
             let vols = self.volumes.clone();
@@ -229,7 +234,9 @@ impl Api for SystemService {
                 let reference = img.id.as_str().to_string();
                 if let Ok(actions) = images.remove(&reference, true, &|_| false) {
                     out.extend(actions.into_iter().filter_map(|a| match a {
-                        crate::images::RemoveAction::Deleted(d) => Some((d.as_str().to_string(), img.size)),
+                        crate::images::RemoveAction::Deleted(d) => {
+                            Some((d.as_str().to_string(), img.size))
+                        }
                         _ => None,
                     }));
                 }
