@@ -278,6 +278,19 @@ impl Manager {
 
     /// Create the cgroup(s) and move `pid` in. Also used by `exec` to join.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+        self.create()?;
+        let fs = self.fs();
+        for dir in self.paths() {
+            fs::write(fs, &dir, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Create the cgroup(s) without moving anyone in ([`Manager::apply`] minus the
+    /// `cgroup.procs` writes). The runtime core uses it to let the init join by
+    /// itself (clone3 `CLONE_INTO_CGROUP` for v2, `0` into v1 `tasks`), which skips
+    /// the kernel's global threadgroup lock and its RCU grace period per create.
+    pub fn create(&self) -> Result<(), CgroupError> {
         let fs = self.fs();
         let mut created = self.created();
         let mut done: Vec<&Path> = Vec::new();
@@ -293,12 +306,10 @@ impl Manager {
             } else {
                 fs::create_dir_all(fs, mount, dir, &mut created, |_| Ok(()))?;
             }
-            fs::write(fs, dir, "cgroup.procs", &pid.to_string())?;
         }
         if let Some(v2) = &self.state.v2 {
             fs::create_dir_all(fs, &v2.mount, &v2.dir, &mut created, |_| Ok(()))?;
             v2::enable_controllers(fs, &v2.mount, &v2.dir, &v2.controllers);
-            fs::write(fs, &v2.dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
     }
