@@ -392,6 +392,7 @@ fn tags_filters_and_rmi_follow_docker() {
     let f = |s: &[&str]| r.svc.list(&ImageFilters::parse(s).unwrap()).unwrap();
     assert_eq!(f(&["reference=busy*"]).len(), 1);
     assert_eq!(f(&["reference=other:*"])[0].id, id);
+    assert_eq!(f(&["reference=other:*"])[0].repo_tags, vec!["other:v2"]);
     assert_eq!(f(&["dangling=false"]).len(), 1);
     assert_eq!(f(&["label=org.berth.test=busybox"]).len(), 1);
     assert_eq!(f(&["label=org.berth.test=nope"]).len(), 0);

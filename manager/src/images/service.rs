@@ -443,14 +443,15 @@ impl ImageService {
                 }
             }
             if !filters.reference.is_empty() {
-                let hit = rtags.iter().any(|t| {
+                // As docker: only the matching tags are shown.
+                rtags.retain(|t| {
                     let name = t.rsplit_once(':').map(|(n, _)| n).unwrap_or(t);
                     filters
                         .reference
                         .iter()
                         .any(|p| glob_match(p, t) || glob_match(p, name))
                 });
-                if !hit {
+                if rtags.is_empty() {
                     continue;
                 }
             }
