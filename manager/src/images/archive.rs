@@ -140,11 +140,15 @@ impl Staging {
                     // Symlinks are relative to their directory; hard links to the root.
                     let joined = if e.header().entry_type() == tar::EntryType::Symlink {
                         let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                        join_rel(dir, &t)?
+                        join_rel(dir, &t)
                     } else {
-                        member_name(t.as_bytes())?
+                        member_name(t.as_bytes())
                     };
-                    self.files.insert(name, Staged::Link(joined));
+                    // A link leading out of the archive is dropped: should the
+                    // manifest name it, it reads as missing.
+                    if let Ok(joined) = joined {
+                        self.files.insert(name, Staged::Link(joined));
+                    }
                 }
                 _ => {}
             }
@@ -222,7 +226,8 @@ pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>>
     } else {
         return Err(Error::InvalidArchive(
             "neither manifest.json nor index.json: not a docker-archive or OCI layout \
-             (docker save / skopeo copy oci-archive: output expected)"
+             (docker save / skopeo copy oci-archive: output expected); for a root \
+             filesystem tar use `berth image import`"
                 .into(),
         ));
     };
