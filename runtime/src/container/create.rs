@@ -143,6 +143,16 @@ pub(super) fn create_init(
     let res = (|| -> Result<State, Error> {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::io(&fifo, e.into()))?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg = rb
+            .cgroup
+            .insert(Manager::new(cgroups_path.as_deref(), &opts.id)?);
+        cg.create()?;
+        let join = super::cgroup_join(cg)?;
         let cfg = InitConfig {
             spec: &spec,
             plan: &plan,
@@ -155,18 +165,17 @@ pub(super) fn create_init(
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             seccomp: filter.as_ref(),
+            cgroup: Some(&join),
         };
         let init = rb.init.insert(process::spawn_init(&cfg)?);
         let pid = init.pid;
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        let cg = rb
-            .cgroup
-            .insert(Manager::new(cgroups_path.as_deref(), &opts.id)?);
-        cg.apply(pid)?;
+        let cg = rb.cgroup.as_ref().ok_or(Error::InitGone {
+            pid,
+            reason: "lost track of the cgroup".into(),
+        })?;
+        if init.needs_apply {
+            cg.apply(pid)?;
+        }
         if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
             cg.set(res)?;
         }
@@ -202,6 +211,7 @@ pub(super) fn create_init(
             owner: String::new(),
             annotations,
             cgroups_path,
+            cgroup: Some(cg.state()),
             paused: false,
             no_pivot: opts.no_pivot,
             config: spec.clone(),

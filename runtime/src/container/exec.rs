@@ -147,12 +147,14 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
             (None, false) => (None, None),
         };
     let cgroup = c.cgroup()?;
+    let join = super::cgroup_join(&cgroup)?;
     let cfg = ExecConfig {
         init_pid: c.state.init_pid,
         process: &process,
         seccomp: filter.as_ref(),
         console: console_fd.as_ref(),
         preserve_fds: opts.preserve_fds,
+        cgroup: Some(&join),
     };
     let pid = process::spawn_exec(&cfg, |pid| cgroup.apply(pid))?;
     drop(console_fd);

@@ -40,7 +40,7 @@ use crate::cgroups::{self, CgroupError};
 use crate::console::ConsoleError;
 use crate::hooks::HookError;
 use crate::namespaces::NamespaceError;
-use crate::process::ProcessError;
+use crate::process::{CgroupJoin, ProcessError};
 use crate::seccomp::SeccompError;
 use std::path::{Path, PathBuf};
 
@@ -143,11 +143,15 @@ impl Container {
         self.state.status(&self.dir)
     }
 
+    /// The container's cgroup manager, as `create` resolved it.
     pub fn cgroup(&self) -> Result<cgroups::Manager, Error> {
-        Ok(cgroups::Manager::new(
-            self.state.cgroups_path.as_deref(),
-            &self.state.id,
-        )?)
+        match &self.state.cgroup {
+            Some(s) => Ok(cgroups::Manager::from_state(s.clone())),
+            None => Ok(cgroups::Manager::new(
+                self.state.cgroups_path.as_deref(),
+                &self.state.id,
+            )?),
+        }
     }
 
     /// runc's `state` output (indented JSON).
@@ -170,6 +174,18 @@ impl Container {
             &self.state.annotations,
         )
     }
+}
+
+/// What a new process needs to join `cg` by itself (see [`CgroupJoin`]).
+pub(crate) fn cgroup_join(cg: &cgroups::Manager) -> Result<CgroupJoin, Error> {
+    let state = cg.state();
+    let mut v1: Vec<PathBuf> = Vec::new();
+    for (_, dir) in state.v1.values() {
+        if !v1.contains(dir) {
+            v1.push(dir.clone());
+        }
+    }
+    Ok(CgroupJoin::open(v1, state.v2.as_ref().map(|v| v.dir.as_path()))?)
 }
 
 /// `state` verb.

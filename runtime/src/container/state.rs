@@ -59,6 +59,10 @@ pub struct State {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroups_path: Option<String>,
+    /// The cgroup directories `create` resolved (later verbs must not re-resolve a
+    /// relative path from their own cgroup).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::ManagerState>,
     #[serde(default)]
     pub paused: bool,
     #[serde(default)]
@@ -238,6 +242,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             cgroups_path: None,
+            cgroup: None,
             paused: false,
             no_pivot: false,
             config: Spec::default(),

@@ -113,6 +113,9 @@ fn join_session_keyring(id: &str) {
 fn sequence(cfg: &InitConfig, chan: &Channel, fast: bool) -> Result<Infallible, InitError> {
     let plan = cfg.plan;
     let spec = cfg.spec;
+    if let Some(cg) = cfg.cgroup {
+        cg.join_v1_self()?;
+    }
     if !fast {
         join_and_unshare(plan, chan)?;
     }

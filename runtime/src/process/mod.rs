@@ -69,6 +69,7 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub seccomp: Option<&'a seccomp::Filter>,
+    pub cgroup: Option<&'a CgroupJoin>,
 }
 
 /// The runtime's handle on an init it cloned.
@@ -79,6 +80,8 @@ pub struct Init {
     chan: Channel,
     /// Our direct children still to reap (the init in the fast path).
     children: Vec<i32>,
+    /// clone3 could not place the init in its cgroup: the caller must `apply` it.
+    pub needs_apply: bool,
 }
 
 /// Clone `flags` with fork semantics. Returns 0 in the child.
@@ -99,6 +102,100 @@ fn raw_clone(flags: CloneFlags) -> Result<i32, ProcessError> {
         return Err(ProcessError::Clone(nix::Error::last()));
     }
     Ok(r as i32)
+}
+
+/// How a new process enters the container's cgroups by itself, without the kernel's
+/// global threadgroup lock that a `cgroup.procs` write takes (an RCU grace period,
+/// 10-20 ms, per create): clone3 `CLONE_INTO_CGROUP` puts it in the v2 directory, and
+/// the child writes `0` (itself, one thread) into each v1 directory's `tasks`.
+#[derive(Debug, Default)]
+pub struct CgroupJoin {
+    pub v1: Vec<PathBuf>,
+    pub v2: Option<OwnedFd>,
+}
+
+impl CgroupJoin {
+    /// `v1`: the container's v1 directories; `v2`: its v2 directory (hybrid/unified).
+    pub fn open(v1: Vec<PathBuf>, v2: Option<&Path>) -> Result<CgroupJoin, ProcessError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let v2 = match v2 {
+            Some(dir) => Some(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(dir)
+                    .map_err(|source| ProcessError::Write {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?
+                    .into(),
+            ),
+            None => None,
+        };
+        Ok(CgroupJoin { v1, v2 })
+    }
+
+    /// In the child: join the v1 directories.
+    fn join_v1_self(&self) -> Result<(), execve::InitError> {
+        for dir in &self.v1 {
+            let path = dir.join("tasks");
+            std::fs::write(&path, "0").map_err(|source| execve::InitError::Io {
+                what: "joining the cgroup",
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clone into the v2 cgroup when there is one. Returns (pid, placed in v2); when
+/// clone3 is unavailable the caller must move the child in itself.
+fn clone_into(flags: CloneFlags, cg: Option<&CgroupJoin>) -> Result<(i32, bool), ProcessError> {
+    use std::os::fd::AsRawFd;
+    if let Some(fd) = cg.and_then(|c| c.v2.as_ref()) {
+        let args = CloneArgs {
+            flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd.as_raw_fd() as u64,
+            ..Default::default()
+        };
+        // SAFETY: clone3 with no CLONE_VM and no stack: fork semantics, as in
+        // raw_clone; `args` outlives the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r >= 0 {
+            return Ok((r as i32, true));
+        }
+        let e = nix::Error::last();
+        if !matches!(e, nix::Error::ENOSYS | nix::Error::E2BIG | nix::Error::EINVAL) {
+            return Err(ProcessError::Clone(e));
+        }
+    }
+    raw_clone(flags).map(|pid| (pid, cg.is_none_or(|c| c.v2.is_none())))
 }
 
 /// Enter the pid namespace at `path` for our future children only; returns our own
@@ -127,20 +224,21 @@ pub fn spawn_init(cfg: &InitConfig) -> Result<Init, ProcessError> {
     } else {
         CloneFlags::empty()
     };
-    let cloned = raw_clone(flags);
-    if let Ok(0) = cloned {
+    let cloned = clone_into(flags, cfg.cgroup);
+    if let Ok((0, _)) = cloned {
         drop(parent);
         init::run(cfg, child, fast);
     }
     if let Some(own) = restore {
         namespaces::join(&own)?;
     }
-    let pid = cloned?;
+    let (pid, placed) = cloned?;
     drop(child);
     let mut init = Init {
         pid,
         chan: parent,
         children: vec![pid],
+        needs_apply: !placed,
     };
     if let Err(e) = init.finish_spawn(cfg.spec, plan, fast) {
         init.kill();

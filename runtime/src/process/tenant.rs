@@ -7,7 +7,7 @@
 //! success when the channel closes at exec (close-on-exec) without an error.
 use super::channel::{Channel, Msg};
 use super::execve::{self, InitError};
-use super::{pid_ns_for_children, raw_clone, ProcessError};
+use super::{clone_into, pid_ns_for_children, CgroupJoin, ProcessError};
 use crate::namespaces::{self, NsFile};
 use crate::{console, seccomp};
 use nix::sched::CloneFlags;
@@ -23,9 +23,11 @@ pub struct ExecConfig<'a> {
     pub seccomp: Option<&'a seccomp::Filter>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    pub cgroup: Option<&'a CgroupJoin>,
 }
 
-/// Clone the process, call `join_cgroup(pid)`, let it run. Returns its host pid once
+/// Clone the process into the cgroup (`join_cgroup(pid)` when clone3 cannot), let
+/// it run. Returns its host pid once
 /// it has exec'd (or the child's error).
 pub fn spawn_exec<E>(
     cfg: &ExecConfig,
@@ -54,15 +56,15 @@ where
     } else {
         None
     };
-    let cloned = raw_clone(CloneFlags::empty());
-    if let Ok(0) = cloned {
+    let cloned = clone_into(CloneFlags::empty(), cfg.cgroup);
+    if let Ok((0, _)) = cloned {
         drop(parent);
         run_child(cfg, &files, child);
     }
     if let Some(own) = restore {
         namespaces::join(&own)?;
     }
-    let pid = cloned?;
+    let (pid, placed) = cloned?;
     drop(child);
     let kill = |e: ProcessError| {
         // SAFETY: kill + reap of our own child.
@@ -72,10 +74,10 @@ where
         }
         e
     };
-    if let Err(e) = join_cgroup(pid) {
-        return Err(kill(ProcessError::Child(format!(
-            "joining the cgroup: {e}"
-        ))));
+    if !placed {
+        if let Err(e) = join_cgroup(pid) {
+            return Err(kill(ProcessError::Child(format!("joining the cgroup: {e}"))));
+        }
     }
     parent
         .send(&Msg::Go(pid))
@@ -107,6 +109,9 @@ fn run_child(cfg: &ExecConfig, files: &[NsFile], chan: Channel) -> ! {
 }
 
 fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infallible, InitError> {
+    if let Some(cg) = cfg.cgroup {
+        cg.join_v1_self()?;
+    }
     match chan.recv() {
         Ok(Some(Msg::Go(_))) => {}
         other => return Err(InitError::Protocol(format!("expected Go, got {other:?}"))),
