@@ -354,6 +354,28 @@ fn hostile_or_corrupt_archives_load_nothing() {
         .is_err());
     // No manifest.json.
     assert!(r.svc.load(&mk(&[("x", b"y")])[..]).is_err());
+    // A GNU long name claiming 8 GiB is refused before being read.
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(tar::EntryType::GNULongName);
+    h.set_size(8 << 30);
+    h.set_cksum();
+    let mut huge = h.as_bytes().to_vec();
+    huge.extend_from_slice(&[0u8; 1024]);
+    let err = r.svc.load(&huge[..]).unwrap_err();
+    assert!(err.to_string().contains("extension header"), "{err}");
+    // Long member names (GNU and PAX) are fine.
+    let long = format!("{}/manifest.json", "d".repeat(150));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o644);
+    b.append_data(&mut h, &long, &b"[]"[..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "manifest.json", &long).unwrap();
+    assert_eq!(r.svc.load(&b.into_inner().unwrap()[..]).unwrap(), vec![]);
     // `import` of a hostile rootfs: refused, its blob dropped again.
     let mut h = tar::Header::new_gnu();
     h.as_old_mut().name[..7].copy_from_slice(b"../evil");

@@ -48,6 +48,10 @@ struct ManifestEntry {
 
 /// Biggest JSON document (manifest.json, a config) read into memory.
 const MAX_JSON: u64 = 16 << 20;
+/// Longest GNU long name / long link accepted.
+const MAX_NAME: u64 = 64 * 1024;
+/// Largest PAX header accepted.
+const MAX_PAX: u64 = 1024 * 1024;
 /// Symlink hops followed inside an archive.
 const MAX_HOPS: usize = 16;
 
@@ -105,13 +109,80 @@ impl Staging {
         })
     }
 
+    /// Stages every regular file and link of the archive. Raw tar entries: GNU long
+    /// names and PAX headers are read here with size caps, so a hostile header cannot
+    /// make berthd buffer gigabytes.
     fn read_archive(&mut self, r: impl Read) -> Result<()> {
         let mut ar = tar::Archive::new(r);
         let mut n = 0u64;
-        for e in ar.entries().map_err(Error::Stream)? {
-            let mut e = e.map_err(|e| Error::InvalidArchive(e.to_string()))?;
-            let name = member_name(&e.path_bytes())?;
-            match e.header().entry_type() {
+        let mut long_name: Option<Vec<u8>> = None;
+        let mut long_link: Option<Vec<u8>> = None;
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        let bad = |e: io::Error| Error::InvalidArchive(e.to_string());
+        for e in ar.entries().map_err(Error::Stream)?.raw(true) {
+            let mut e = e.map_err(bad)?;
+            let kind = e.header().entry_type();
+            let size = e.header().entry_size().map_err(bad)?;
+            let ext_limit = match kind {
+                tar::EntryType::GNULongName | tar::EntryType::GNULongLink => Some(MAX_NAME),
+                tar::EntryType::XHeader | tar::EntryType::XGlobalHeader => Some(MAX_PAX),
+                _ => None,
+            };
+            if let Some(limit) = ext_limit {
+                if size > limit {
+                    return Err(Error::InvalidArchive(format!(
+                        "extension header of {size} bytes (limit {limit})"
+                    )));
+                }
+                let mut v = Vec::with_capacity(size as usize);
+                (&mut e).take(size).read_to_end(&mut v).map_err(bad)?;
+                if v.len() as u64 != size {
+                    return Err(Error::InvalidArchive("truncated extension header".into()));
+                }
+                match kind {
+                    tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
+                        while v.last() == Some(&0) {
+                            v.pop();
+                        }
+                        if kind == tar::EntryType::GNULongName {
+                            long_name = Some(v);
+                        } else {
+                            long_link = Some(v);
+                        }
+                    }
+                    tar::EntryType::XHeader => {
+                        for x in tar::PaxExtensions::new(&v) {
+                            let x = x.map_err(bad)?;
+                            let k = String::from_utf8_lossy(x.key_bytes()).into_owned();
+                            pax.push((k, x.value_bytes().to_vec()));
+                        }
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let pax_get = |k: &str| {
+                pax.iter()
+                    .rev()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            let raw_name = pax_get("path")
+                .or(long_name.take())
+                .unwrap_or_else(|| e.header().path_bytes().into_owned());
+            let raw_link = pax_get("linkpath")
+                .or(long_link.take())
+                .or_else(|| e.header().link_name_bytes().map(|l| l.into_owned()))
+                .unwrap_or_default();
+            if pax_get("size").is_some_and(|v| v != size.to_string().as_bytes()) {
+                return Err(Error::InvalidArchive(
+                    "PAX size differs from the header size (members over 8 GiB are not supported)"
+                        .into(),
+                ));
+            }
+            pax.clear();
+            let name = member_name(&raw_name)?;
+            match kind {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     n += 1;
                     let path = self.dir.join(n.to_string());
@@ -120,11 +191,10 @@ impl Staging {
                         source,
                     })?;
                     let mut w = HashingWriter::new(io::BufWriter::new(f));
-                    let want = e.header().entry_size().unwrap_or(0);
                     let got = io::copy(&mut e, &mut w).map_err(Error::Stream)?;
-                    if got != want {
+                    if got != size {
                         return Err(Error::InvalidArchive(format!(
-                            "member {name:?} is truncated ({got} of {want} bytes)"
+                            "member {name:?} is truncated ({got} of {size} bytes)"
                         )));
                     }
                     let (digest, size, bw) = w.finish();
@@ -132,13 +202,9 @@ impl Staging {
                     self.files.insert(name, Staged::File { path, digest, size });
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target = e
-                        .link_name_bytes()
-                        .map(|t| t.into_owned())
-                        .unwrap_or_default();
-                    let t = String::from_utf8_lossy(&target).into_owned();
+                    let t = String::from_utf8_lossy(&raw_link).into_owned();
                     // Symlinks are relative to their directory; hard links to the root.
-                    let joined = if e.header().entry_type() == tar::EntryType::Symlink {
+                    let joined = if kind == tar::EntryType::Symlink {
                         let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
                         join_rel(dir, &t)
                     } else {
