@@ -613,3 +613,146 @@ async fn shim_survives_its_spawner_being_killed() {
     assert_eq!(again, exit);
     task.delete(false).await.expect("delete");
 }
+
+fn exec_process(args: &[&str], terminal: bool) -> oci_spec::runtime::Process {
+    let mut p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+        "args": args,
+        "env": ["PATH=/bin", "TERM=xterm"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0}
+    }))
+    .unwrap();
+    p.set_terminal(Some(terminal));
+    p
+}
+
+#[tokio::test]
+async fn exec_with_tty_and_exec_with_stdin() {
+    let env = Env::new("exectty", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    task.start().await.expect("start");
+    let events = task.events().await.expect("events");
+
+    let p = task
+        .exec(ExecSpec {
+            exec_id: "tty".into(),
+            process: exec_process(&["sh", "-c", "tty; stty size"], true),
+            stdin: false,
+            tty: true,
+        })
+        .await
+        .expect("exec");
+    let att = p.attach(AttachOptions::default()).await.unwrap();
+    let reader = tokio::spawn(collect(att.output));
+    p.start().await.expect("exec start");
+    p.resize(33, 11).await.expect("resize exec pty");
+    assert_eq!(p.wait().await.unwrap().code, 0);
+    let out = joined(&reader.await.unwrap(), StdStream::Stdout);
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+
+    let p = task
+        .exec(ExecSpec {
+            exec_id: "cat".into(),
+            process: exec_process(&["cat"], false),
+            stdin: true,
+            tty: false,
+        })
+        .await
+        .expect("exec");
+    let att = p
+        .attach(AttachOptions {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        })
+        .await
+        .unwrap();
+    let reader = tokio::spawn(collect(att.output));
+    p.start().await.expect("exec start");
+    let stdin = att.stdin.unwrap();
+    stdin.write(b"ping\n".to_vec()).await.unwrap();
+    stdin.close().await.unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(20), p.wait())
+        .await
+        .expect("cat saw no EOF")
+        .unwrap();
+    assert_eq!(exit.code, 0);
+    assert_eq!(joined(&reader.await.unwrap(), StdStream::Stdout), "ping\n");
+
+    // Exits were announced as events, exec ids attached.
+    task.kill(9, false).await.unwrap();
+    task.wait().await.unwrap();
+    let mut events = Box::pin(events);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let ev = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio_stream::StreamExt::next(&mut events),
+        )
+        .await
+        .expect("event timed out")
+        .expect("event stream ended")
+        .expect("event");
+        if let berthd::tasks::TaskEvent::Exit { exec_id, status } = ev {
+            seen.push((exec_id, status.code));
+        }
+    }
+    assert!(seen.contains(&(Some("tty".into()), 0)), "{seen:?}");
+    assert!(seen.contains(&(Some("cat".into()), 0)), "{seen:?}");
+    assert!(seen.contains(&(None, 137)), "{seen:?}");
+    task.delete(false).await.unwrap();
+}
+
+#[tokio::test]
+async fn pause_resume_stats_update() {
+    let env = Env::new("pause", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    task.start().await.expect("start");
+    task.pause().await.expect("pause");
+    assert_eq!(task.state().await.unwrap().status, TaskStatus::Paused);
+    let freezer = Path::new("/sys/fs/cgroup/freezer")
+        .join(cgroup_name(&env.id))
+        .join("freezer.state");
+    if freezer.exists() {
+        assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    }
+    task.resume().await.expect("resume");
+    assert_eq!(task.state().await.unwrap().status, TaskStatus::Running);
+    let stats = task.stats().await.expect("stats");
+    assert!(stats.memory_usage > 0, "{stats:?}");
+    assert!(stats.pids_current >= 1, "{stats:?}");
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(serde_json::json!({"pids": {"limit": 42}})).unwrap();
+    task.update(&resources).await.expect("update");
+    let max = Path::new("/sys/fs/cgroup/pids")
+        .join(cgroup_name(&env.id))
+        .join("pids.max");
+    assert_eq!(std::fs::read_to_string(&max).unwrap().trim(), "42");
+    task.delete(true).await.expect("delete");
+}
+
+#[tokio::test]
+async fn dead_shim_is_unreachable_and_cleaned_up() {
+    let env = Env::new("dead", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    let pid = task.start().await.unwrap() as i32;
+    let shim = env.shim_pid().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    for _ in 0..100 {
+        if !alive(shim) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = env.manager.connect(&env.id).await.unwrap_err();
+    assert!(matches!(err, TaskError::Unreachable { .. }), "{err}");
+    assert_eq!(env.manager.recorded_exit(&env.id).unwrap(), None);
+    env.manager.cleanup_dead(&env.id).await.expect("cleanup");
+    assert!(!alive(pid));
+    assert!(!env.manager.shim_dir(&env.id).exists());
+    assert!(!env.cgroup_dir().exists());
+}
