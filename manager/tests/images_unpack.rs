@@ -178,6 +178,21 @@ fn device_nodes_need_permission() {
     assert!(err.to_string().contains("device node"), "{err}");
     assert_nothing_left(&r);
 
+    // /dev/mem (1:1) neither; /dev/null (1:3) is what every container has anyway.
+    let mem = member_with("dev/mem", b'3', b"", "", 0o640, |h| {
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(1).unwrap();
+    });
+    assert!(unpack(&r, None, &tar_of(&[mem]), &UnpackOptions::default()).is_err());
+    assert_nothing_left(&r);
+    let null = member_with("dev/null", b'3', b"", "", 0o666, |h| {
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(3).unwrap();
+    });
+    let s = unpack(&r, None, &tar_of(&[null]), &UnpackOptions::default()).unwrap();
+    let m = fs::symlink_metadata(r.snaps.fs_dir(&s).join("dev/null")).unwrap();
+    assert!(m.file_type().is_char_device());
+    assert_eq!(m.rdev(), libc::makedev(1, 3));
     let s = unpack(
         &r,
         None,

@@ -16,7 +16,9 @@
 //!   data ends early is an error (the tar crate would silently stop).
 //! * OCI whiteouts become overlayfs ones: `.wh.NAME` → char device 0:0 `NAME`,
 //!   `.wh..wh..opq` → `trusted.overlay.opaque=y` on the directory.
-//! * Device nodes other than whiteouts are refused unless [`UnpackOptions::allow_devices`].
+//! * Device nodes are refused unless harmless — whiteouts, and the char devices
+//!   every container gets anyway (null, zero, full, random, urandom, tty, console,
+//!   ptmx: old base images ship them) — or [`UnpackOptions::allow_devices`] is set.
 //! * Ownership, permissions (incl. setuid), mtimes, `user.*` and `security.capability`
 //!   xattrs are applied; directory mtimes last, since creating children changes them.
 
@@ -34,15 +36,29 @@ use nix::sys::time::TimeSpec;
 const MAX_NAME: u64 = 64 * 1024;
 /// Largest PAX header we accept.
 const MAX_PAX: u64 = 1024 * 1024;
+/// Char devices a layer may carry by default: the overlay whiteout (0:0) and those
+/// the runtime gives every container (docker's default device allowlist).
+const HARMLESS_CHAR: [(u32, u32); 9] = [
+    (0, 0), // whiteout
+    (1, 3), // null
+    (1, 5), // zero
+    (1, 7), // full
+    (1, 8), // random
+    (1, 9), // urandom
+    (5, 0), // tty
+    (5, 1), // console
+    (5, 2), // ptmx
+];
 /// Linux PATH_MAX.
 const MAX_PATH: usize = 4096;
 
 /// Policy knobs for unpacking a layer.
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
-    /// Create block/char device nodes found in the layer (besides overlay whiteouts).
-    /// Off by default: containers get /dev from the runtime, and a device node in an
-    /// image is a way to hand a container the host's disks.
+    /// Create any block/char device node found in the layer. Off by default: only
+    /// whiteouts and the harmless char devices (null, zero, tty, …) are created, since
+    /// a device node in an image is a way to hand a container the host's disks or
+    /// memory.
     pub allow_devices: bool,
 }
 
@@ -313,8 +329,9 @@ pub(super) fn unpack(
                     tar::EntryType::Block => (SFlag::S_IFBLK, "block device"),
                     _ => (SFlag::S_IFIFO, "fifo"),
                 };
-                let whiteout = kind == tar::EntryType::Char && major == 0 && minor == 0;
-                if kind != tar::EntryType::Fifo && !whiteout && !opts.allow_devices {
+                let harmless =
+                    kind == tar::EntryType::Char && HARMLESS_CHAR.contains(&(major, minor));
+                if kind != tar::EntryType::Fifo && !harmless && !opts.allow_devices {
                     return Err(UnpackError::Device {
                         path: name,
                         kind: kname,
