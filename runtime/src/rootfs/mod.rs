@@ -3,7 +3,7 @@
 //! Call order (from `process/` init, in the child, as root, before the uid switch, and
 //! after the parent has moved the child into its cgroups — `cgroup` mounts bind the
 //! cgroups `/proc/self/cgroup` names):
-//! 1. [`prepare`] — before pivot_root: root propagation, bind the rootfs onto itself,
+//! 1. [`prepare`] — before pivot_root: `/` rslave, bind the rootfs onto itself,
 //!    every `spec.mounts` entry (all options and propagation flags), default devices and
 //!    `linux.devices`, /dev symlinks (fd, stdin, stdout, stderr, core, ptmx).
 //! 2. createContainer hooks run here (by the caller).
@@ -146,8 +146,8 @@ fn prepare_with(
     with_kcore: bool,
 ) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    let propagation =
-        propagation::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
+    // Validated here so a bad value fails before anything is mounted; applied by finish.
+    let _ = propagation::rootfs_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
     // Checked up front so a bad entry fails before anything is mounted.
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
@@ -182,7 +182,7 @@ fn prepare_with(
         path: bundle.to_path_buf(),
         source: e,
     })?;
-    propagation::prepare_root(sys, rootfs, propagation)?;
+    propagation::prepare_root(sys, rootfs)?;
     let ctx = mount::MountCtx {
         sys,
         rootfs,
@@ -241,8 +241,8 @@ fn finish_with(sys: &dyn Sys, spec: &Spec) -> Result<(), RootfsError> {
     {
         paths::mask(sys, p)?;
     }
-    // Last, unlike runc: on an `unbindable` root the self-binds of readonly paths
-    // would fail (EINVAL).
+    // Last: on an `unbindable` root the self-binds of readonly paths would fail
+    // (EINVAL). Only now, on the new root, does it mean what the spec says.
     if let Some(flags) = propagation {
         mount::sys_mount(
             sys,
@@ -288,11 +288,10 @@ mod tests {
         prepare_with(&sys, &s, &rootfs, &opts, true).unwrap();
         let c = sys.calls();
         assert_eq!(c[0], "mount - / - rec|slave -");
-        assert_eq!(c[1], "mount - / - private -");
-        assert_eq!(c[2], "mount $ROOT/rootfs $ROOT/rootfs bind bind|rec -");
-        assert_eq!(c[3], "mount proc $ROOT/rootfs/proc proc 0 -");
-        assert_eq!(c[4], "mount tmpfs $ROOT/rootfs/dev tmpfs nosuid mode=755");
-        assert_eq!(c[5], "mknod $ROOT/rootfs/dev/null c 1:3 666");
+        assert_eq!(c[1], "mount $ROOT/rootfs $ROOT/rootfs bind bind|rec -");
+        assert_eq!(c[2], "mount proc $ROOT/rootfs/proc proc 0 -");
+        assert_eq!(c[3], "mount tmpfs $ROOT/rootfs/dev tmpfs nosuid mode=755");
+        assert_eq!(c[4], "mknod $ROOT/rootfs/dev/null c 1:3 666");
         assert!(c.contains(&"mknod $ROOT/rootfs/dev/fuse c 10:229 666".to_string()));
         assert_eq!(
             std::fs::read_link(rootfs.join("dev/ptmx")).unwrap(),

@@ -1,7 +1,6 @@
-//! `/proc/self/mountinfo` parsing: which mount holds the rootfs (and whether it is
-//! shared), where the host's cgroup hierarchies are, which proc/sysfs mounts must be
-//! hidden before a `--no-pivot` chroot.
-use std::path::{Path, PathBuf};
+//! `/proc/self/mountinfo` parsing: where the host's cgroup hierarchies are, which
+//! proc/sysfs mounts must be hidden before a `--no-pivot` chroot.
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountInfo {
@@ -79,24 +78,6 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The mount that contains `path`: the last-mounted one with the longest mount point
-/// that is a prefix of it.
-pub(crate) fn containing<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a MountInfo> {
-    let mut best: Option<&MountInfo> = None;
-    for m in mounts {
-        if path.starts_with(&m.mount_point) {
-            let better = match best {
-                None => true,
-                Some(b) => m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len(),
-            };
-            if better {
-                best = Some(m);
-            }
-        }
-    }
-    best
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,14 +103,5 @@ mod tests {
         assert_eq!(m[3].super_options, "rw,cpu");
         assert_eq!(m[4].root, PathBuf::from("/sub"));
         assert_eq!(m[4].mount_point, PathBuf::from("/with space"));
-    }
-
-    #[test]
-    fn containing_picks_longest_prefix_by_component() {
-        let m = parse(SAMPLE);
-        let c = containing(&m, Path::new("/sys/fs/cgroup/cpu/x")).unwrap();
-        assert_eq!(c.mount_point, PathBuf::from("/sys/fs/cgroup/cpu"));
-        let c = containing(&m, Path::new("/procx/y")).unwrap();
-        assert_eq!(c.mount_point, PathBuf::from("/"));
     }
 }

@@ -49,6 +49,9 @@ enum Mode {
     /// pivot_root with a cgroup namespace: the cgroup mount is fresh cgroupfs mounts
     /// rooted at the namespace, not binds of host directories.
     CgroupNs,
+    /// "slave" with the rootfs a shared mount "on the host": the host is emulated by
+    /// an outer mount namespace, so the test mounts nothing in the real host's.
+    Slave,
 }
 
 impl Mode {
@@ -60,6 +63,7 @@ impl Mode {
             Mode::Shared => "shared",
             Mode::UserNs => "userns",
             Mode::CgroupNs => "cgroupns",
+            Mode::Slave => "slave",
         }
     }
 
@@ -70,6 +74,7 @@ impl Mode {
             "shared" => Mode::Shared,
             "userns" => Mode::UserNs,
             "cgroupns" => Mode::CgroupNs,
+            "slave" => Mode::Slave,
             _ => Mode::Pivot,
         }
     }
@@ -89,6 +94,7 @@ fn spec_json(mode: Mode) -> String {
         Mode::NoPivot => r#""rootfsPropagation": "rprivate","#,
         Mode::Unbindable => r#""rootfsPropagation": "unbindable","#,
         Mode::Shared => r#""rootfsPropagation": "rshared","#,
+        Mode::Slave => r#""rootfsPropagation": "slave","#,
     };
     format!(
         r#"{{
@@ -189,6 +195,10 @@ fn run_in_new_mount_ns(mode: Mode) {
     let bundle = make_bundle(mode);
     assert!(host_mounts_touching(&bundle.path).is_empty());
     let exe = std::env::current_exe().expect("current_exe");
+    let rootfs_c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
+        bundle.rootfs.as_os_str(),
+    ))
+    .expect("rootfs path");
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
@@ -246,6 +256,26 @@ fn run_in_new_mount_ns(mode: Mode) {
             {
                 return Err(std::io::Error::last_os_error());
             }
+            if mode == Mode::Slave {
+                // The outer namespace plays the host: the rootfs is a shared mount
+                // there, and the container's namespace is made from it.
+                // An fd on it (inherited, closed when the child exits) keeps the outer
+                // namespace, and so the shared peer, alive once we leave it.
+                let r = rootfs_c.as_ptr();
+                if libc::mount(r, r, std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0
+                    || libc::mount(
+                        std::ptr::null(),
+                        r,
+                        std::ptr::null(),
+                        libc::MS_SHARED,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::open(c"/proc/self/ns/mnt".as_ptr(), libc::O_RDONLY) < 0
+                    || libc::unshare(libc::CLONE_NEWNS) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -293,6 +323,11 @@ fn rootfs_propagation_rshared() {
 #[test]
 fn pivot_root_in_user_namespace() {
     run_in_new_mount_ns(Mode::UserNs);
+}
+
+#[test]
+fn rootfs_propagation_slave_of_shared_host_mount() {
+    run_in_new_mount_ns(Mode::Slave);
 }
 
 #[test]
@@ -427,6 +462,10 @@ fn check_inside(mode: Mode) {
     match mode {
         Mode::Shared => assert!(root.is_shared(), "{root:?}"),
         Mode::Unbindable => assert!(root.optional.iter().any(|o| o == "unbindable"), "{root:?}"),
+        Mode::Slave => assert!(
+            root.optional.iter().any(|o| o.starts_with("master:")) && !root.is_shared(),
+            "{root:?}"
+        ),
         Mode::Pivot | Mode::NoPivot | Mode::UserNs | Mode::CgroupNs => {
             assert!(!root.is_shared(), "{root:?}")
         }
