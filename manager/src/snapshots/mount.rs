@@ -150,7 +150,12 @@ impl RootfsMount {
     /// Unmounts the target if mounted (lazily when busy). Idempotent.
     pub fn unmount(&self) -> Result<()> {
         let target = self.target();
-        while self.is_mounted() {
+        // Several mounts may be stacked on the target; a bound keeps a mount that
+        // will not go away from looping forever.
+        for _ in 0..16 {
+            if !self.is_mounted() {
+                return Ok(());
+            }
             match nix::mount::umount2(&target, nix::mount::MntFlags::empty()) {
                 Ok(()) => {}
                 Err(nix::errno::Errno::EBUSY) => {
@@ -161,7 +166,7 @@ impl RootfsMount {
                         },
                     )?;
                 }
-                Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+                Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
                 Err(e) => {
                     return Err(Error::Unmount {
                         target,
@@ -169,6 +174,12 @@ impl RootfsMount {
                     })
                 }
             }
+        }
+        if self.is_mounted() {
+            return Err(Error::Unmount {
+                target,
+                source: std::io::Error::other("still mounted after 16 unmounts"),
+            });
         }
         Ok(())
     }
