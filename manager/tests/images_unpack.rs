@@ -368,3 +368,28 @@ fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     buf.truncate(n as usize);
     Some(buf)
 }
+
+#[test]
+fn later_entries_replace_earlier_ones() {
+    let r = root();
+    let t = tar_of(&[
+        dir("a/"),
+        dir("a/b/"),
+        file("a/x", b"1"),
+        file("a", b"now a file"),
+        symlink("l", "/nowhere"),
+        file("l", b"now a file too"),
+        file("f", b"old"),
+        dir("f/"),
+        file("f/y", b"inside"),
+    ]);
+    let s = unpack(&r, None, &t, &UnpackOptions::default()).unwrap();
+    let d = r.snaps.fs_dir(&s);
+    assert_eq!(fs::read(d.join("a")).unwrap(), b"now a file");
+    assert_eq!(fs::read(d.join("l")).unwrap(), b"now a file too");
+    assert!(!fs::symlink_metadata(d.join("l"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read(d.join("f/y")).unwrap(), b"inside");
+}

@@ -357,6 +357,10 @@ pub(super) fn unpack(
     }
     // Directory mtimes last: creating their children changed them.
     for (d, t) in dirs.iter().rev() {
+        // Only what is still a directory: a later entry may have replaced it.
+        if !fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
         nix::sys::stat::utimensat(
             nix::fcntl::AT_FDCWD,
             d,
