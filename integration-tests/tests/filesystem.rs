@@ -127,6 +127,38 @@ conformance! {
         ensure!(r.probe("/mnt/w")["writable"] == true, "rw bind not writable: {}", r.probe("/mnt/w"));
     }
 
+    /// A file bind-mounted onto a path the rootfs lacks (what docker does for
+    /// /etc/hosts and /etc/resolv.conf): the runtime creates the file.
+    fn mount_bind_file(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mfile", &["/checker", "--read", "/etc/berth-hosts"])?;
+        let src = b.path().join("hosts");
+        std::fs::write(&src, "127.0.0.1 berth-test\n")?;
+        b.push("/mounts", json!({"destination": "/etc/berth-hosts", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+        let r = d.run_checker(&b)?;
+        ensure!(r.0["files"]["/etc/berth-hosts"] == "127.0.0.1 berth-test", "bound file reads {}", r.0["files"]["/etc/berth-hosts"]);
+    }
+
+    /// A mount destination through a symlink in the rootfs resolves inside
+    /// the rootfs: `/escape -> /` plus a mount at /escape/berthmnt lands on
+    /// the container's /berthmnt, never on the host's.
+    fn mount_destination_symlink_stays_inside(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "msym", &["/checker"])?;
+        std::os::unix::fs::symlink("/", b.rootfs().join("escape"))?;
+        std::fs::create_dir_all(b.rootfs().join("berthmnt"))?;
+        b.push("/mounts", json!({"destination": "/escape/berthmnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        let host_before = std::path::Path::new("/berthmnt").exists();
+        let result = d.run_checker(&b);
+        let host_after = std::path::Path::new("/berthmnt").exists();
+        if !host_before && host_after {
+            let _ = std::fs::remove_dir("/berthmnt");
+        }
+        ensure!(host_before || !host_after, "the runtime created /berthmnt on the host");
+        let r = result?;
+        ensure!(r.mount("/berthmnt").is_some_and(|m| m["fstype"] == "tmpfs"), "no tmpfs at the container's /berthmnt");
+    }
+
     /// rbind carries submounts along, bind does not.
     fn mount_rbind_vs_bind(rt) {
         let d = Driver::new(rt)?;
