@@ -419,6 +419,67 @@ conformance! {
         ensure!(errors.iter().any(|e| e["msg"].as_str().is_some_and(|m| !m.is_empty())), "no JSON error line in log: {text:?}");
     }
 
+    /// create --no-pivot: the container still runs in the bundle's rootfs.
+    fn no_pivot(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "nopivot", &["/checker", "--probe", "/checker"])?;
+        let c = d.create(&b, &["--no-pivot"])?;
+        c.start()?;
+        c.wait_status("stopped", T)?;
+        let r = c.report()?;
+        ensure!(r.probe("/checker")["type"] == "f", "no checker at / with --no-pivot: {}", r.probe("/checker"));
+        ensure!(r.str("/hostname") == "berth-conformance", "hostname {}", r.str("/hostname"));
+    }
+
+    /// Without --preserve-fds the process gets stdio only: no runtime fd
+    /// (state dir, cgroup dir, sockets) leaks into the container.
+    fn no_fd_leak(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "fdleak", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        let fds = r.0["fds"].as_object().cloned().unwrap_or_default();
+        // The checker's own directory handle on /proc/self/fd is the one extra.
+        let extra: Vec<_> = fds.iter()
+            .filter(|(n, t)| !["0", "1", "2"].contains(&n.as_str()) && !t.as_str().is_some_and(|t| t.ends_with("/fd")))
+            .collect();
+        ensure!(extra.is_empty(), "fds leaked into the container: {extra:?}");
+    }
+
+    /// --preserve-fds N passes fds 3..3+N to the container process, and no more.
+    fn preserve_fds(rt) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "fds", &["/checker"])?;
+        b.write()?;
+        let kept = std::fs::File::create(d.scratch("kept-fd"))?;
+        let extra = std::fs::File::create(d.scratch("not-kept-fd"))?;
+        let (k, e) = (kept.as_raw_fd(), extra.as_raw_fd());
+        let mut cmd = d.command(&["run", "--preserve-fds", "1", "--bundle", &b.path().to_string_lossy(), b.id()]);
+        // Copies first (F_DUPFD above 100), so dup2 never meets its own
+        // source at 3 or 4 and always clears close-on-exec.
+        // SAFETY: only fcntl/dup2/close between fork and exec, all async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let k2 = libc::fcntl(k, libc::F_DUPFD, 100);
+                let e2 = libc::fcntl(e, libc::F_DUPFD, 100);
+                if k2 < 0 || e2 < 0 || libc::dup2(k2, 3) < 0 || libc::dup2(e2, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(k2);
+                libc::close(e2);
+                Ok(())
+            });
+        }
+        let o = d.exec_cmd(cmd)?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(o.success(), "run --preserve-fds: {}", o.stderr);
+        let r: serde_json::Value = serde_json::from_str(o.stdout.lines().last().unwrap_or(""))?;
+        let fd3 = r["fds"]["3"].as_str().unwrap_or("");
+        ensure!(fd3.ends_with("kept-fd"), "fd 3 in the container: {:?} (fds {})", fd3, r["fds"]);
+        ensure!(!r["fds"]["4"].as_str().is_some_and(|t| t.ends_with("not-kept-fd")), "fd 4 leaked: {}", r["fds"]);
+    }
+
     /// A missing process binary fails create or start; nothing is left running.
     fn missing_binary(rt) {
         let d = Driver::new(rt)?;

@@ -105,6 +105,20 @@ conformance! {
         check_new(&r, "time")?;
     }
 
+    /// linux.timeOffsets shift the clocks of a new time namespace.
+    #[runc_fails = "runc 1.1.5 does not know the time namespace or timeOffsets (added in runc 1.2)"]
+    fn time_offsets(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "timeoff", &["/checker", "--read", "/proc/uptime"])?;
+        b.push("/linux/namespaces", json!({"type": "time"}));
+        b.set("/linux/timeOffsets", json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 86400, "nanosecs": 0}}));
+        let r = d.run_checker(&b)?;
+        let up = |s: &str| s.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        let host = up(&std::fs::read_to_string("/proc/uptime")?);
+        let inside = up(r.str("/files/~1proc~1uptime"));
+        ensure!(inside > host + 80000.0, "uptime inside {inside}, host {host}");
+    }
+
     /// Namespaces given by `path` are joined: a second container shares the
     /// first's network, ipc, uts and pid namespaces.
     fn join_by_path(rt) {

@@ -126,6 +126,7 @@ fn report(args: &[String]) {
     out.insert("devices".into(), devices());
     out.insert("cgroup".into(), json!(read_trim("/proc/self/cgroup")));
     out.insert("ns".into(), namespaces());
+    out.insert("fds".into(), open_fds());
 
     let probed: Map<String, Value> = probes.iter().map(|p| (p.clone(), probe(p))).collect();
     out.insert("probes".into(), Value::Object(probed));
@@ -332,6 +333,21 @@ fn devices() -> Value {
                 stack.push(path.clone());
             }
             out.insert(path, st);
+        }
+    }
+    Value::Object(out)
+}
+
+/// Open file descriptors and what they point at (for --preserve-fds).
+fn open_fds() -> Value {
+    let mut out = Map::new();
+    if let Ok(rd) = fs::read_dir("/proc/self/fd") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let target = fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            out.insert(name, json!(target));
         }
     }
     Value::Object(out)
