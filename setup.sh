@@ -41,7 +41,8 @@ fi
 if ! berth image inspect busybox >/dev/null 2>&1; then
   tar=$(mktemp /tmp/busybox-rootfs.XXXXXX.tar)
   scripts/make-busybox-rootfs.sh > "$tar"
-  berth image import "$tar" busybox
+  # CMD as the busybox image on Docker Hub has, so `berth run -it busybox` gets a shell.
+  berth image import --change 'CMD ["sh"]' "$tar" busybox
   rm -f "$tar"
 fi
 echo "setup: berth is ready (berthd log: /var/log/berthd.log)"
