@@ -76,6 +76,14 @@ impl Env {
         self.tmp.path().join("bundle")
     }
 
+    fn edit_config(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.bundle().join("config.json");
+        let mut spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut spec);
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    }
+
     fn log_path(&self) -> PathBuf {
         self.tmp
             .path()
@@ -139,7 +147,8 @@ fn make_bundle(dir: &Path, id: &str, args: &[&str], terminal: bool) {
     }
     std::fs::copy("/usr/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
     for tool in [
-        "sh", "echo", "cat", "sleep", "tty", "true", "false", "ls", "seq", "yes", "head",
+        "sh", "echo", "cat", "sleep", "tty", "true", "false", "ls", "seq", "yes", "head", "tr",
+        "stty",
     ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(tool)).unwrap();
     }
@@ -755,4 +764,31 @@ async fn dead_shim_is_unreachable_and_cleaned_up() {
     assert!(!alive(pid));
     assert!(!env.manager.shim_dir(&env.id).exists());
     assert!(!env.cgroup_dir().exists());
+}
+
+#[tokio::test]
+async fn oom_kill_is_recorded() {
+    let env = Env::new(
+        "oom",
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived",
+        ],
+    );
+    env.edit_config(|spec| {
+        spec["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 16 << 20, "swap": 16 << 20});
+    });
+    let task = env.manager.create(env.spec()).await.expect("create");
+    task.start().await.expect("start");
+    let exit = tokio::time::timeout(Duration::from_secs(60), task.wait())
+        .await
+        .expect("the hog was not stopped")
+        .unwrap();
+    assert!(exit.oom_killed, "{exit:?}");
+    assert_ne!(exit.code, 0);
+    let rec = env.manager.recorded_exit(&env.id).unwrap().unwrap();
+    assert!(rec.oom_killed);
+    task.delete(false).await.expect("delete");
 }
