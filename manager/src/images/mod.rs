@@ -1,14 +1,15 @@
-//! images: local images — import, docker-archive load/save, list, inspect, tag,
-//! remove, history — over the content store, the snapshotter and the metadata store.
+//! images: local images — import, commit, load/save (docker-archive, OCI layout),
+//! list, inspect, tag, remove, history — over the content store, the snapshotter and
+//! the metadata store.
 //!
 //! # Model
 //!
 //! * An image is identified by its **ID**, the digest of its config blob (docker's
-//!   rule), `sha256:<hex>`. Its record ([`Table::Images`]) lists the layer blobs, their
+//!   rule), `sha256:<hex>`. Its record ([`crate::metadata::Table::Images`]) lists the layer blobs, their
 //!   diff IDs and the top chain ID; config, manifest and layers live in content/.
 //! * Layer blobs are stored **uncompressed** (compressed input is inflated on the way
 //!   in), so a layer's blob digest is its diff ID and `save` writes it as is.
-//! * **Tags** ([`Table::Tags`]) map a familiar reference (`busybox:latest`; `busybox`
+//! * **Tags** ([`crate::metadata::Table::Tags`]) map a familiar reference (`busybox:latest`; `busybox`
 //!   means `busybox:latest`, `docker.io/library/` is dropped) to an image ID. An image
 //!   without tags is *dangling*.
 //! * Every layer is unpacked once at import/load time (snapshots/), so `resolve` +
