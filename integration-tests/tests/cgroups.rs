@@ -53,6 +53,16 @@ conformance! {
         let want = format!("{}/{rel}", own.trim_end_matches('/'));
         drop(c);
         cgroup::remove_all(&want);
+        // The relative parent, in every hierarchy, under our own cgroup there.
+        let own_all = std::fs::read_to_string("/proc/self/cgroup")?;
+        for l in own_all.lines() {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let ctrl = ctrls.split(',').next().unwrap_or("").trim_start_matches("name=");
+            let dir = if ctrl.is_empty() { "unified" } else { ctrl };
+            let parent = format!("/sys/fs/cgroup/{dir}{}/berth-conformance-rel", path.trim_end_matches('/'));
+            let _ = std::fs::remove_dir(parent);
+        }
         ensure!(line == want, "memory cgroup {line}, wanted {want}");
     }
 
