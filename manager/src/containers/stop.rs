@@ -1,8 +1,9 @@
 //! `stop`, `kill`, `restart`. `stop` sends the stop signal, waits the grace
-//! period, then SIGKILLs — and, when it had to, says why: most often PID 1 of
-//! the container has no handler for the signal, and the kernel never applies a
-//! default action (terminate) to a PID namespace's init for signals sent from
-//! inside or from an ancestor namespace except SIGKILL/SIGSTOP.
+//! period, then SIGKILLs — and, when it had to, says why, from PID 1's signal
+//! disposition read before the signal was sent: most often it has no handler,
+//! and the kernel never applies a default action to a PID namespace's init
+//! (only SIGKILL/SIGSTOP from an ancestor namespace get through;
+//! kernel/signal.c `sig_task_ignored`, SIGNAL_UNKILLABLE).
 
 use std::time::Duration;
 
@@ -135,7 +136,10 @@ impl Containers {
             Some((Disposition::Caught, name)) => format!(
                 "{head}: its PID 1 ({name}) handles {signame} but did not exit (a shell or wrapper that does not pass the signal on to its child keeps running). Run it with --init, `exec` the program from the shell, or give it longer with --stop-timeout."
             ),
-            _ => format!("{head}: it did not act on {signame}; give it longer with --stop-timeout."),
+            Some((Disposition::Default, name)) => format!(
+                "{head}: its PID 1 ({name}) has no handler for {signame}, and the kernel does not apply a signal's default action to the init of a PID namespace, so {signame} was ignored. Run it with --init (an init that forwards signals), handle {signame} in the program, or choose a signal it handles with --stop-signal."
+            ),
+            None => format!("{head}: give it longer with --stop-timeout."),
         };
         self.publish(&c, "stop", &[]);
         Ok(StopOutcome {

@@ -1,0 +1,96 @@
+//! Bad input gets docker's error and leaves nothing half-made. Root only.
+
+mod engine_support;
+
+use berth_engine_api::ErrorKind;
+use engine_support::*;
+
+#[tokio::test]
+async fn unknown_image_container_and_name_clash() {
+    let d = Daemon::start("err").await;
+    let c = d.busybox().await;
+    let mut s = spec(&["true"]);
+    s.image = "nosuchimage".into();
+    let e = c.containers().create(&s).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(
+        e.to_string().starts_with("No such image: nosuchimage"),
+        "{e}"
+    );
+
+    let e = c
+        .containers()
+        .remove("nope", true, false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "No such container: nope");
+
+    let mut s = spec(&["true"]);
+    s.name = "web".into();
+    let id = c.containers().create(&s).await.unwrap().id;
+    let e = c.containers().create(&s).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        e.to_string(),
+        format!("Conflict. The container name \"/web\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")
+    );
+    assert_eq!(c.containers().list(true, &[], 0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_bind_source_leaves_no_container() {
+    let d = Daemon::start("err-bind").await;
+    let c = d.busybox().await;
+    let mut s = spec(&["true"]);
+    s.mounts.push(berth_engine_api::Mount {
+        kind: "bind".into(),
+        source: "/nonexistent/berth-test".into(),
+        target: "/x".into(),
+        read_only: false,
+    });
+    let e = c.containers().create(&s).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(
+        e.to_string().contains("bind source path does not exist"),
+        "{e}"
+    );
+    assert!(c.containers().list(true, &[], 0).await.unwrap().is_empty());
+    let left: Vec<_> = std::fs::read_dir(d.root.join("containers"))
+        .map(|r| r.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(mounts_under(&d.root).is_empty());
+}
+
+#[tokio::test]
+async fn no_command_is_a_clear_error() {
+    let d = Daemon::start("err-cmd").await;
+    let c = d.busybox().await;
+    let e = c.containers().create(&spec(&[])).await.unwrap_err();
+    assert!(e.to_string().starts_with("No command specified"), "{e}");
+    assert!(c.containers().list(true, &[], 0).await.unwrap().is_empty());
+}
+
+#[test]
+fn malformed_daemon_json_stops_berthd_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(&cfg, "{\"runtime\": ").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("--root")
+        .arg(dir.path().join("root"))
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("malformed daemon config"), "{err}");
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+    assert!(
+        !dir.path().join("root").exists(),
+        "berthd wrote its root before failing"
+    );
+}
