@@ -830,6 +830,32 @@ mod tests {
     }
 
     #[test]
+    fn copy_tree_keeps_dirs_files_links_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = setup();
+        let from = t.bundle.join("from");
+        let to = t.bundle.join("to");
+        std::fs::create_dir_all(from.join("d/e")).unwrap();
+        std::fs::create_dir(&to).unwrap();
+        std::fs::write(from.join("d/e/f"), "content").unwrap();
+        std::fs::set_permissions(from.join("d/e/f"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::fs::set_permissions(from.join("d"), std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::os::unix::fs::symlink("d/e/f", from.join("link")).unwrap();
+        std::fs::write(to.join("link"), "kept").unwrap();
+        copy_tree(&from, &to).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(to.join("d/e/f")).unwrap(),
+            "content"
+        );
+        let mode = |p: &str| std::fs::metadata(to.join(p)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode("d/e/f"), 0o640);
+        assert_eq!(mode("d"), 0o711);
+        // An entry already in the destination wins.
+        assert_eq!(std::fs::read_to_string(to.join("link")).unwrap(), "kept");
+    }
+
+    #[test]
     fn tmpcopyup_mounts_rw_then_remounts_ro() {
         let t = setup();
         std::fs::create_dir_all(t.rootfs.join("etc")).unwrap();

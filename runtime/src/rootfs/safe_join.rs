@@ -108,11 +108,15 @@ pub(crate) fn create_in_root(
             if let Some(parent) = path.parent() {
                 mkdir_all(parent).map_err(|e| io("mkdir", parent, e))?;
             }
+            // An existing entry is left alone (even on a read-only image, where
+            // trying to create it would say EROFS).
+            let exists = std::fs::symlink_metadata(&path).is_ok();
             match std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
             {
+                _ if exists => {}
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io("create", &path, e)),
