@@ -187,6 +187,19 @@ fn host_mounts_touching(needle: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The host's `/` mount as the kernel shows it (options and propagation): a
+/// propagation change that leaked out of the child would show here. Other tests may
+/// add mounts of their own meanwhile, so the whole table is not compared.
+fn host_root_mount() -> String {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mountinfo::parse(&text)
+        .into_iter()
+        .filter(|m| m.mount_point == Path::new("/"))
+        .map(|m| format!("{} {:?} {}", m.mount_options, m.optional, m.fstype))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn run_in_new_mount_ns(mode: Mode) {
     if !is_root() {
         eprintln!("skipped: needs root to create a mount namespace");
@@ -194,6 +207,7 @@ fn run_in_new_mount_ns(mode: Mode) {
     }
     let bundle = make_bundle(mode);
     assert!(host_mounts_touching(&bundle.path).is_empty());
+    let root_before = host_root_mount();
     let exe = std::env::current_exe().expect("current_exe");
     let rootfs_c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
         bundle.rootfs.as_os_str(),
@@ -298,6 +312,7 @@ fn run_in_new_mount_ns(mode: Mode) {
     assert!(!Path::new("/etc/y").exists(), "escaped to host /etc/y");
     // Nothing the child mounted is visible on the host.
     assert_eq!(host_mounts_touching(&bundle.path), Vec::<String>::new());
+    assert_eq!(host_root_mount(), root_before, "host / changed");
 }
 
 #[test]
