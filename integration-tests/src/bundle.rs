@@ -84,31 +84,7 @@ impl Bundle {
     /// Sets the value at a JSON pointer (`/linux/sysctl`), creating objects on
     /// the way.
     pub fn set(&mut self, pointer: &str, value: Value) {
-        let mut cur = &mut self.config;
-        let parts: Vec<&str> = pointer.split('/').skip(1).collect();
-        for (i, part) in parts.iter().enumerate() {
-            if i + 1 == parts.len() {
-                if let Some(arr) = cur.as_array_mut() {
-                    if let Ok(idx) = part.parse::<usize>() {
-                        if idx < arr.len() {
-                            arr[idx] = value;
-                            return;
-                        }
-                    }
-                    arr.push(value);
-                } else {
-                    if !cur.is_object() {
-                        *cur = json!({});
-                    }
-                    cur[*part] = value;
-                }
-                return;
-            }
-            if cur.get(*part).is_none() {
-                cur[*part] = json!({});
-            }
-            cur = &mut cur[*part];
-        }
+        set_pointer(&mut self.config, pointer, value);
     }
 
     /// Appends to the array at `pointer` (creating it).
@@ -160,6 +136,33 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         crate::cgroup::remove_all(&self.cgroups_path);
+    }
+}
+
+/// Sets `value` at a JSON pointer, creating objects on the way; on an array
+/// a numeric last segment replaces that element, anything else appends.
+fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            if let Some(arr) = cur.as_array_mut() {
+                match part.parse::<usize>() {
+                    Ok(idx) if idx < arr.len() => arr[idx] = value,
+                    _ => arr.push(value),
+                }
+            } else {
+                if !cur.is_object() {
+                    *cur = json!({});
+                }
+                cur[*part] = value;
+            }
+            return;
+        }
+        if cur.get(*part).is_none() {
+            cur[*part] = json!({});
+        }
+        cur = &mut cur[*part];
     }
 }
 
@@ -217,4 +220,32 @@ fn default_config(args: &[&str], cgroups_path: &str) -> Value {
             ]
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_pointer_creates_nested_objects() {
+        let mut v = json!({"linux": {}});
+        set_pointer(&mut v, "/linux/resources/pids", json!({"limit": 3}));
+        assert_eq!(v["linux"]["resources"]["pids"]["limit"], 3);
+    }
+
+    #[test]
+    fn set_pointer_on_arrays_replaces_or_appends() {
+        let mut v = json!({"a": [1, 2]});
+        set_pointer(&mut v, "/a/0", json!(9));
+        set_pointer(&mut v, "/a/-", json!(3));
+        assert_eq!(v["a"], json!([9, 2, 3]));
+    }
+
+    #[test]
+    fn default_config_has_unique_cgroup_and_args() {
+        let c = default_config(&["/checker", "x"], "/berth-conformance/id1");
+        assert_eq!(c["linux"]["cgroupsPath"], "/berth-conformance/id1");
+        assert_eq!(c["process"]["args"], json!(["/checker", "x"]));
+        assert_eq!(c["root"]["readonly"], false);
+    }
 }

@@ -104,3 +104,35 @@ fn cap_number(name: &str) -> u32 {
     ];
     NAMES.iter().position(|n| *n == name).unwrap_or(63) as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cap_mask_matches_the_kernel_numbers() {
+        // CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10):
+        // runc's default set, 0x20000420 in /proc/self/status.
+        assert_eq!(
+            cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]),
+            0x2000_0420
+        );
+        assert_eq!(cap_mask(&["CAP_CHECKPOINT_RESTORE"]), 1 << 40);
+    }
+
+    #[test]
+    fn report_reads_caps_and_topmost_mount() {
+        let r = Report(json!({
+            "caps": {"CapEff": "0000000000000020"},
+            "mounts": [
+                {"mount_point": "/x", "options": ["rw"]},
+                {"mount_point": "/x", "options": ["ro"]}
+            ]
+        }));
+        assert_eq!(r.caps("CapEff"), 0x20);
+        assert_eq!(r.caps("CapPrm"), u64::MAX);
+        assert!(r.mount_has("/x", "ro"));
+        assert!(!r.mount_has("/x", "rw"));
+    }
+}
