@@ -135,8 +135,10 @@ impl Snapshotter {
         for d in [root.join("snapshots"), root.join("containers")] {
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
+        // Absolute: mounts resolve paths from a thread whose cwd is the root.
+        let root = std::fs::canonicalize(root).map_err(io_err(root))?;
         Ok(Snapshotter {
-            root: root.to_path_buf(),
+            root,
             store,
             lock: std::sync::Mutex::new(()),
             opened_at: std::time::SystemTime::now(),
