@@ -35,6 +35,17 @@ pub fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
             if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
                 anyhow::bail!("a shim is already listening on {}", sock.display());
             }
+            // One still starting up has written its pid but may not listen yet.
+            let pid_file = state_dir.join(crate::shim::PID_FILE);
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+            {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == "berth-shim" && pid != std::process::id() {
+                    anyhow::bail!("shim {pid} already owns {}", state_dir.display());
+                }
+            }
         }
         Err(e) => return Err(e).with_context(|| format!("creating {}", state_dir.display())),
     }

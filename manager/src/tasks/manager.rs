@@ -62,11 +62,29 @@ impl TaskManager {
         let id = spec.id.clone();
         validate_id(&id)?;
         let dir = self.shim_dir(&id);
-        if dir.exists() {
-            return Err(TaskError::AlreadyExists {
-                id,
-                message: format!("shim state dir {} exists", dir.display()),
-            });
+        // Creating the dir is the atomic claim on the id: two creates of one
+        // id cannot both get past here.
+        let parent = self.state_dir.join("shims");
+        std::fs::create_dir_all(&parent).map_err(|source| TaskError::Io {
+            id: id.clone(),
+            path: parent,
+            source,
+        })?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(TaskError::AlreadyExists {
+                    id,
+                    message: format!("shim state dir {} exists", dir.display()),
+                })
+            }
+            Err(source) => {
+                return Err(TaskError::Io {
+                    id,
+                    path: dir,
+                    source,
+                })
+            }
         }
         let address = self.spawn_shim(&spec, &dir).await?;
         let task = match connect_address(&id, &address, &dir).await {
