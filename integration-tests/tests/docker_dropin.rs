@@ -29,6 +29,11 @@ struct Dockerd {
 impl Dockerd {
     /// Starts dockerd, or says why it cannot run here (`Ok(Err(reason))`).
     fn start(berth: Option<&Path>) -> anyhow::Result<Result<Self, String>> {
+        if Command::new("docker").arg("--version").output().is_err() {
+            return Ok(Err(
+                "the docker CLI is not installed (apt-get install docker.io)".into(),
+            ));
+        }
         let dir = tempfile::Builder::new().prefix("berth-dk-").tempdir()?;
         let name = dir
             .path()
@@ -57,7 +62,11 @@ impl Dockerd {
             .stderr(log);
         let child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return Ok(Err(format!("cannot run dockerd: {e}"))),
+            Err(e) => {
+                return Ok(Err(format!(
+                    "cannot run dockerd (apt-get install docker.io): {e}"
+                )))
+            }
         };
         let mut d = Dockerd {
             dir,
