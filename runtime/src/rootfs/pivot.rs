@@ -31,8 +31,17 @@ pub(crate) fn pivot_root(sys: &dyn Sys, rootfs: &Path) -> Result<(), RootfsError
         .map_err(|e| sys_err("open", rootfs, e))?;
     sys.fchdir(new_root.as_fd())
         .map_err(|e| sys_err("fchdir", rootfs, e))?;
-    sys.pivot_root(dot, dot)
-        .map_err(|e| sys_err("pivot_root", rootfs, e))?;
+    sys.pivot_root(dot, dot).map_err(|errno| RootfsError::Sys {
+        // The usual cause: the host's / is the initramfs, which cannot be pivoted.
+        what: if errno == Errno::EINVAL {
+            "pivot (if the host root is a ramfs, run with --no-pivot)".into()
+        } else {
+            "pivot".into()
+        },
+        op: "pivot_root",
+        path: rootfs.to_path_buf(),
+        errno,
+    })?;
     // "." must name the old root, which only an fd opened before the pivot still does.
     sys.fchdir(old_root.as_fd())
         .map_err(|e| sys_err("fchdir", slash, e))?;
@@ -121,6 +130,7 @@ mod tests {
             .to_string();
         assert!(err.contains("pivot_root /b/rootfs"), "{err}");
         assert!(err.contains("EINVAL"), "{err}");
+        assert!(err.contains("--no-pivot"), "{err}");
     }
 
     #[test]
