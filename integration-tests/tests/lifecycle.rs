@@ -267,16 +267,19 @@ conformance! {
     }
 
     /// exec --process: user, capabilities, noNewPrivileges and env of the
-    /// given process spec apply to the new process.
+    /// given process spec apply to the new process, and it runs under the
+    /// container's seccomp filter.
     fn exec_process_json(rt) {
         let d = Driver::new(rt)?;
-        let b = Bundle::new(rt, "execp", &["/checker", "sleep", "30"])?;
+        let mut b = Bundle::new(rt, "execp", &["/checker", "sleep", "30"])?;
+        b.set("/linux/seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42}]}));
         let c = d.create(&b, &[])?;
         c.start()?;
         let process = serde_json::json!({
             "terminal": false,
             "user": {"uid": 1000, "gid": 1000, "additionalGids": [44]},
-            "args": ["/checker"],
+            "args": ["/checker", "--syscall", "getppid"],
             "env": ["PATH=/bin", "BERTH_EXEC=yes"],
             "cwd": "/tmp",
             "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
@@ -291,6 +294,7 @@ conformance! {
         ensure!(r["groups"].as_array().is_some_and(|g| g.iter().any(|x| x == 44)), "exec groups {}", r["groups"]);
         ensure!(r["caps"]["CapEff"] == "0000000000000020" && r["caps"]["CapBnd"] == "0000000000000020", "exec caps {}", r["caps"]);
         ensure!(r["no_new_privs"] == "1", "exec NoNewPrivs {}", r["no_new_privs"]);
+        ensure!(r["seccomp"] == "2" && r["syscalls"]["getppid"]["errno"] == 42, "exec seccomp: {} {}", r["seccomp"], r["syscalls"]);
         ensure!(r["env"]["BERTH_EXEC"] == "yes" && r["cwd"] == "/tmp", "exec env/cwd {} {}", r["env"], r["cwd"]);
     }
 
