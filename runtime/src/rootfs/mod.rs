@@ -170,18 +170,20 @@ fn prepare_with(
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup));
 
-    // Relative sources must not depend on where the init process happens to be.
-    let bundle = if opts.bundle.as_os_str().is_empty() {
-        Path::new(".")
+    // Relative sources must not depend on where the init process happens to be. The
+    // bundle itself is not looked up: in a user namespace it may not be searchable,
+    // and only relative bind sources need it.
+    let bundle = if opts.bundle.is_absolute() {
+        opts.bundle.to_path_buf()
     } else {
-        opts.bundle
+        let cwd = std::env::current_dir().map_err(|e| RootfsError::Io {
+            what: "bundle".into(),
+            op: "getcwd",
+            path: opts.bundle.to_path_buf(),
+            source: e,
+        })?;
+        cwd.join(opts.bundle)
     };
-    let bundle = std::fs::canonicalize(bundle).map_err(|e| RootfsError::Io {
-        what: "bundle".into(),
-        op: "canonicalize",
-        path: bundle.to_path_buf(),
-        source: e,
-    })?;
     propagation::prepare_root(sys, rootfs)?;
     let ctx = mount::MountCtx {
         sys,
