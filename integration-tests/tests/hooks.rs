@@ -94,7 +94,11 @@ fn check_fatal(rt: Runtime, kind: &str) -> anyhow::Result<()> {
         }
     } else {
         // create failed, so there is no container to delete later.
-        ensure!(!st.success(), "container left after failing {kind} hook: {}", st.stdout);
+        ensure!(
+            !st.success(),
+            "container left after failing {kind} hook: {}",
+            st.stdout
+        );
     }
     // Leave the deletion to the runtime's own cleanup, then look for leftovers.
     let procs: Vec<_> = cgroup::existing_dirs(b.cgroups_path())

@@ -484,6 +484,36 @@ conformance! {
         ensure!(!r["fds"]["4"].as_str().is_some_and(|t| t.ends_with("not-kept-fd")), "fd 4 leaked: {}", r["fds"]);
     }
 
+    /// Changing config.json after create has no effect on the container
+    /// (the runtime keeps what it was created with).
+    fn config_change_after_create_has_no_effect(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "cfgupd", &["/checker"])?;
+        b.set("/hostname", serde_json::json!("before-edit"));
+        let c = d.create(&b, &[])?;
+        b.set("/hostname", serde_json::json!("after-edit"));
+        b.set("/process/args", serde_json::json!(["/bin/false"]));
+        b.write()?;
+        c.start()?;
+        c.wait_status("stopped", T)?;
+        let r = c.report()?;
+        ensure!(r.str("/hostname") == "before-edit", "hostname {}", r.str("/hostname"));
+    }
+
+    /// A capability name the kernel does not know is a warning, not an
+    /// error (spec, config "capabilities": "MUST be logged as a warning ...
+    /// SHOULD NOT fail"); the known ones still apply.
+    fn unknown_capability_is_a_warning(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "capunk", &["/checker"])?;
+        for set in ["bounding", "effective", "permitted"] {
+            b.push(&format!("/process/capabilities/{set}"), serde_json::json!("CAP_BERTH_BOGUS"));
+        }
+        let r = d.run_checker(&b)?;
+        let want = berth_integration_tests::report::cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+        ensure!(r.caps("CapBnd") == want && r.caps("CapEff") == want, "caps {:#x} {:#x}", r.caps("CapBnd"), r.caps("CapEff"));
+    }
+
     /// A missing process binary fails create or start; nothing is left running.
     fn missing_binary(rt) {
         let d = Driver::new(rt)?;

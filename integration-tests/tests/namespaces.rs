@@ -143,6 +143,25 @@ conformance! {
         ensure!(r.at("/pid") != 1, "pid namespace not joined (pid 1)");
     }
 
+    /// A `path` to a namespace of another type is refused (network asked,
+    /// ipc given), and nothing is left behind.
+    fn join_path_of_wrong_type_fails(rt) {
+        let d = Driver::new(rt)?;
+        let a = Bundle::new(rt, "nswhold", &["/checker", "sleep", "60"])?;
+        let ca = d.create(&a, &[])?;
+        ca.start()?;
+        let pid = ca.pid()?;
+        let mut b = Bundle::new(rt, "nswrong", &["/checker"])?;
+        b.drop_namespace("network");
+        b.push("/linux/namespaces", json!({"type": "network", "path": format!("/proc/{pid}/ns/ipc")}));
+        b.write()?;
+        let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let left = d.exec(&["state", b.id()])?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(!o.success(), "joining an ipc namespace as network succeeded");
+        ensure!(!left.success(), "state left after the failed create");
+    }
+
     /// The user, cgroup and mount namespaces can be joined by `path` too: a
     /// second container joins the first's user namespace (same id maps) and
     /// cgroup namespace.
