@@ -324,6 +324,7 @@ conformance! {
                 b.push("/linux/namespaces", serde_json::json!({"type": "network", "path": "/proc/self/ns/no-such"}));
             })),
             ("root.path", Box::new(|b: &mut Bundle| b.set("/root/path", serde_json::json!("no-such-rootfs")))),
+            ("rlimit soft > hard", Box::new(|b: &mut Bundle| b.set("/process/rlimits", serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])))),
             ("mount type", Box::new(|b: &mut Bundle| b.push("/mounts", serde_json::json!({"destination": "/mnt", "type": "berthfs", "source": "x"})))),
         ];
         for (field, edit) in cases {
@@ -512,6 +513,22 @@ conformance! {
         let r = d.run_checker(&b)?;
         let want = berth_integration_tests::report::cap_mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
         ensure!(r.caps("CapBnd") == want && r.caps("CapEff") == want, "caps {:#x} {:#x}", r.caps("CapBnd"), r.caps("CapEff"));
+    }
+
+    /// Ids that are not plain names (path separators, "..") are refused and
+    /// nothing is created outside the state root.
+    fn invalid_id_refused(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "badid", &["/checker"])?;
+        d.assert_functional(&b)?;
+        b.write()?;
+        let outside = d.root().parent().map(|p| p.join("escaped")).unwrap_or_default();
+        for id in ["../escaped", "a/b", ".."] {
+            let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), id])?;
+            let _ = d.exec(&["delete", "--force", id]);
+            ensure!(!o.success(), "create with id {id:?} succeeded");
+        }
+        ensure!(!outside.exists(), "{} was created", outside.display());
     }
 
     /// A missing process binary fails create or start; nothing is left running.
