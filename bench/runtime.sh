@@ -6,7 +6,7 @@
 #      container init it leaves behind is not waited for, so not counted);
 #   3. a `run --rm`-like flow with linux.resources.memory.limit = 512k.
 # Runtimes: berth-runtime ($BERTH_RUNTIME, else target/release, else target/debug),
-# runc (/usr/sbin/runc), youki (when on PATH). Needs root, hyperfine, jq, busybox.
+# runc (/usr/sbin/runc), youki ($YOUKI, else when on PATH). Needs root, hyperfine, jq, busybox.
 # Usage: bench/runtime.sh [RUNS]   (default 30 runs, 3 warmups)
 set -euo pipefail
 
@@ -24,7 +24,8 @@ fi
 declare -a NAMES BINS
 if [ -n "$berth" ]; then NAMES+=(berth); BINS+=("$berth"); else echo "note: berth-runtime not built (cargo build --release -p berth-runtime)" >&2; fi
 NAMES+=(runc); BINS+=(/usr/sbin/runc)
-if command -v youki >/dev/null; then NAMES+=(youki); BINS+=("$(command -v youki)"); fi
+youki=${YOUKI:-$(command -v youki || true)}
+if [ -n "$youki" ] && [ -x "$youki" ]; then NAMES+=(youki); BINS+=("$youki"); fi
 
 for tool in hyperfine jq busybox /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine jq busybox-static time)" >&2; exit 1; }
