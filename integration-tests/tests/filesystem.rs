@@ -109,6 +109,41 @@ conformance! {
         ensure!(has(&ro["options"], "ro") && has(&ro["options"], "nodiratime"), "/mnt/ro {}", ro["options"]);
     }
 
+    /// Flags that show in mountinfo: sync and dirsync (superblock),
+    /// nosymfollow, strictatime (neither relatime nor noatime), nodev.
+    fn mount_flag_options(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mflags", &["/checker"])?;
+        b.push("/mounts", json!({"destination": "/mnt/f", "type": "tmpfs", "source": "tmpfs",
+            "options": ["sync", "dirsync", "nosymfollow", "strictatime", "nodev"]}));
+        let r = d.run_checker(&b)?;
+        let m = mount_of(&r, "/mnt/f")?;
+        for o in ["sync", "dirsync"] {
+            ensure!(has(&m["super_options"], o) || has(&m["options"], o), "{o} missing: {} / {}", m["options"], m["super_options"]);
+        }
+        for o in ["nosymfollow", "nodev"] {
+            ensure!(has(&m["options"], o), "{o} missing: {}", m["options"]);
+        }
+        ensure!(!has(&m["options"], "relatime") && !has(&m["options"], "noatime"), "not strictatime: {}", m["options"]);
+    }
+
+    /// Recursive attributes (rro, rnosuid, rnoexec) reach submounts of an rbind.
+    fn mount_recursive_attributes(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "mrattr", &["/checker"])?;
+        let src = b.path().join("rtree");
+        let _sub = HostMount::tmpfs(&src.join("sub"), false)?;
+        b.push("/mounts", json!({"destination": "/mnt/r", "type": "bind", "source": src,
+            "options": ["rbind", "rro", "rnosuid", "rnoexec"]}));
+        let r = d.run_checker(&b)?;
+        for at in ["/mnt/r", "/mnt/r/sub"] {
+            let m = mount_of(&r, at)?;
+            for o in ["ro", "nosuid", "noexec"] {
+                ensure!(has(&m["options"], o), "{at} lacks {o}: {}", m["options"]);
+            }
+        }
+    }
+
     /// A bind mount from the host, read-only, shows the host's files and
     /// refuses writes with EROFS.
     fn mount_bind_readonly(rt) {
