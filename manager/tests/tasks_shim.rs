@@ -792,3 +792,16 @@ async fn oom_kill_is_recorded() {
     assert!(rec.oom_killed);
     task.delete(false).await.expect("delete");
 }
+
+#[tokio::test]
+async fn cleanup_dead_also_stops_a_shim_that_is_still_there() {
+    let env = Env::new("hung", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    let pid = task.start().await.unwrap() as i32;
+    let shim = env.shim_pid().unwrap();
+    env.manager.cleanup_dead(&env.id).await.expect("cleanup");
+    assert!(!alive(shim), "shim left running");
+    assert!(!alive(pid), "container left running");
+    assert!(!env.manager.shim_dir(&env.id).exists());
+    assert!(!env.cgroup_dir().exists());
+}

@@ -14,6 +14,8 @@ use super::types::{CreateTask, ExitStatus};
 
 /// File in a shim's state dir holding its socket address (`unix://<path>`).
 const ADDRESS_FILE: &str = "address";
+/// File in a shim's state dir holding the shim's pid.
+const PID_FILE: &str = "shim.pid";
 /// File in a shim's state dir holding the init's exit status, JSON.
 const EXIT_FILE: &str = "exit.json";
 
@@ -188,12 +190,14 @@ impl TaskManager {
         })))
     }
 
-    /// Cleans up after a shim that died (unreachable): `<runtime> delete
-    /// --force` (kills what is left, removes the cgroup and runtime state) and
-    /// removes the shim's state dir. Never call it on a live shim; use
-    /// [`Task::delete`] there.
+    /// Cleans up after a shim that died or stopped answering: kills the shim
+    /// process if it is still there, runs `<runtime> delete --force` (kills
+    /// what is left of the container, removes its cgroup and runtime state)
+    /// and removes the shim's state dir. The last resort: a shim that
+    /// answers is removed with [`Task::delete`].
     pub async fn cleanup_dead(&self, id: &str) -> Result<(), TaskError> {
         validate_id(id)?;
+        self.kill_shim(id).await;
         let out = tokio::process::Command::new(&self.runtime)
             .arg("--root")
             .arg(self.runtime_root())
@@ -224,6 +228,36 @@ impl TaskManager {
                 path: dir,
                 source,
             }),
+        }
+    }
+
+    /// SIGKILLs the shim of `id` if its pid file names a live berth-shim
+    /// serving this very state dir (a recycled pid is left alone).
+    async fn kill_shim(&self, id: &str) {
+        let dir = self.shim_dir(id);
+        let Some(pid) = std::fs::read_to_string(dir.join(PID_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let ours = cmdline.contains("berth-shim") && cmdline.contains(&*dir.to_string_lossy());
+        if !ours || pid <= 1 {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(pid);
+        if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).is_err() {
+            return;
+        }
+        // It removes nothing when killed; wait for it to be gone so the
+        // runtime delete below does not race its last reaps.
+        for _ in 0..100 {
+            if nix::sys::signal::kill(pid, None).is_err() || is_zombie(pid.as_raw()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -283,6 +317,17 @@ struct ExitRecord {
     exited_at_unix_nanos: i64,
     #[serde(default)]
     oom_killed: bool,
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
 }
 
 /// Ids become path components and runtime ids: keep them plain.
