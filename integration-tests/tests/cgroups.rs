@@ -144,6 +144,28 @@ conformance! {
         ensure!(cgroup::read("cpuset", p, "cpuset.mems")? == "0", "cpuset.mems");
     }
 
+    /// cpu.burst (spec 1.1) reaches cpu.cfs_burst_us.
+    #[runc_fails = "runc 1.1.5 does not know linux.resources.cpu.burst (added in runc 1.2)"]
+    fn cpu_burst(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "cpuburst", &["/checker", "sleep", "30"])?;
+        b.set("/linux/resources/cpu", json!({"quota": 50000, "period": 100000, "burst": 20000}));
+        let _c = d.create(&b, &[])?;
+        let burst = cgroup::read("cpu", b.cgroups_path(), "cpu.cfs_burst_us")?;
+        ensure!(burst == "20000", "cpu.cfs_burst_us {burst}");
+    }
+
+    /// cpu.idle (spec 1.1) reaches cpu.idle.
+    #[runc_fails = "runc 1.1.5 does not know linux.resources.cpu.idle (added in runc 1.2)"]
+    fn cpu_idle(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "cpuidle", &["/checker", "sleep", "30"])?;
+        b.set("/linux/resources/cpu", json!({"idle": 1}));
+        let _c = d.create(&b, &[])?;
+        let idle = cgroup::read("cpu", b.cgroups_path(), "cpu.idle")?;
+        ensure!(idle == "1", "cpu.idle {idle}");
+    }
+
     /// pids.limit reaches pids.max.
     fn pids_limit(rt) {
         let d = Driver::new(rt)?;
