@@ -47,6 +47,8 @@ pub struct JsonLog {
     max_file: u32,
     /// Unterminated tail of each stream.
     partial: [Vec<u8>; 2],
+    /// Entries not yet written: one write per chunk of output, not per line.
+    pending: Vec<u8>,
 }
 
 impl JsonLog {
@@ -64,6 +66,7 @@ impl JsonLog {
             max_size,
             max_file: max_file.max(1),
             partial: [Vec::new(), Vec::new()],
+            pending: Vec::new(),
         })
     }
 
@@ -90,16 +93,25 @@ impl JsonLog {
         }
         buf.drain(..start);
         self.partial[stream.index()] = buf;
-        Ok(())
+        self.flush()
     }
 
     /// The stream ended: its unterminated tail becomes an entry.
     pub fn finish(&mut self, stream: Stream) -> io::Result<()> {
         let rest = std::mem::take(&mut self.partial[stream.index()]);
-        if rest.is_empty() {
-            return Ok(());
+        if !rest.is_empty() {
+            self.entry(stream, &rest)?;
         }
-        self.entry(stream, &rest)
+        self.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let res = self.file.write_all(&self.pending);
+            self.pending.clear();
+            res?;
+        }
+        Ok(())
     }
 
     fn entry(&mut self, stream: Stream, msg: &[u8]) -> io::Result<()> {
@@ -109,12 +121,13 @@ impl JsonLog {
                 self.rotate()?;
             }
         }
-        self.file.write_all(&line)?;
+        self.pending.extend_from_slice(&line);
         self.size += line.len() as u64;
         Ok(())
     }
 
     fn rotate(&mut self) -> io::Result<()> {
+        self.flush()?;
         if self.max_file <= 1 {
             self.file.set_len(0)?;
             self.size = 0;
