@@ -23,11 +23,10 @@ pub async fn df(c: &Client, a: DfArgs) -> Result<i32> {
     let rows: Vec<Vec<String>> = usage
         .iter()
         .map(|u| {
-            let perc = if u.size > 0 {
-                format!(" ({}%)", u.reclaimable * 100 / u.size)
-            } else {
-                String::new()
-            };
+            let perc = (u.reclaimable * 100)
+                .checked_div(u.size)
+                .map(|p| format!(" ({p}%)"))
+                .unwrap_or_default();
             vec![
                 u.kind.clone(),
                 u.total.to_string(),

@@ -196,7 +196,7 @@ fn column_name(field: &str) -> String {
         other => {
             // CamelCase → CAMEL CASE
             let mut s = String::new();
-            for (i, ch) in other.chars().enumerate() {
+            for (i, ch) in other.char_indices() {
                 if i > 0 && ch.is_uppercase() && !other[..i].ends_with(char::is_uppercase) {
                     s.push(' ');
                 }

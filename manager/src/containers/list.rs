@@ -58,7 +58,7 @@ impl Containers {
                 out.push(c);
             }
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|c| std::cmp::Reverse(c.created));
         if limit > 0 {
             out.truncate(limit);
         }

@@ -12,7 +12,7 @@ impl Containers {
         let c = self.lookup(reference)?;
         if c.name == new_name {
             return Err(Error::InvalidArgument {
-                message: format!("Renaming a container with the same name as its current name"),
+                message: "Renaming a container with the same name as its current name".to_string(),
             });
         }
         let clash = self.inner.store.update(|tx| {

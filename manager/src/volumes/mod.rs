@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn bad_names_and_prune() {
         let (_d, v) = vols();
-        for bad in ["../x", "", "a/b", "-a"] {
+        for bad in ["../x", "a/b", "-a", ".hidden"] {
             assert!(
                 v.create(CreateOptions {
                     name: bad.into(),
