@@ -93,6 +93,11 @@ async fn run(cfg: Config) -> Result<()> {
         tracing::warn!(shim = %cfg.shim.display(), "berth-shim not found next to berthd; containers will fail to start");
     }
     prepare_dirs(&cfg)?;
+    // Uploads (import/load) spooled when a crash hit are garbage.
+    let tmp = cfg.root.join("tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
+    }
     let store = Store::open(&cfg.root).context("opening the metadata store")?;
     let images =
         Arc::new(ImageService::new(&cfg.root, store.clone()).context("opening the image store")?);
