@@ -111,7 +111,7 @@ pub fn spec_from_args(a: &CreateArgs) -> Result<ContainerSpec> {
     }
     Ok(ContainerSpec {
         name: a.name.clone().unwrap_or_default(),
-        image: a.image.clone(),
+        image: a.image().to_string(),
         entrypoint: a.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
                 Vec::new()
@@ -119,7 +119,7 @@ pub fn spec_from_args(a: &CreateArgs) -> Result<ContainerSpec> {
                 vec![e.clone()]
             }
         }),
-        cmd: a.command.clone(),
+        cmd: a.command().to_vec(),
         env,
         working_dir: a.workdir.clone().unwrap_or_default(),
         user: a.user.clone().unwrap_or_default(),
