@@ -805,3 +805,41 @@ async fn cleanup_dead_also_stops_a_shim_that_is_still_there() {
     assert!(!env.manager.shim_dir(&env.id).exists());
     assert!(!env.cgroup_dir().exists());
 }
+
+#[tokio::test]
+async fn attach_gets_all_of_a_large_output_in_order() {
+    let env = Env::new("big", &["seq", "1", "200000"]);
+    let mut spec = env.spec();
+    spec.log_max_size = None;
+    let task = env.manager.create(spec).await.expect("create");
+    let att = task.attach(AttachOptions::default()).await.unwrap();
+    // A slow reader: the shim must wait for it, not drop chunks.
+    let reader = tokio::spawn(async move {
+        let mut out = att.output;
+        let mut data = Vec::new();
+        let mut n = 0u32;
+        while let Some(c) = out.next().await {
+            data.extend(c.unwrap().data);
+            n += 1;
+            if n % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        data
+    });
+    task.start().await.unwrap();
+    // Each chunk is logged before it is fanned out, so once the reader has
+    // everything, the log has too.
+    let data = reader.await.unwrap();
+    assert_eq!(task.wait().await.unwrap().code, 0);
+    let expected: String = (1..=200000).map(|i| format!("{i}\n")).collect();
+    assert!(
+        data == expected.as_bytes(),
+        "attach output differs ({} bytes)",
+        data.len()
+    );
+    let logged = log_entries(&env.log_path());
+    assert_eq!(logged.len(), 200000);
+    assert_eq!(logged[199999]["log"], "200000\n");
+    task.delete(false).await.unwrap();
+}

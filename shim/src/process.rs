@@ -27,7 +27,7 @@ use crate::runtime::ProcessStdio;
 /// How long an exit waits for the process's output to drain, so logs and
 /// attached clients have all of it before waiters learn of the exit. Bounded:
 /// an orphan outside the container's pid namespace may hold the pipes open.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

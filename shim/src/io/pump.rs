@@ -39,7 +39,7 @@ pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Ar
                 }
             }
         }
-        fanout.send(pb_stream, &buf[..n]);
+        fanout.send(pb_stream, &buf[..n]).await;
     }
     if let Some(log) = &log {
         let _ = lock(log).finish(stream);
