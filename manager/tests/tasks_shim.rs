@@ -843,3 +843,19 @@ async fn attach_gets_all_of_a_large_output_in_order() {
     assert_eq!(logged[199999]["log"], "200000\n");
     task.delete(false).await.unwrap();
 }
+
+#[tokio::test]
+async fn force_delete_of_a_paused_task() {
+    let env = Env::new("pausedrm", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    let pid = task.start().await.unwrap() as i32;
+    task.pause().await.expect("pause");
+    let exit = tokio::time::timeout(Duration::from_secs(20), task.delete(true))
+        .await
+        .expect("delete of a paused task hung")
+        .expect("delete");
+    assert_eq!(exit.code, 137);
+    assert!(!alive(pid));
+    assert!(!env.cgroup_dir().exists());
+    assert!(!env.manager.shim_dir(&env.id).exists());
+}
