@@ -11,10 +11,12 @@
 //!   the record is written after the rename, so a crash leaves an unreferenced dir that
 //!   [`Snapshotter::gc`] removes.
 //! * **Active snapshots** are container rootfs: [`Snapshotter::prepare`] creates
-//!   `containers/<id>/{upper,work,rootfs}` and records the chain in [`Table::Rootfs`];
-//!   [`RootfsMount::mount`] mounts the overlay at `containers/<id>/rootfs`;
-//!   [`Snapshotter::remove`] unmounts and deletes upper/work/rootfs (not the rest of
-//!   `containers/<id>/`, which containers/ owns).
+//!   `containers/<id>/overlay/{upper,work}` and the mount point `containers/<id>/rootfs`
+//!   and records the chain in [`Table::Rootfs`]; [`RootfsMount::mount`] mounts the
+//!   overlay there; [`Snapshotter::remove`] unmounts, moves `overlay/` to
+//!   `snapshots/trash-*` (deleted in the background, or by gc after a crash) and
+//!   removes the mount point — not the rest of `containers/<id>/`, which containers/
+//!   owns.
 //! * A committed snapshot may be deleted only when no image lists it and no active
 //!   snapshot has it in its chain (images/ asks via [`Snapshotter::remove_unused`]).
 //!

@@ -33,14 +33,20 @@ impl RootfsMount {
         self.base.join("rootfs")
     }
 
-    /// The container's private writable layer.
+    /// The container's private writable layer: `containers/<id>/overlay/upper`.
     pub fn upperdir(&self) -> PathBuf {
-        self.base.join("upper")
+        self.overlay_dir().join("upper")
     }
 
     /// overlayfs' work dir (same filesystem as upper).
     pub fn workdir(&self) -> PathBuf {
-        self.base.join("work")
+        self.overlay_dir().join("work")
+    }
+
+    /// Everything private to this rootfs but the mount point, in one directory so
+    /// removal is one rename.
+    fn overlay_dir(&self) -> PathBuf {
+        self.base.join("overlay")
     }
 
     /// Absolute lower dirs, top layer first.
@@ -61,7 +67,7 @@ impl RootfsMount {
         let work = rel(self.workdir());
         if self.lowers.is_empty() {
             // overlay needs a lower dir; an empty image gets an empty one.
-            let empty = rel(self.base.join("empty"));
+            let empty = rel(self.overlay_dir().join("empty"));
             return format!("lowerdir={empty},upperdir={upper},workdir={work},index=off");
         }
         let lowers: Vec<String> = self
@@ -76,30 +82,57 @@ impl RootfsMount {
     }
 
     pub(super) fn create_dirs(&self) -> Result<()> {
-        for d in [
-            self.base.clone(),
+        // containers/<id>/ may exist already (the bundle); the rest is new.
+        std::fs::create_dir_all(&self.base).map_err(io_err(&self.base))?;
+        let mut dirs = vec![
+            self.overlay_dir(),
             self.upperdir(),
             self.workdir(),
             self.target(),
-            self.base.join("empty"),
-        ] {
-            std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+        ];
+        if self.lowers.is_empty() {
+            dirs.push(self.overlay_dir().join("empty"));
         }
-        // The container's / must be traversable by any user it runs as.
+        for d in dirs {
+            match std::fs::create_dir(&d) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(io_err(&d)(e))
+                }
+                _ => {}
+            }
+        }
+        // The container's / must be traversable by any user it runs as, whatever
+        // berthd's umask.
         let up = self.upperdir();
         std::fs::set_permissions(&up, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(io_err(&up))?;
         Ok(())
     }
 
+    /// Removes the mount point now and the overlay dirs in the background: they are
+    /// renamed into `snapshots/trash-*` (one metadata operation instead of a walk on
+    /// the `rm --rm` path), where a thread deletes them, or start-up gc after a crash.
     pub(super) fn remove_dirs(&self) -> Result<()> {
-        for d in [
-            self.upperdir(),
-            self.workdir(),
-            self.target(),
-            self.base.join("empty"),
-        ] {
-            remove_tree(&d)?;
+        let ov = self.overlay_dir();
+        if std::fs::symlink_metadata(&ov).is_ok() {
+            let trash = self
+                .root
+                .join("snapshots")
+                .join(format!("trash-{:016x}", rand::random::<u64>()));
+            match std::fs::rename(&ov, &trash) {
+                Ok(()) => {
+                    std::thread::spawn(move || {
+                        let _ = std::fs::remove_dir_all(&trash);
+                    });
+                }
+                Err(_) => remove_tree(&ov)?,
+            }
+        }
+        match std::fs::remove_dir(self.target()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Not empty: something was written into the unmounted mount point.
+            Err(_) => remove_tree(&self.target())?,
+            Ok(()) => {}
         }
         // Drop the container dir too when nothing else (bundle, logs) is in it.
         let _ = std::fs::remove_dir(&self.base);
