@@ -162,6 +162,27 @@ fn remove_unmounts_a_mounted_rootfs() {
     r.svc.snapshots().remove("x1").unwrap();
     assert!(!mounted_anywhere(&m.target()));
     assert!(r.svc.snapshots().rootfs("x1").unwrap().is_none());
+    assert!(!r.dir.path().join("containers/x1").exists());
+    // The upper/work dirs went to the trash, which empties itself.
+    let trash = || {
+        fs::read_dir(r.dir.path().join("snapshots"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("trash-")
+            })
+            .count()
+    };
+    for _ in 0..100 {
+        if trash() == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(trash(), 0);
 }
 
 #[test]
