@@ -31,8 +31,8 @@ pub struct Cli {
     /// Accepted for runc compatibility; cgroups are always managed through cgroupfs.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (ignored).
-    #[arg(long, global = true, hide = true)]
+    /// Accepted for runc compatibility (ignored); also `spec --rootless`.
+    #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (ignored).
     #[arg(long, global = true, hide = true)]
@@ -244,9 +244,6 @@ pub struct SpecArgs {
     /// Directory to write config.json into.
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Accepted for runc compatibility (a rootless spec is not generated).
-    #[arg(long)]
-    pub rootless: bool,
 }
 
 #[derive(Debug, Args)]

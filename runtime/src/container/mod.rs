@@ -185,7 +185,10 @@ pub(crate) fn cgroup_join(cg: &cgroups::Manager) -> Result<CgroupJoin, Error> {
             v1.push(dir.clone());
         }
     }
-    Ok(CgroupJoin::open(v1, state.v2.as_ref().map(|v| v.dir.as_path()))?)
+    Ok(CgroupJoin::open(
+        v1,
+        state.v2.as_ref().map(|v| v.dir.as_path()),
+    )?)
 }
 
 /// `state` verb.

@@ -49,7 +49,7 @@ impl UpdateFlags {
     /// Overlay the flags on `base` (the resources from `--resources`, or the
     /// container's current ones).
     pub fn apply_to(&self, mut r: LinuxResources) -> LinuxResources {
-        let mut mem = r.memory().clone().unwrap_or_default();
+        let mut mem = r.memory().unwrap_or_default();
         if let Some(v) = self.memory {
             mem.set_limit(Some(v));
         }
@@ -132,13 +132,13 @@ pub fn update(
 /// The container's recorded resources with the updated parts replaced.
 fn merge(mut cur: LinuxResources, new: &LinuxResources) -> LinuxResources {
     if new.memory().is_some() {
-        cur.set_memory(new.memory().clone());
+        cur.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         cur.set_cpu(new.cpu().clone());
     }
     if new.pids().is_some() {
-        cur.set_pids(new.pids().clone());
+        cur.set_pids(*new.pids());
     }
     if new.block_io().is_some() {
         cur.set_block_io(new.block_io().clone());

@@ -151,7 +151,14 @@ impl Ready<'_> {
 /// so a missing binary fails `create`, as with runc).
 pub fn lookup(arg0: &str, env: &[String]) -> Result<String, InitError> {
     if arg0.contains('/') {
-        return Ok(arg0.to_string());
+        return match std::fs::metadata(arg0) {
+            Ok(_) => Ok(arg0.to_string()),
+            Err(e) => Err(InitError::Io {
+                what: "exec: stat",
+                path: PathBuf::from(arg0),
+                source: e,
+            }),
+        };
     }
     let path_var = env
         .iter()
@@ -210,7 +217,8 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         let found = lookup("sh", &env).expect("sh");
         assert!(found.ends_with("/sh"), "{found}");
-        assert_eq!(lookup("./x", &env).expect("rel"), "./x");
+        assert_eq!(lookup("/bin/sh", &env).expect("abs"), "/bin/sh");
+        assert!(lookup("/no/such/x", &env).is_err());
         let err = lookup("no-such-binary-xyz", &env).expect_err("missing");
         assert_eq!(
             err.to_string(),

@@ -15,8 +15,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// Never returns: ends in execve or `_exit`.
-pub(super) fn run(cfg: &InitConfig, chan: Channel, fast: bool) -> ! {
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sequence(cfg, &chan, fast)));
+pub(super) fn run(cfg: &InitConfig, chan: Channel, fifo: OwnedFd, fast: bool) -> ! {
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sequence(cfg, &chan, fifo, fast)
+    }));
     let text = match res {
         Ok(Err(e)) => e.to_string(),
         Ok(Ok(never)) => match never {},
@@ -110,7 +112,12 @@ fn join_session_keyring(id: &str) {
     unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
 }
 
-fn sequence(cfg: &InitConfig, chan: &Channel, fast: bool) -> Result<Infallible, InitError> {
+fn sequence(
+    cfg: &InitConfig,
+    chan: &Channel,
+    fifo: OwnedFd,
+    fast: bool,
+) -> Result<Infallible, InitError> {
     let plan = cfg.plan;
     let spec = cfg.spec;
     if let Some(cg) = cfg.cgroup {
@@ -138,18 +145,6 @@ fn sequence(cfg: &InitConfig, chan: &Channel, fast: bool) -> Result<Infallible, 
     if !cfg.no_new_keyring {
         join_session_keyring(cfg.id);
     }
-    // Opened read-write so neither side blocks on open; `start` writes one byte.
-    let fifo: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(cfg.fifo)
-        .map_err(|source| InitError::Io {
-            what: "opening the exec fifo",
-            path: cfg.fifo.to_path_buf(),
-            source,
-        })?
-        .into();
-
     let opts = rootfs::RootfsOptions {
         no_pivot: cfg.no_pivot,
         bundle: cfg.bundle,
@@ -192,8 +187,8 @@ fn sequence(cfg: &InitConfig, chan: &Channel, fast: bool) -> Result<Infallible, 
     }
     let ready = execve::prepare(&process, cfg.seccomp, cfg.preserve_fds)?;
     send(chan, Msg::Ready)?;
+    // The fifo stays open until execve closes it: `start` waits for that.
     wait_for_start(&fifo)?;
-    drop(fifo);
     if let Some(list) = hooks.start_container() {
         let state = hook_state(cfg.id, "running", host_pid, cfg.bundle, &annotations);
         hooks::run(list, &state)?;

@@ -191,7 +191,10 @@ fn clone_into(flags: CloneFlags, cg: Option<&CgroupJoin>) -> Result<(i32, bool),
             return Ok((r as i32, true));
         }
         let e = nix::Error::last();
-        if !matches!(e, nix::Error::ENOSYS | nix::Error::E2BIG | nix::Error::EINVAL) {
+        if !matches!(
+            e,
+            nix::Error::ENOSYS | nix::Error::E2BIG | nix::Error::EINVAL
+        ) {
             return Err(ProcessError::Clone(e));
         }
     }
@@ -224,11 +227,23 @@ pub fn spawn_init(cfg: &InitConfig) -> Result<Init, ProcessError> {
     } else {
         CloneFlags::empty()
     };
+    // Opened here, read-write (so neither side blocks on open), and inherited: the
+    // child may already be an unprivileged user in a new user namespace.
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(cfg.fifo)
+        .map_err(|source| ProcessError::Write {
+            path: cfg.fifo.to_path_buf(),
+            source,
+        })?
+        .into();
     let cloned = clone_into(flags, cfg.cgroup);
     if let Ok((0, _)) = cloned {
         drop(parent);
-        init::run(cfg, child, fast);
+        init::run(cfg, child, fifo, fast);
     }
+    drop(fifo);
     if let Some(own) = restore {
         namespaces::join(&own)?;
     }

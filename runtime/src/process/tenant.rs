@@ -76,7 +76,9 @@ where
     };
     if !placed {
         if let Err(e) = join_cgroup(pid) {
-            return Err(kill(ProcessError::Child(format!("joining the cgroup: {e}"))));
+            return Err(kill(ProcessError::Child(format!(
+                "joining the cgroup: {e}"
+            ))));
         }
     }
     parent

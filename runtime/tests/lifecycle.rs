@@ -1,0 +1,371 @@
+//! The berth-runtime binary against the real kernel: lifecycle, state transitions,
+//! namespaces as /proc sees them, exit codes, and failures that leave nothing behind.
+mod common;
+
+use common::{no_cgroup_left, ns_link, stderr, Env};
+use serde_json::Value;
+
+#[test]
+fn create_start_kill_delete_walks_the_states() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("walk");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    let pid_file = env.dir.path().join("init.pid");
+    env.ok(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let state = env.state(&id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], Value::from(id.as_str()));
+    assert_eq!(state["bundle"], Value::from(b.to_str().unwrap()));
+    let pid = state["pid"].as_i64().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+    for kind in ["pid", "mnt", "net", "ipc", "uts"] {
+        assert_ne!(
+            ns_link(&pid, kind),
+            ns_link("self", kind),
+            "{kind} namespace"
+        );
+    }
+    // Namespaces the spec does not list are shared with the host.
+    assert_eq!(ns_link(&pid, "user"), ns_link("self", "user"));
+
+    env.ok(&["start", &id]);
+    assert_eq!(env.status(&id), "running");
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\u{0}100\u{0}");
+
+    env.ok(&["pause", &id]);
+    assert_eq!(env.status(&id), "paused");
+    env.ok(&["resume", &id]);
+    assert_eq!(env.status(&id), "running");
+
+    env.ok(&["kill", &id, "KILL"]);
+    env.wait_status(&id, "stopped");
+    assert_eq!(env.state(&id)["pid"], 0);
+    env.ok(&["delete", &id]);
+    assert!(!env.root.join(&id).exists());
+    assert!(no_cgroup_left(&id));
+    let out = env.cmd(&["state", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("container does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn refusals_change_nothing() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("refuse");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    let bs = b.to_str().unwrap();
+    env.create(&id, &b);
+    let pid = env.pid(&id);
+
+    let dup = env.cmd(&["create", "--bundle", bs, &id]);
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
+    assert_eq!(env.pid(&id), pid);
+    assert_eq!(env.status(&id), "created");
+
+    env.ok(&["start", &id]);
+    let again = env.cmd(&["start", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("cannot start an already running container"));
+
+    let del = env.cmd(&["delete", &id]);
+    assert_eq!(del.status.code(), Some(1));
+    assert!(stderr(&del).contains("not stopped"), "{}", stderr(&del));
+    assert_eq!(env.status(&id), "running");
+
+    let bad = env.cmd(&["create", "--bundle", bs, "../escape"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(!env.dir.path().join("escape").exists());
+
+    let unknown = env.cmd(&["kill", "rtt-nope", "KILL"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("container does not exist"));
+
+    env.ok(&["delete", "--force", &id]);
+    assert!(!env.root.join(&id).exists());
+    assert!(no_cgroup_left(&id));
+    // --force on a missing container is not an error (runc).
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn bad_configs_fail_create_and_leave_nothing() {
+    require_root!();
+    let env = Env::new();
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "field",
+            Box::new(|c: &mut Value| c["process"]["user"]["uid"] = Value::from("root")),
+            "process.user.uid",
+        ),
+        (
+            "exe",
+            Box::new(|c: &mut Value| c["process"]["args"] = serde_json::json!(["/no/such/bin"])),
+            "/no/such/bin",
+        ),
+        (
+            "path",
+            Box::new(|c: &mut Value| c["process"]["args"] = serde_json::json!(["nosuchcmd"])),
+            "executable file not found",
+        ),
+        (
+            "rootfs",
+            Box::new(|c: &mut Value| c["root"]["path"] = Value::from("missing")),
+            "root.path",
+        ),
+        (
+            "nsjoin",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"type": "cgroup", "path": "/no/such/ns"}))
+            }),
+            "/no/such/ns",
+        ),
+    ];
+    for (name, edit, needle) in cases {
+        let id = env.id(name);
+        let b = env.bundle(name, &["true"], edit);
+        let out = env.cmd(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(stderr(&out).contains(needle), "{name}: {}", stderr(&out));
+        assert!(!env.root.join(&id).exists(), "{name}: state dir left");
+        assert!(no_cgroup_left(&id), "{name}: cgroup left");
+    }
+}
+
+#[test]
+fn run_returns_the_exit_code_and_cleans_up() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("run");
+    let b = env.bundle("b", &["sh", "-c", "exit 7"], |_| {});
+    let out = env.cmd(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(!env.root.join(&id).exists());
+    assert!(no_cgroup_left(&id));
+
+    let id2 = env.id("run-out");
+    let b2 = env.bundle("b2", &["sh", "-c", "hostname; echo $HOME-$0"], |c| {
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(Value::from("HOME=/root"));
+    });
+    let out = env.cmd(&["run", "-b", b2.to_str().unwrap(), &id2]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "runc\n/root-sh\n");
+}
+
+#[test]
+fn exec_joins_the_namespaces_and_returns_its_code() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("exec");
+    let b = env.bundle("b", &["sleep", "100"], |c| {
+        c["hostname"] = Value::from("inside");
+        c["root"]["readonly"] = Value::Bool(false);
+    });
+    env.create(&id, &b);
+    env.ok(&["start", &id]);
+    let pid = env.pid(&id).to_string();
+
+    let out = env.cmd(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; readlink /proc/self/ns/net; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("inside"));
+    assert_eq!(lines.next().map(str::to_string), Some(ns_link(&pid, "net")));
+
+    // --process with a user and env, detached with a pid file.
+    let proc_json = env.dir.path().join("p.json");
+    std::fs::write(
+        &proc_json,
+        serde_json::json!({
+            "user": {"uid": 1234, "gid": 99}, "cwd": "/tmp",
+            "args": ["sh", "-c", "echo $(id -u):$(id -g):$PWD:$X > /tmp/out; sleep 100"],
+            "env": ["PATH=/bin", "X=y"]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let pf = env.dir.path().join("exec.pid");
+    env.ok(&[
+        "exec",
+        "--process",
+        proc_json.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+    ]);
+    let exec_pid = std::fs::read_to_string(&pf).unwrap();
+    assert_eq!(ns_link(&exec_pid, "mnt"), ns_link(&pid, "mnt"));
+    assert_eq!(ns_link(&exec_pid, "pid"), ns_link(&pid, "pid"));
+    let cg_init = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let cg_exec = std::fs::read_to_string(format!("/proc/{exec_pid}/cgroup")).unwrap();
+    assert_eq!(cg_init, cg_exec);
+    let mut got = String::new();
+    for _ in 0..200 {
+        got = String::from_utf8_lossy(&env.cmd(&["exec", &id, "cat", "/tmp/out"]).stdout)
+            .into_owned();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(got, "1234:99:/tmp:y\n");
+    let ps: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(ps.contains(&exec_pid.parse().unwrap()), "{ps:?}");
+    env.ok(&["delete", "--force", &id]);
+    assert!(!std::path::Path::new(&format!("/proc/{exec_pid}")).exists());
+}
+
+#[test]
+fn user_namespace_with_maps_written_by_the_parent() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("userns");
+    let b = env.bundle("b", &["sleep", "100"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        // A read-only sysfs of the host cannot be mounted from a new user namespace.
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+    });
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000", b.join("rootfs").to_str().unwrap()])
+        .status()
+        .unwrap();
+    env.create(&id, &b);
+    let pid = env.pid(&id).to_string();
+    assert_ne!(ns_link(&pid, "user"), ns_link("self", "user"));
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid_line.contains("100000"), "{uid_line}");
+    env.ok(&["start", &id]);
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn console_socket_receives_a_working_pty() {
+    require_root!();
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let id = env.id("tty");
+    let b = env.bundle("b", &["sh", "-c", "tty; echo done"], |c| {
+        c["process"]["terminal"] = Value::Bool(true);
+    });
+    let sock = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let (env_ref, sock_s, b_s, id_s) = (
+        &env,
+        sock.to_str().unwrap(),
+        b.to_str().unwrap(),
+        id.clone(),
+    );
+    let out = std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            env_ref.cmd(&["create", "--bundle", b_s, "--console-socket", sock_s, &id_s])
+        });
+        let (conn, _) = listener.accept().unwrap();
+        let master = berth_runtime::console::recv_fd(conn.as_raw_fd()).unwrap();
+        (h.join().unwrap(), master)
+    });
+    let (created, master) = out;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(nix::unistd::isatty(&master).unwrap());
+    env.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut text = String::new();
+    let mut buf = [0u8; 256];
+    while !text.contains("done") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let _ = f.write_all(b"");
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("done"), "{text:?}");
+}
+
+#[test]
+fn list_and_version_and_features() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("list");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    env.create(&id, &b);
+    let list: Value = serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["id"], Value::from(id.as_str()));
+    assert_eq!(list[0]["status"], "created");
+    let table = env.ok(&["list"]);
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(table.contains(&id));
+    let version = env.ok(&["--version"]);
+    let lines: Vec<&str> = version.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("berth-runtime version "));
+    assert!(lines[1].starts_with("commit: "));
+    assert!(lines[2].starts_with("spec: 1."));
+    let features: Value = serde_json::from_str(&env.ok(&["features"])).unwrap();
+    assert!(features["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("time")));
+}
+
+#[test]
+fn log_file_gets_runc_json_errors() {
+    require_root!();
+    let env = Env::new();
+    let log = env.dir.path().join("log.json");
+    let out = env.cmd(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "rtt-missing",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("container does not exist"));
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert_eq!(line["msg"], "container does not exist");
+}
