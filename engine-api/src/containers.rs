@@ -293,6 +293,12 @@ impl Containers {
         Ok(())
     }
 
+    /// The container's filesystem as tar bytes (docker export).
+    pub async fn export(&self, id: &str) -> Result<impl Stream<Item = Result<Vec<u8>>>> {
+        let s = self.c.clone().export(Self::r(id)).await?.into_inner();
+        Ok(s.map(|r| r.map(|c| c.data).map_err(Error::from)))
+    }
+
     /// The container's log (from the json-file log; works while it is stopped).
     pub async fn logs(
         &self,

@@ -292,6 +292,14 @@ pub struct RenameArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
@@ -340,6 +348,8 @@ pub enum ContainerCommand {
     Wait(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }

@@ -63,6 +63,8 @@ pub enum Command {
     Wait(ContainersArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

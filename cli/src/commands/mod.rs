@@ -5,6 +5,7 @@ mod attach;
 mod create;
 mod events;
 mod exec;
+mod export;
 mod history;
 mod images;
 mod import;
@@ -104,6 +105,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Stats(a) => stats::stats(&c, a).await,
         Command::Wait(a) => wait::wait(&c, a).await,
         Command::Rename(a) => rename::rename(&c, a).await,
+        Command::Export(a) => export::export(&c, a).await,
         Command::Container(cc) => match cc {
             ContainerCommand::Ls(a) => ps::ps(&c, a).await,
             ContainerCommand::Run(a) => run::run(&c, a).await,
@@ -127,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             ContainerCommand::Wait(a) => wait::wait(&c, a).await,
             ContainerCommand::Rename(a) => rename::rename(&c, a).await,
             ContainerCommand::Prune(a) => prune::prune(&c, a).await,
+            ContainerCommand::Export(a) => export::export(&c, a).await,
         },
         Command::Image(ic) => match ic {
             ImageCommand::Ls(a) => images::images(&c, a).await,

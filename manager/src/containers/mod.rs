@@ -27,6 +27,7 @@ mod attach;
 mod bundle;
 mod create;
 mod exec;
+mod export;
 mod image_source;
 mod list;
 mod logs;

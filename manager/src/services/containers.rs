@@ -190,6 +190,18 @@ impl Api for ContainersService {
         )))
     }
 
+    type ExportStream = ReceiverStream<Result<pb::ExportChunk, Status>>;
+
+    async fn export(&self, req: Request<pb::ContainerRef>) -> Res<Self::ExportStream> {
+        let id = req.into_inner().id;
+        // Unknown names fail the call, not the stream.
+        self.containers.lookup(&id).map_err(st)?;
+        Ok(Response::new(io::export_stream(
+            self.containers.clone(),
+            id,
+        )))
+    }
+
     async fn resize(&self, req: Request<pb::ResizeRequest>) -> Res<()> {
         let r = req.into_inner();
         let size = r.size.unwrap_or_default();

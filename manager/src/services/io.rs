@@ -244,3 +244,34 @@ fn system_cpu_ns() -> u64 {
     // USER_HZ is 100 on Linux.
     ticks * 10_000_000
 }
+
+/// A `Write` that sends chunks down a channel, from a blocking thread.
+struct ChunkWriter(mpsc::Sender<Result<cpb::ExportChunk, Status>>);
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(cpb::ExportChunk { data: buf.to_vec() }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn export_stream(
+    containers: Containers,
+    id: String,
+) -> ReceiverStream<Result<cpb::ExportChunk, Status>> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::task::spawn_blocking(move || {
+        let err_tx = tx.clone();
+        let w = std::io::BufWriter::with_capacity(256 * 1024, ChunkWriter(tx));
+        if let Err(e) = containers.export_blocking(&id, w) {
+            let _ = err_tx.blocking_send(Err(container_status(e)));
+        }
+    });
+    ReceiverStream::new(rx)
+}
