@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use berth_proto::shim::v1 as pb;
-use chrono::Utc;
 
 use crate::reaper::Exit;
 
@@ -24,13 +23,13 @@ pub struct ExitRecord {
 
 impl ExitRecord {
     pub fn now(pid: u32, exit: Exit, oom_killed: bool) -> ExitRecord {
-        let t = Utc::now();
+        let t = crate::clock::Instant::now();
         ExitRecord {
             pid,
             code: exit.code(),
             signal: exit.signal(),
-            exited_at_unix_nanos: t.timestamp_nanos_opt().unwrap_or(0),
-            exited_at: crate::io::log::rfc3339_nano(t),
+            exited_at_unix_nanos: t.unix_nanos,
+            exited_at: t.rfc3339_nano(),
             oom_killed,
         }
     }

@@ -18,6 +18,7 @@
 //! 3.8 MB.
 
 mod args;
+mod clock;
 mod daemonize;
 mod exit;
 mod io;
@@ -36,7 +37,7 @@ macro_rules! log {
     ($($arg:tt)*) => {
         eprintln!(
             "{} berth-shim: {}",
-            $crate::io::log::rfc3339_nano(chrono::Utc::now()),
+            $crate::clock::Instant::now().rfc3339_nano(),
             format_args!($($arg)*)
         )
     };

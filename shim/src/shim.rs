@@ -558,25 +558,41 @@ fn run_server(cfg: Config, listener: std::os::unix::net::UnixListener) -> anyhow
         let reaper = Reaper::start().context("SIGCHLD handler")?;
         let shim = Arc::new(Shim::new(cfg, reaper));
         let listener = tokio::net::UnixListener::from_std(listener).context("socket")?;
-        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
         let svc = pb::task_server::TaskServer::new(crate::service::Service::new(Arc::clone(&shim)));
-        let stop = Arc::clone(&shim);
-        let server = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stop.shutdown.subscribe().wait_for(|s| *s).await;
-            });
-        tokio::pin!(server);
-        let stop = Arc::clone(&shim);
-        tokio::select! {
-            r = &mut server => r.context("serving")?,
-            // Graceful shutdown waits for open streams (a Wait, an Attach)
-            // of other clients; give them a moment, then go.
-            () = async {
-                let _ = stop.shutdown.subscribe().wait_for(|s| *s).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => {}
+        let mut stop = shim.shutdown.subscribe();
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                conn = listener.accept() => {
+                    let Ok((stream, _)) = conn else { continue };
+                    let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+                    let mut stop = shim.shutdown.subscribe();
+                    conns.spawn(async move {
+                        let conn = hyper::server::conn::http2::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => return,
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                        // GOAWAY: calls in flight (the Shutdown itself) finish.
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    });
+                }
+                // Reap finished connection tasks as we go.
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
         }
+        // Long calls of other clients (a Wait, an Attach) get a moment, then
+        // the shim goes.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
         anyhow::Ok(())
     })?;
     Ok(())

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use crate::clock::Instant;
 
 /// docker's copier buffer: a longer line becomes several partial entries.
 const MAX_LINE: usize = 16 * 1024;
@@ -115,7 +115,7 @@ impl JsonLog {
     }
 
     fn entry(&mut self, stream: Stream, msg: &[u8]) -> io::Result<()> {
-        let line = format_entry(stream, msg, Utc::now());
+        let line = format_entry(stream, msg, Instant::now());
         if let Some(max) = self.max_size {
             if self.size > 0 && self.size + line.len() as u64 > max {
                 self.rotate()?;
@@ -161,11 +161,11 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// One json-file line, newline-terminated.
-pub fn format_entry(stream: Stream, msg: &[u8], time: DateTime<Utc>) -> Vec<u8> {
+pub fn format_entry(stream: Stream, msg: &[u8], time: Instant) -> Vec<u8> {
     let entry = Entry {
         log: &String::from_utf8_lossy(msg),
         stream: stream.name(),
-        time: &rfc3339_nano(time),
+        time: &time.rfc3339_nano(),
     };
     let mut out = serde_json::to_vec(&entry).unwrap_or_default();
     out.push(b'\n');
@@ -179,17 +179,6 @@ struct Entry<'a> {
     time: &'a str,
 }
 
-/// Go's `time.RFC3339Nano` in UTC: trailing zeros of the fraction dropped.
-pub fn rfc3339_nano(t: DateTime<Utc>) -> String {
-    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let nanos = t.timestamp_subsec_nanos();
-    if nanos == 0 {
-        return format!("{base}Z");
-    }
-    let frac = format!("{nanos:09}");
-    format!("{base}.{}Z", frac.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,14 +189,6 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("each line is JSON"))
             .collect()
-    }
-
-    #[test]
-    fn time_is_rfc3339_nano_like_go() {
-        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 120_000_000).unwrap();
-        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
-        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20Z");
     }
 
     #[test]
