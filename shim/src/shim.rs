@@ -330,12 +330,7 @@ impl Shim {
         }
         let sig = nix::sys::signal::Signal::try_from(signal as i32)
             .map_err(|_| ShimError::InvalidArgument(format!("signal {signal}")))?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(proc.pid() as i32), sig).map_err(|e| {
-            ShimError::Io {
-                what: format!("kill exec {exec_id}"),
-                source: e.into(),
-            }
-        })
+        signal_exec(&proc, sig)
     }
 
     pub async fn exec(
@@ -442,12 +437,7 @@ impl Shim {
                     return Ok(ExitRecord::now(0, Exit::Code(0), false));
                 }
                 _ if !force => return Err(precondition(&format!("exec {exec_id} is running"))),
-                _ => {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(proc.pid() as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
+                _ => signal_exec(&proc, nix::sys::signal::Signal::SIGKILL)?,
             }
             let exit = wait_bounded(&proc).await?;
             lock(&self.execs).remove(exec_id);
@@ -493,6 +483,26 @@ impl Shim {
 
     pub fn events(&self) -> broadcast::Receiver<pb::Event> {
         self.events.subscribe()
+    }
+}
+
+/// Signals an exec process by pid. Refused until its pid is known: pid 0
+/// would signal the shim's own process group.
+fn signal_exec(proc: &Proc, sig: nix::sys::signal::Signal) -> Result<(), ShimError> {
+    let pid = i32::try_from(proc.pid()).unwrap_or(0);
+    if pid <= 0 {
+        return Err(precondition(&format!(
+            "exec {} is still starting",
+            proc.exec_id
+        )));
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+        // Exited but not yet reaped by us: as good as delivered.
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(ShimError::Io {
+            what: format!("kill exec {}", proc.exec_id),
+            source: e.into(),
+        }),
     }
 }
 
