@@ -45,11 +45,13 @@ pub enum NamespaceError {
     TimeOffsets(std::io::Error),
 }
 
-/// Every namespace kind, in the order they are joined: user first (it decides the
-/// privileges for the rest), mount last (paths of the other kinds stop resolving
-/// once the mount namespace changes).
+/// Every namespace kind, in the order they are joined. The runtime runs as host
+/// root, which may join any namespace, so the user namespace comes *last*: joined
+/// first, it would take away the rights over namespaces the host's user namespace
+/// owns (a shared network or ipc namespace). Mount is last but one: paths of the
+/// other kinds stop resolving once it changes (callers open every file first anyway).
+/// A *new* user namespace is still created before every other new namespace.
 pub const ALL: [LinuxNamespaceType; 8] = [
-    LinuxNamespaceType::User,
     LinuxNamespaceType::Pid,
     LinuxNamespaceType::Ipc,
     LinuxNamespaceType::Uts,
@@ -57,6 +59,7 @@ pub const ALL: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::Cgroup,
     LinuxNamespaceType::Time,
     LinuxNamespaceType::Mount,
+    LinuxNamespaceType::User,
 ];
 
 pub fn flag(kind: LinuxNamespaceType) -> CloneFlags {
@@ -298,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_orders_user_first_and_mount_last() {
+    fn plan_orders_user_last() {
         let spec = spec_with(vec![
             (LinuxNamespaceType::Mount, None),
             (LinuxNamespaceType::Network, Some("/run/netns/x")),
@@ -309,9 +312,9 @@ mod tests {
         assert_eq!(
             plan.new,
             vec![
-                LinuxNamespaceType::User,
                 LinuxNamespaceType::Pid,
-                LinuxNamespaceType::Mount
+                LinuxNamespaceType::Mount,
+                LinuxNamespaceType::User
             ]
         );
         assert_eq!(

@@ -369,3 +369,134 @@ fn log_file_gets_runc_json_errors() {
     assert_eq!(line["level"], "error");
     assert_eq!(line["msg"], "container does not exist");
 }
+
+#[test]
+fn joining_namespaces_by_path_with_a_new_user_namespace() {
+    require_root!();
+    let env = Env::new();
+    let a = env.id("join-a");
+    let ba = env.bundle("a", &["sleep", "100"], |_| {});
+    env.create(&a, &ba);
+    let apid = env.pid(&a).to_string();
+
+    let b = env.id("join-b");
+    let net = format!("/proc/{apid}/ns/net");
+    let ipc = format!("/proc/{apid}/ns/ipc");
+    let bb = env.bundle("b", &["sleep", "100"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network" && n["type"] != "ipc");
+        ns.push(serde_json::json!({"type": "network", "path": net}));
+        ns.push(serde_json::json!({"type": "ipc", "path": ipc}));
+        ns.push(serde_json::json!({"type": "cgroup"}));
+        ns.push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        // sysfs and mqueue belong to namespaces owned by the host's user namespace.
+        mounts.retain(|m| {
+            !["/sys", "/sys/fs/cgroup", "/dev/mqueue"].contains(&m["destination"].as_str().unwrap())
+        });
+    });
+    std::process::Command::new("chown")
+        .args(["-R", "200000:200000", bb.join("rootfs").to_str().unwrap()])
+        .status()
+        .unwrap();
+    env.create(&b, &bb);
+    let bpid = env.pid(&b).to_string();
+    assert_eq!(ns_link(&bpid, "net"), ns_link(&apid, "net"));
+    assert_eq!(ns_link(&bpid, "ipc"), ns_link(&apid, "ipc"));
+    assert_ne!(ns_link(&bpid, "pid"), ns_link(&apid, "pid"));
+    assert_ne!(ns_link(&bpid, "pid"), ns_link("self", "pid"));
+    assert_ne!(ns_link(&bpid, "cgroup"), ns_link("self", "cgroup"));
+    assert_ne!(ns_link(&bpid, "user"), ns_link("self", "user"));
+    let map = std::fs::read_to_string(format!("/proc/{bpid}/gid_map")).unwrap();
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"]
+    );
+    // The init is pid 1 of its new pid namespace even on the joining path.
+    let status = std::fs::read_to_string(format!("/proc/{bpid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert!(nspid.trim_end().ends_with("\t1"), "{nspid}");
+    env.ok(&["start", &b]);
+    assert_eq!(env.status(&b), "running");
+    // In its cgroup namespace the init sees itself at the root.
+    let out = env.ok(&["exec", &b, "sh", "-c", "cat /proc/self/cgroup; id -u"]);
+    assert!(out.lines().any(|l| l.starts_with("0::/")), "{out}");
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+    env.ok(&["delete", "--force", &b]);
+    env.ok(&["delete", "--force", &a]);
+    assert!(no_cgroup_left(&a) && no_cgroup_left(&b));
+}
+
+#[test]
+fn preserve_fds_and_no_pivot() {
+    require_root!();
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let id = env.id("fds");
+    let b = env.bundle("b", &["sh", "-c", "cat <&3; ls /proc/self/fd"], |_| {});
+    let data = env.dir.path().join("data");
+    std::fs::write(&data, "from-fd-3\n").unwrap();
+    let f = std::fs::File::open(&data).unwrap();
+    let mut cmd = env.command(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--no-pivot",
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    let raw = f.as_raw_fd();
+    // SAFETY: dup2 in the forked child before exec, onto fd 3 which it then owns.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec set.
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("from-fd-3"));
+    // 0, 1, 2, the preserved 3, and ls's own directory fd: nothing of the runtime's.
+    let fds: Vec<&str> = lines.collect();
+    assert!(fds.len() <= 5, "{fds:?}");
+}
+
+#[test]
+fn time_namespace_offsets() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("time");
+    let b = env.bundle("b", &["cat", "/proc/uptime"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "time"}));
+        c["linux"]["timeOffsets"] =
+            serde_json::json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    });
+    let out = env.cmd(&["run", "-b", b.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inside: f64 = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(inside > 86_400_000.0, "uptime {inside}");
+}

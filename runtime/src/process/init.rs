@@ -50,7 +50,7 @@ fn sys(step: &'static str) -> impl FnOnce(nix::Error) -> InitError {
     move |source| InitError::Sys { step, source }
 }
 
-/// The joining path: namespaces with a `path` first (user first), then a new user
+/// The joining path: namespaces with a `path` first (user last, see `namespaces::ALL`), then a new user
 /// namespace (maps by the parent), the other new namespaces, and a fork into the new
 /// pid namespace. Returns in the process that becomes the init.
 fn join_and_unshare(plan: &Plan, chan: &Channel) -> Result<(), InitError> {

@@ -1,5 +1,5 @@
 //! A process added to a running container (`exec`): it joins every namespace of the
-//! container's init that differs from ours (user first, mount last), the cgroup, and
+//! container's init that differs from ours (user last, see `namespaces::ALL`), the cgroup, and
 //! gets the process spec's identity, capabilities and seccomp.
 //!
 //! The pid namespace is entered by the runtime itself (setns only affects future
