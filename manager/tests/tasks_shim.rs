@@ -821,7 +821,7 @@ async fn attach_gets_all_of_a_large_output_in_order() {
         while let Some(c) = out.next().await {
             data.extend(c.unwrap().data);
             n += 1;
-            if n % 50 == 0 {
+            if n.is_multiple_of(50) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }

@@ -14,6 +14,10 @@ use super::types::{CreateTask, ExitStatus};
 
 /// File in a shim's state dir holding its socket address (`unix://<path>`).
 const ADDRESS_FILE: &str = "address";
+/// How long a shim may take to report ready after being spawned.
+const SPAWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a reconnected shim may take to answer.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// File in a shim's state dir holding the shim's pid.
 const PID_FILE: &str = "shim.pid";
 /// File in a shim's state dir holding the init's exit status, JSON.
@@ -130,8 +134,18 @@ impl TaskManager {
             }
         };
         let task = connect_address(id, address.trim(), &dir).await?;
-        // The socket may accept while the shim is half gone: ask it.
-        task.info().await?;
+        // The socket may accept while the shim is half gone or stuck: ask it,
+        // and do not let one bad shim hold up berthd's start.
+        match tokio::time::timeout(CONNECT_TIMEOUT, task.info()).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(TaskError::Unreachable {
+                    id: id.to_string(),
+                    address: PathBuf::from(address.trim()),
+                    message: format!("no answer within {CONNECT_TIMEOUT:?}"),
+                })
+            }
+        };
         Ok(task)
     }
 
@@ -289,12 +303,21 @@ impl TaskManager {
         if spec.stdin {
             cmd.arg("--stdin");
         }
-        cmd.stdin(std::process::Stdio::null());
-        let out = cmd.output().await.map_err(|source| TaskError::Spawn {
+        cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        let spawn_err = |source| TaskError::Spawn {
             id: spec.id.clone(),
             shim: self.shim.clone(),
             source,
-        })?;
+        };
+        let out = match tokio::time::timeout(SPAWN_TIMEOUT, cmd.output()).await {
+            Ok(r) => r.map_err(spawn_err)?,
+            Err(_) => {
+                return Err(spawn_err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the shim did not report ready within {SPAWN_TIMEOUT:?}"),
+                )))
+            }
+        };
         if !out.status.success() {
             let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
             let _ = std::fs::remove_dir_all(dir);
