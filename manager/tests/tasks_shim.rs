@@ -859,3 +859,18 @@ async fn force_delete_of_a_paused_task() {
     assert!(!env.cgroup_dir().exists());
     assert!(!env.manager.shim_dir(&env.id).exists());
 }
+
+#[tokio::test]
+async fn a_stuck_shim_does_not_hang_reconnect() {
+    let env = Env::new("stuck", &["sleep", "1000"]);
+    let task = env.manager.create(env.spec()).await.expect("create");
+    task.start().await.unwrap();
+    let shim = nix::unistd::Pid::from_raw(env.shim_pid().unwrap());
+    nix::sys::signal::kill(shim, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(20), env.manager.connect(&env.id)).await;
+    nix::sys::signal::kill(shim, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let err = res.expect("connect hung").unwrap_err();
+    assert!(matches!(err, TaskError::Unreachable { .. }), "{err}");
+    let task = env.manager.connect(&env.id).await.expect("answers again");
+    task.delete(true).await.expect("delete");
+}
