@@ -5,7 +5,8 @@
 //! and the master is sent over `--console-socket` with `SCM_RIGHTS`; whoever listens
 //! there (containerd's shim, berth-shim, a test) owns the terminal from then on. For a
 //! foreground `run`/`exec` with a terminal and no socket, the runtime makes its own
-//! socketpair, receives the master and copies bytes between it and its own stdio.
+//! socketpair, receives the master and copies bytes between it and its own stdio
+//! (`process::supervise`).
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
 use oci_spec::runtime::Box as ConsoleSize;
 use std::io::{IoSlice, IoSliceMut};
@@ -125,75 +126,50 @@ pub fn recv_fd(socket: RawFd) -> Result<OwnedFd, ConsoleError> {
     ))
 }
 
-/// Copy our stdin to `master` and `master` to our stdout until the pty closes
-/// (every process holding the slave has exited). Puts a terminal stdin in raw mode
-/// for the duration.
-pub fn proxy(master: &OwnedFd) {
-    use nix::sys::termios;
-    let stdin = std::io::stdin();
-    let saved = termios::tcgetattr(&stdin).ok();
-    if let Some(t) = &saved {
-        let mut raw = t.clone();
-        termios::cfmakeraw(&mut raw);
-        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
-        // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a winsize struct we own.
-        unsafe {
-            let mut ws: libc::winsize = std::mem::zeroed();
-            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
-                libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
-            }
+/// Our stdin in raw mode while a container's terminal is attached; restored on drop.
+pub struct RawMode {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        use nix::sys::termios;
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(&stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
         }
-    }
-    let m = master.as_raw_fd();
-    let mut stdin_open = true;
-    let mut buf = [0u8; 8192];
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: m,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is a valid array of two pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if nix::Error::last() == nix::Error::EINTR {
-                continue;
-            }
-            break;
-        }
-        if fds[0].revents != 0 {
-            // SAFETY: buf is valid for its length.
-            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                break;
-            }
-            write_all(1, &buf[..r as usize]);
-        }
-        if stdin_open && fds[1].revents != 0 {
-            // SAFETY: buf is valid for its length.
-            let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                stdin_open = false;
-                // Pass end-of-input on as the terminal's EOF character.
-                write_all(m, &[4]);
-            } else {
-                write_all(m, &buf[..r as usize]);
-            }
-        }
-    }
-    if let Some(t) = &saved {
-        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, t);
+        RawMode { saved }
     }
 }
 
-fn write_all(fd: RawFd, mut data: &[u8]) {
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
+
+/// Give `master` the window size of our stdin (if it is a terminal).
+pub fn copy_winsize(master: RawFd) {
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read and write a winsize struct we own.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/// Write everything, retrying on EINTR; gives up silently on errors (a closed tty).
+pub fn write_all(fd: RawFd, mut data: &[u8]) {
     while !data.is_empty() {
         // SAFETY: data is valid for its length.
         let w = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };

@@ -500,3 +500,72 @@ fn time_namespace_offsets() {
         .unwrap();
     assert!(inside > 86_400_000.0, "uptime {inside}");
 }
+
+#[test]
+fn foreground_run_forwards_signals() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("sig");
+    let b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+        |_| {},
+    );
+    let out_path = env.dir.path().join("out");
+    let mut child = env
+        .command(&["run", "-b", b.to_str().unwrap(), &id])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if std::fs::read_to_string(&out_path)
+            .unwrap_or_default()
+            .contains("ready")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) of the runtime we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+    assert!(!env.root.join(&id).exists());
+}
+
+#[test]
+fn foreground_run_with_a_terminal() {
+    require_root!();
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    let env = Env::new();
+    let id = env.id("fgtty");
+    let b = env.bundle("b", &["sh", "-c", "tty; exit 3"], |c| {
+        c["process"]["terminal"] = Value::Bool(true);
+    });
+    let line = format!(
+        "{} --root {} run -b {} {}",
+        common::BIN,
+        env.root.display(),
+        b.display(),
+        id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{text:?}");
+}

@@ -164,11 +164,11 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
     if opts.detach {
         return Ok(0);
     }
-    if let Some(sock) = own_end {
-        let master = console::recv_fd(sock.as_raw_fd())?;
-        console::proxy(&master);
-    }
-    Ok(process::wait_exit_code(pid))
+    let master = match own_end {
+        Some(sock) => Some(console::recv_fd(sock.as_raw_fd())?),
+        None => None,
+    };
+    Ok(process::supervise(pid, master.as_ref()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `run`: create + start, then (unless `--detach`) wait for the container's init and
-//! exit with its code, holding the terminal when the process has one and no
+//! `run`: create + start, then (unless `--detach`) wait for the container's init,
+//! forwarding signals to it, and exit with its code, holding the terminal when the process has one and no
 //! `--console-socket` was given. The container is deleted afterwards unless `--keep`.
 use super::create::{create_init, CreateOptions};
 use super::delete::destroy;
@@ -35,13 +35,17 @@ pub fn run(opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32, Error>
     if detach {
         return Ok(0);
     }
-    if let Some(sock) = own_end {
-        match console::recv_fd(sock.as_raw_fd()) {
-            Ok(master) => console::proxy(&master),
-            Err(e) => crate::logging::warn(&e.to_string()),
-        }
-    }
-    let code = process::wait_exit_code(init.pid);
+    let master = match own_end {
+        Some(sock) => match console::recv_fd(sock.as_raw_fd()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                crate::logging::warn(&e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
+    let code = process::supervise(init.pid, master.as_ref());
     if !keep {
         destroy(&c)?;
     }

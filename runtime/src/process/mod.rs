@@ -21,10 +21,12 @@
 mod channel;
 mod execve;
 mod init;
+mod supervise;
 mod sysctl;
 mod tenant;
 
 pub use channel::{Channel, Msg};
+pub use supervise::supervise;
 pub use tenant::{spawn_exec, ExecConfig};
 
 use crate::namespaces::{self, NamespaceError, Plan};
