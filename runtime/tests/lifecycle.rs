@@ -569,3 +569,168 @@ fn foreground_run_with_a_terminal() {
     assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
     assert_eq!(out.status.code(), Some(3), "{text:?}");
 }
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("hooks");
+    let dir = env.dir.path().join("b");
+    let log = dir.join("rootfs/tmp/hooks.log");
+    // Runtime-namespace hooks see the host path; container-namespace ones after
+    // pivot_root (startContainer) see the container's /tmp.
+    let hook = |kind: &str, path: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("read s; echo \"{kind} $s\" >> {path}")]
+        })
+    };
+    let host = log.to_str().unwrap().to_string();
+    let b = env.bundle("b", &["true"], |c| {
+        c["root"]["readonly"] = Value::Bool(false);
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart", &host)],
+            "createRuntime": [hook("createRuntime", &host)],
+            "createContainer": [hook("createContainer", &host)],
+            "startContainer": [hook("startContainer", "/tmp/hooks.log")],
+            "poststart": [hook("poststart", &host)],
+            "poststop": [hook("poststop", &host)],
+        });
+    });
+    env.create(&id, &b);
+    let pid = env.pid(&id);
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    env.ok(&["delete", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let kinds: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ],
+        "{text}"
+    );
+    for line in text.lines() {
+        let (kind, json) = line.split_once(' ').unwrap();
+        let state: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(state["id"], Value::from(id.as_str()), "{kind}");
+        assert_eq!(state["bundle"], Value::from(b.to_str().unwrap()), "{kind}");
+        if kind != "poststop" {
+            assert_eq!(state["pid"], Value::from(pid), "{kind}");
+        }
+    }
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("hookfail");
+    let b = env.bundle("b", &["true"], |c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 9"]}]
+        });
+    });
+    let out = env.cmd(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!env.root.join(&id).exists());
+    assert!(no_cgroup_left(&id));
+}
+
+#[test]
+fn sysctl_hostname_domainname_oom_score() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("sys");
+    let b = env.bundle("b", &["sleep", "100"], |c| {
+        c["hostname"] = Value::from("h1");
+        c["domainname"] = Value::from("d1.example");
+        c["linux"]["sysctl"] = serde_json::json!({"kernel.shm_rmid_forced": "1"});
+        c["process"]["oomScoreAdj"] = Value::from(123);
+    });
+    env.create(&id, &b);
+    let pid = env.pid(&id);
+    let adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
+    assert_eq!(adj.trim(), "123");
+    env.ok(&["start", &id]);
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; cat /proc/sys/kernel/domainname /proc/sys/kernel/shm_rmid_forced",
+    ]);
+    assert_eq!(out, "h1\nd1.example\n1\n");
+    // The host's value is untouched (the container has its own ipc namespace).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(host.trim(), "h1");
+}
+
+#[test]
+fn update_events_and_ps() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("upd");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    env.create(&id, &b);
+    env.ok(&["start", &id]);
+    env.ok(&["update", "--memory", "64m", "--pids-limit", "20", &id]);
+    let pid = env.pid(&id);
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let pids_path = cg
+        .lines()
+        .find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_string()))
+        .unwrap();
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{pids_path}/pids.max")).unwrap();
+    assert_eq!(max.trim(), "20");
+    let stats: Value = serde_json::from_str(&env.ok(&["events", "--stats", &id])).unwrap();
+    assert_eq!(stats["type"], "stats");
+    assert_eq!(stats["id"], Value::from(id.as_str()));
+    assert!(
+        stats["data"]["pids"]["current"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    let mut child = env
+        .command(&["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"pids": {"limit": 30}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{pids_path}/pids.max")).unwrap();
+    assert_eq!(max.trim(), "30");
+    let table = env.ok(&["ps", &id]);
+    assert!(table.lines().next().unwrap().contains("PID"));
+    assert!(table.contains("sleep 100"), "{table}");
+}
+
+#[test]
+fn container_process_starts_with_default_signals() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("sigdfl");
+    let b = env.bundle(
+        "b",
+        &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"],
+        |_| {},
+    );
+    let out = env.cmd(&["run", "-b", b.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        assert!(line.ends_with("0000000000000000"), "{text}");
+    }
+    assert_eq!(text.lines().count(), 2, "{text}");
+}

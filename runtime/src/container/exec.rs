@@ -156,6 +156,9 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         preserve_fds: opts.preserve_fds,
         cgroup: Some(&join),
     };
+    if !opts.detach {
+        process::hold_signals();
+    }
     let pid = process::spawn_exec(&cfg, |pid| cgroup.apply(pid))?;
     drop(console_fd);
     if let Some(p) = &opts.pid_file {

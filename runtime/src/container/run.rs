@@ -28,6 +28,9 @@ pub fn run(opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32, Error>
             (None, None)
         };
     let (c, init) = create_init(opts, own_child_end)?;
+    if !detach {
+        process::hold_signals();
+    }
     if let Err(e) = start_container(&c) {
         let _ = super::delete(&opts.root, &opts.id, true);
         return Err(e);

@@ -132,6 +132,7 @@ pub fn prepare<'a>(
 impl Ready<'_> {
     /// Only returns on failure.
     pub fn exec(self) -> InitError {
+        reset_signals();
         if let Some(f) = self.late_seccomp {
             if let Err(e) = seccomp::install(f) {
                 return e.into();
@@ -145,6 +146,24 @@ impl Ready<'_> {
             Ok(never) => match never {},
         }
     }
+}
+
+/// The container's process starts with every signal at its default and none blocked,
+/// whatever the runtime had (Rust ignores SIGPIPE; a foreground `run` blocks the
+/// signals it forwards).
+fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: restoring the default disposition; no handler is installed.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 /// Resolve `arg0` like execvp, with the container's `PATH` (checked before `start`

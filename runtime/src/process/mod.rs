@@ -26,7 +26,7 @@ mod sysctl;
 mod tenant;
 
 pub use channel::{Channel, Msg};
-pub use supervise::supervise;
+pub use supervise::{hold_signals, supervise};
 pub use tenant::{spawn_exec, ExecConfig};
 
 use crate::namespaces::{self, NamespaceError, Plan};

@@ -48,14 +48,25 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-/// Returns `pid`'s exit code as a shell reports it (128 + signal when killed).
-pub fn supervise(pid: i32, master: Option<&OwnedFd>) -> i32 {
+fn signal_set() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     set.add(Signal::SIGWINCH);
     for s in FORWARDED {
         set.add(*s);
     }
+    set
+}
+
+/// Hold the signals [`supervise`] forwards from now on (call it before the process
+/// can run user code, so none is lost; the child resets its mask before exec).
+pub fn hold_signals() {
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signal_set()), None);
+}
+
+/// Returns `pid`'s exit code as a shell reports it (128 + signal when killed).
+pub fn supervise(pid: i32, master: Option<&OwnedFd>) -> i32 {
+    let set = signal_set();
     let mut old = SigSet::empty();
     if nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_err()
     {
