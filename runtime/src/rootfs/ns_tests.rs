@@ -49,6 +49,10 @@ enum Mode {
     /// pivot_root with a cgroup namespace: the cgroup mount is fresh cgroupfs mounts
     /// rooted at the namespace, not binds of host directories.
     CgroupNs,
+    /// A user namespace with root mapped to host uid/gid 100000 (65536 ids), joined
+    /// like a runtime does (setns + setresuid 0): the rootfs is chowned to the range
+    /// as docker's userns-remap does, host files are unmapped (overflow id) inside.
+    UserNsMapped,
     /// "slave" with the rootfs a shared mount "on the host": the host is emulated by
     /// an outer mount namespace, so the test mounts nothing in the real host's.
     Slave,
@@ -62,9 +66,14 @@ impl Mode {
             Mode::Unbindable => "unbindable",
             Mode::Shared => "shared",
             Mode::UserNs => "userns",
+            Mode::UserNsMapped => "userns-mapped",
             Mode::CgroupNs => "cgroupns",
             Mode::Slave => "slave",
         }
+    }
+
+    fn in_userns(self) -> bool {
+        matches!(self, Mode::UserNs | Mode::UserNsMapped)
     }
 
     fn from_name(s: &str) -> Mode {
@@ -73,6 +82,7 @@ impl Mode {
             "unbindable" => Mode::Unbindable,
             "shared" => Mode::Shared,
             "userns" => Mode::UserNs,
+            "userns-mapped" => Mode::UserNsMapped,
             "cgroupns" => Mode::CgroupNs,
             "slave" => Mode::Slave,
             _ => Mode::Pivot,
@@ -83,13 +93,13 @@ impl Mode {
 fn spec_json(mode: Mode) -> String {
     // A fresh proc needs a PID namespace owned by the user namespace; the test
     // process cannot enter one, so under a user namespace /proc is the host's.
-    let proc = if mode == Mode::UserNs {
+    let proc = if mode.in_userns() {
         r#"{"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}"#
     } else {
         r#"{"destination": "/proc", "type": "proc", "source": "proc"}"#
     };
     let propagation = match mode {
-        Mode::Pivot | Mode::UserNs => "",
+        Mode::Pivot | Mode::UserNs | Mode::UserNsMapped => "",
         Mode::CgroupNs => r#""namespaces": [{"type": "mount"}, {"type": "cgroup"}],"#,
         Mode::NoPivot => r#""rootfsPropagation": "rprivate","#,
         Mode::Unbindable => r#""rootfsPropagation": "unbindable","#,
@@ -164,10 +174,70 @@ fn make_bundle(mode: Mode) -> Bundle {
     std::fs::create_dir(path.join("data")).expect("mkdir");
     std::fs::write(path.join("data/hello.txt"), "hello").expect("write");
     std::fs::write(path.join("config.json"), spec_json(mode)).expect("write");
+    if mode == Mode::UserNsMapped {
+        use std::os::unix::fs::PermissionsExt;
+        // The child runs as host uid 100000: it must reach the bundle and own the
+        // rootfs, as with docker's userns-remap.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod bundle");
+        chown_tree(&rootfs, MAPPED_BASE);
+    }
     Bundle {
         _dir: dir,
         path,
         rootfs,
+    }
+}
+
+/// Host uid/gid that root of the mapped user namespace is.
+const MAPPED_BASE: u32 = 100_000;
+
+fn chown_tree(p: &Path, id: u32) {
+    std::os::unix::fs::lchown(p, Some(id), Some(id)).expect("lchown");
+    if std::fs::symlink_metadata(p).expect("lstat").is_dir() {
+        for e in std::fs::read_dir(p).expect("readdir") {
+            chown_tree(&e.expect("entry").path(), id);
+        }
+    }
+}
+
+/// A process parked in a new user namespace whose id maps we (real root) write: the
+/// namespace a `UserNsMapped` child joins. Killed and reaped on drop.
+struct UserNsHolder {
+    child: std::process::Child,
+    ns: std::fs::File,
+}
+
+impl UserNsHolder {
+    fn new() -> Self {
+        let mut cmd = Command::new("/usr/bin/busybox");
+        cmd.args(["sleep", "120"]);
+        // SAFETY: one async-signal-safe syscall between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn user namespace holder");
+        let pid = child.id();
+        let map = format!("0 {MAPPED_BASE} 65536\n");
+        let holder = |ns: std::fs::File| UserNsHolder { child, ns };
+        // Build the guard first so the holder is killed even if a write fails.
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/user")).expect("open userns");
+        let h = holder(ns);
+        std::fs::write(format!("/proc/{pid}/uid_map"), &map).expect("uid_map");
+        std::fs::write(format!("/proc/{pid}/gid_map"), &map).expect("gid_map");
+        h
+    }
+}
+
+impl Drop for UserNsHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -209,6 +279,11 @@ fn run_in_new_mount_ns(mode: Mode) {
     assert!(host_mounts_touching(&bundle.path).is_empty());
     let root_before = host_root_mount();
     let exe = std::env::current_exe().expect("current_exe");
+    let holder = (mode == Mode::UserNsMapped).then(UserNsHolder::new);
+    let userns_fd = holder
+        .as_ref()
+        .map(|h| std::os::fd::AsRawFd::as_raw_fd(&h.ns))
+        .unwrap_or(-1);
     let rootfs_c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
         bundle.rootfs.as_os_str(),
     ))
@@ -229,6 +304,18 @@ fn run_in_new_mount_ns(mode: Mode) {
         cmd.pre_exec(move || {
             let userns = mode == Mode::UserNs;
             let mut flags = libc::CLONE_NEWNS;
+            if userns_fd >= 0 {
+                // Join the holder's namespace and become its root (host 100000),
+                // dropping the host's supplementary groups first.
+                if libc::setns(userns_fd, libc::CLONE_NEWUSER) != 0
+                    || libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(0, 0, 0) != 0
+                    || libc::setresuid(0, 0, 0) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                flags |= libc::CLONE_NEWIPC;
+            }
             if mode == Mode::CgroupNs {
                 flags |= libc::CLONE_NEWCGROUP;
             }
@@ -346,6 +433,11 @@ fn rootfs_propagation_slave_of_shared_host_mount() {
 }
 
 #[test]
+fn pivot_root_in_mapped_user_namespace() {
+    run_in_new_mount_ns(Mode::UserNsMapped);
+}
+
+#[test]
 fn cgroup_mount_in_cgroup_namespace() {
     run_in_new_mount_ns(Mode::CgroupNs);
 }
@@ -400,6 +492,11 @@ fn has_opt(m: &MountInfo, o: &str) -> bool {
 }
 
 fn check_inside(mode: Mode) {
+    if mode == Mode::UserNsMapped {
+        let map = std::fs::read_to_string("/proc/self/uid_map").expect("uid_map");
+        let map: Vec<&str> = map.split_whitespace().collect();
+        assert_eq!(map, ["0", "100000", "65536"]);
+    }
     let no_pivot = mode == Mode::NoPivot;
     assert_eq!(std::env::current_dir().expect("cwd"), PathBuf::from("/"));
     // The image is what we see: busybox runs, the host's tree is gone.
@@ -481,7 +578,7 @@ fn check_inside(mode: Mode) {
             root.optional.iter().any(|o| o.starts_with("master:")) && !root.is_shared(),
             "{root:?}"
         ),
-        Mode::Pivot | Mode::NoPivot | Mode::UserNs | Mode::CgroupNs => {
+        Mode::Pivot | Mode::NoPivot | Mode::UserNs | Mode::UserNsMapped | Mode::CgroupNs => {
             assert!(!root.is_shared(), "{root:?}")
         }
     }
@@ -548,7 +645,14 @@ fn check_inside(mode: Mode) {
     let w = std::fs::OpenOptions::new()
         .write(true)
         .open("/proc/sys/kernel/hostname");
-    assert_eq!(errno_of(w), Some(libc::EROFS));
+    // Mapped root is not host root to sysctl's own permission check, which comes
+    // first (EACCES); the read-only mount is what matters and is checked below.
+    let want = if mode == Mode::UserNsMapped {
+        libc::EACCES
+    } else {
+        libc::EROFS
+    };
+    assert_eq!(errno_of(w), Some(want));
     assert!(has_opt(mount_at(&mounts, "/proc/sys"), "ro"));
 
     // Devices, default and from linux.devices, with mode and owner.
@@ -584,7 +688,7 @@ fn check_inside(mode: Mode) {
         ),
         (10, 229)
     );
-    if mode == Mode::UserNs {
+    if mode.in_userns() {
         // No mknod in a user namespace: the host's nodes, bound.
         for d in ["/dev/null", "/dev/fuse"] {
             assert_eq!(mount_at(&mounts, d).fstype, "devtmpfs", "{d}");
