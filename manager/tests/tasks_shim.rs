@@ -874,3 +874,38 @@ async fn a_stuck_shim_does_not_hang_reconnect() {
     let task = env.manager.connect(&env.id).await.expect("answers again");
     task.delete(true).await.expect("delete");
 }
+
+/// `--init`: berth-init as PID 1 passes SIGTERM on to a program that, as
+/// PID 1 itself, would never have seen it.
+#[tokio::test]
+async fn berth_init_makes_sigterm_stop_a_handlerless_program() {
+    let init = shim_binary().with_file_name("berth-init");
+    assert!(init.exists(), "no {}", init.display());
+    let env = Env::new("init", &["/sbin/berth-init", "--", "sleep", "1000"]);
+    let sbin = env.bundle().join("rootfs/sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    std::fs::copy(&init, sbin.join("berth-init")).unwrap();
+    // The test build of berth-init is dynamic: lend it the host's libraries.
+    env.edit_config(|spec| {
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        for dir in ["/lib", "/lib64", "/usr/lib"] {
+            if Path::new(dir).exists() {
+                std::fs::create_dir_all(env.bundle().join("rootfs").join(&dir[1..])).unwrap();
+                mounts.push(serde_json::json!({
+                    "destination": dir, "type": "bind", "source": dir,
+                    "options": ["rbind", "ro"]
+                }));
+            }
+        }
+    });
+    let task = env.manager.create(env.spec()).await.expect("create");
+    task.start().await.expect("start");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    task.kill(15, false).await.expect("SIGTERM");
+    let exit = tokio::time::timeout(Duration::from_secs(10), task.wait())
+        .await
+        .expect("SIGTERM did not stop the container")
+        .unwrap();
+    assert_eq!(exit.code, 143);
+    task.delete(false).await.expect("delete");
+}
