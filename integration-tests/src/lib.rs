@@ -19,6 +19,7 @@ pub mod bundle;
 pub mod cgroup;
 pub mod checker;
 pub mod console;
+pub mod engine;
 pub mod error;
 pub mod report;
 pub mod runtime;

@@ -1,0 +1,149 @@
+//! Bad input to the engine through the `berth` CLI: docker's messages and exit
+//! codes, and nothing created on disk or in the kernel. Root only.
+
+use anyhow::{ensure, Result};
+use berth_integration_tests::engine::{self, Engine};
+use berth_integration_tests::runtime::run_with_timeout;
+
+/// Nothing of a container: not listed, no dir under the root, no mount.
+fn nothing_left(e: &Engine) -> Result<()> {
+    let left = e.ok(&["ps", "-aq"])?;
+    ensure!(left.is_empty(), "containers left: {left}");
+    ensure!(
+        e.container_dirs().is_empty(),
+        "container dirs left: {:?}",
+        e.container_dirs()
+    );
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        e.own_processes().is_empty(),
+        "shims left: {:?}",
+        e.own_processes()
+    );
+    Ok(())
+}
+
+#[test]
+fn unknown_image() -> Result<()> {
+    let e = Engine::start()?;
+    let o = e.cli(&["run", "--rm", "nosuchimage", "true"])?;
+    ensure!(
+        o.status.code() == Some(125),
+        "exit status {:?}, docker's is 125",
+        o.status
+    );
+    ensure!(
+        o.stderr.contains("nosuchimage")
+            && (o.stderr.contains("No such image") || o.stderr.contains("Unable to find image")),
+        "not docker's message: {}",
+        o.stderr
+    );
+    nothing_left(&e)
+}
+
+#[test]
+fn unknown_container() -> Result<()> {
+    let e = Engine::start()?;
+    for verb in [
+        &["stop", "nosuchbox"][..],
+        &["rm", "nosuchbox"],
+        &["logs", "nosuchbox"],
+        &["inspect", "nosuchbox"],
+        &["exec", "nosuchbox", "true"],
+    ] {
+        let o = e.cli(verb)?;
+        ensure!(!o.success(), "{verb:?} succeeded");
+        ensure!(
+            o.stderr.contains("No such container: nosuchbox")
+                || o.stderr.contains("No such object: nosuchbox"),
+            "{verb:?}: not docker's message: {}",
+            o.stderr
+        );
+    }
+    nothing_left(&e)
+}
+
+#[test]
+fn name_already_in_use() -> Result<()> {
+    let e = Engine::start()?;
+    let first = e.ok(&["run", "-d", "--name", "dup", "busybox", "sleep", "600"])?;
+    let first = e.full_id(&first)?;
+    let o = e.cli(&["run", "-d", "--name", "dup", "busybox", "sleep", "600"])?;
+    ensure!(!o.success(), "second --name dup succeeded");
+    ensure!(
+        o.stderr
+            .contains("The container name \"/dup\" is already in use")
+            && o.stderr.contains(&first),
+        "not docker's conflict message: {}",
+        o.stderr
+    );
+    let all = e.ok(&["ps", "-aq", "--no-trunc"])?;
+    ensure!(all == first, "containers after the clash: {all:?}");
+    ensure!(
+        e.container_dirs() == [first.clone()],
+        "container dirs: {:?}",
+        e.container_dirs()
+    );
+    ensure!(
+        e.own_processes().len() == 1,
+        "shims: {:?}",
+        e.own_processes()
+    );
+    Ok(())
+}
+
+#[test]
+fn malformed_daemon_json_stops_berthd_with_a_clear_error() -> Result<()> {
+    let Err(err) = Engine::start_bare("{\"debug\": true,\n  \"runtime\": }\n") else {
+        anyhow::bail!("berthd started with a malformed daemon.json");
+    };
+    let msg = err.to_string();
+    ensure!(
+        msg.contains("daemon.json") && msg.contains("line 2"),
+        "error does not name the file and line: {msg}"
+    );
+    // Unknown keys are typos, not silently ignored.
+    let Err(err) = Engine::start_bare("{\"debugg\": true}") else {
+        anyhow::bail!("berthd started with an unknown key in daemon.json");
+    };
+    ensure!(
+        err.to_string().contains("debugg"),
+        "error does not name the unknown key: {err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn malformed_daemon_json_creates_nothing() -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("bej.").tempdir_in("/tmp")?;
+    let config = dir.path().join("daemon.json");
+    std::fs::write(&config, "{ nope")?;
+    let (root, state) = (dir.path().join("root"), dir.path().join("state"));
+    let mut cmd = std::process::Command::new(engine::binary("berthd")?);
+    cmd.arg("--root")
+        .arg(&root)
+        .arg("--state")
+        .arg(&state)
+        .arg("--config")
+        .arg(&config);
+    let out = run_with_timeout(
+        cmd,
+        &dir.path().join("out"),
+        &dir.path().join("err"),
+        std::time::Duration::from_secs(20),
+    )?;
+    let stderr = out.stderr;
+    ensure!(
+        !out.status.success(),
+        "berthd ran with a malformed daemon.json"
+    );
+    ensure!(
+        stderr.contains(&config.display().to_string()),
+        "error does not name the file: {stderr}"
+    );
+    ensure!(
+        !root.exists() && !state.exists(),
+        "berthd created its dirs before reading its config"
+    );
+    Ok(())
+}

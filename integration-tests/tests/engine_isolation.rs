@@ -1,0 +1,187 @@
+//! The engine end to end, through the `berth` CLI: a container's namespaces
+//! are its own (read from the host's /proc), `--hostname` is what it sees,
+//! `--network host|none`, and `exec` (with and without a real pty) runs in
+//! the container's namespaces. Root only.
+
+use anyhow::{ensure, Context, Result};
+use berth_integration_tests::engine::{self, Engine};
+
+const KINDS: [&str; 5] = ["pid", "net", "uts", "ipc", "mnt"];
+
+#[test]
+fn run_d_gets_its_own_pid_net_uts_ipc_mnt_namespaces() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "600"])?;
+    let pid = e.pid(&id)?;
+    ensure!(engine::alive(pid), "container pid {pid} is not alive");
+    for kind in KINDS {
+        let host = engine::ns("self", kind)?;
+        let inside = engine::ns(pid, kind)?;
+        ensure!(
+            host != inside,
+            "{kind} namespace of the container ({inside}) is the host's"
+        );
+    }
+    // PID 1 in its own pid namespace.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let nspid = status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .context("no NSpid line")?;
+    ensure!(
+        nspid.split_whitespace().last() == Some("1"),
+        "container process is not PID 1 in its namespace: {nspid}"
+    );
+    Ok(())
+}
+
+#[test]
+fn hostname_flag_is_what_the_container_sees() -> Result<()> {
+    let e = Engine::start()?;
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "berth-box",
+        "busybox",
+        "hostname",
+    ])?;
+    ensure!(out == "berth-box", "hostname inside was {out:?}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    ensure!(host.trim() != "berth-box", "the host's hostname changed");
+    Ok(())
+}
+
+#[test]
+fn network_host_shares_the_hosts_net_namespace_only() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&["run", "-d", "--network", "host", "busybox", "sleep", "600"])?;
+    let pid = e.pid(&id)?;
+    ensure!(
+        engine::ns(pid, "net")? == engine::ns("self", "net")?,
+        "--network host: net namespace differs from the host's"
+    );
+    for kind in ["pid", "uts", "ipc", "mnt"] {
+        ensure!(
+            engine::ns(pid, kind)? != engine::ns("self", kind)?,
+            "--network host must not share the {kind} namespace"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn network_none_has_only_loopback() -> Result<()> {
+    let e = Engine::start()?;
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/net/dev",
+    ])?;
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    ensure!(
+        ifaces == ["lo"],
+        "interfaces with --network none: {ifaces:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn exec_runs_in_the_containers_namespaces_with_its_exit_code() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "600"])?;
+    let pid = e.pid(&id)?;
+    let script = KINDS
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = e.ok(&["exec", &id, "sh", "-c", &script])?;
+    let seen: Vec<&str> = out.lines().collect();
+    for (i, kind) in KINDS.iter().enumerate() {
+        let want = engine::ns(pid, kind)?;
+        ensure!(
+            seen.get(i) == Some(&want.as_str()),
+            "exec'd process {kind} namespace {:?}, container's {want}",
+            seen.get(i)
+        );
+    }
+    let o = e.cli(&["exec", &id, "sh", "-c", "echo bye; exit 7"])?;
+    ensure!(
+        o.status.code() == Some(7),
+        "exec exit status {:?}, want 7; stderr: {}",
+        o.status,
+        o.stderr
+    );
+    ensure!(o.stdout.trim() == "bye", "exec stdout {:?}", o.stdout);
+    Ok(())
+}
+
+/// `script` gives the CLI a real pty as its stdin/stdout.
+fn under_pty(e: &Engine, berth_args: &str) -> Result<berth_integration_tests::runtime::Outcome> {
+    let berth = engine::binary("berth")?;
+    let line = format!(
+        "{} -H {} {berth_args}",
+        berth.display(),
+        e.socket().display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    Ok(e.run(cmd, std::time::Duration::from_secs(60))?)
+}
+
+#[test]
+fn run_it_under_a_real_pty_sees_a_tty() -> Result<()> {
+    let e = Engine::start()?;
+    let o = under_pty(&e, "run -it --rm busybox sh -c 'tty; echo hi; exit 5'")?;
+    ensure!(
+        o.stdout.contains("/dev/pts/") && !o.stdout.contains("not a tty"),
+        "tty inside `run -it` printed {:?} (stderr {:?})",
+        o.stdout,
+        o.stderr
+    );
+    ensure!(
+        o.stdout.contains("hi"),
+        "no output through the pty: {:?}",
+        o.stdout
+    );
+    ensure!(
+        o.status.code() == Some(5),
+        "exit code through the pty {:?}, want 5",
+        o.status
+    );
+    let left = e.ok(&["ps", "-aq"])?;
+    ensure!(left.is_empty(), "--rm left containers: {left}");
+    Ok(())
+}
+
+#[test]
+fn exec_it_under_a_real_pty_sees_a_tty() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "600"])?;
+    let o = under_pty(&e, &format!("exec -it {id} sh -c 'tty; echo hi'"))?;
+    ensure!(
+        o.stdout.contains("/dev/pts/") && o.stdout.contains("hi"),
+        "exec -it printed {:?} (stderr {:?})",
+        o.stdout,
+        o.stderr
+    );
+    ensure!(o.status.success(), "exec -it failed: {:?}", o.status);
+    // Without -t there is no tty, whatever the caller has.
+    let o = under_pty(&e, &format!("exec {id} tty"))?;
+    ensure!(
+        o.stdout.contains("not a tty"),
+        "exec without -t had a tty: {:?}",
+        o.stdout
+    );
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! A container's life through the `berth` CLI: `--rm` leaves nothing behind
+//! (mounts, cgroups, snapshot dirs, shim), containers outlive `kill -9 berthd`
+//! and stay controllable, restart policies restart what they should and no
+//! more, and `stop` of a PID 1 that ignores SIGTERM kills after the timeout
+//! and says why. Root only.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use berth_integration_tests::cgroup;
+use berth_integration_tests::engine::{self, Engine};
+
+fn snapshot_dirs(root: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root.join("snapshots"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn run_rm_removes_everything() -> Result<()> {
+    let e = Engine::start()?;
+    let snaps_before = snapshot_dirs(&e.root());
+    // Foreground: output comes back, then nothing is left.
+    let out = e.ok(&["run", "--rm", "busybox", "echo", "hello"])?;
+    ensure!(out == "hello", "run --rm printed {out:?}");
+    // Detached, to learn its ID and look at it while it runs.
+    let id = e.ok(&["run", "-d", "--rm", "busybox", "sleep", "2"])?;
+    let id = e.full_id(&id)?;
+    let pid = e.pid(&id)?;
+    let cg = engine::cgroup_path(&id);
+    ensure!(
+        !cgroup::existing_dirs(&cg).is_empty(),
+        "no cgroup {cg} while it runs"
+    );
+    let rootfs_mounted = e.mounts().iter().any(|m| m.contains(&id));
+    ensure!(rootfs_mounted, "no rootfs mount for {id}: {:?}", e.mounts());
+    ensure!(
+        e.own_processes().len() == 1,
+        "expected one shim while it runs, found {:?}",
+        e.own_processes()
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(20), || e
+            .ok(&["ps", "-aq"])
+            .map(|s| s.is_empty())
+            .unwrap_or(false)),
+        "--rm container still listed"
+    );
+    ensure!(!engine::alive(pid), "container process {pid} alive");
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        cgroup::existing_dirs(&cg).is_empty(),
+        "cgroup dirs left: {:?}",
+        cgroup::existing_dirs(&cg)
+    );
+    ensure!(
+        e.container_dirs().is_empty(),
+        "container dirs (rootfs, overlay upper) left: {:?}",
+        e.container_dirs()
+    );
+    // Moved-away overlay dirs are deleted in the background.
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || snapshot_dirs(&e.root())
+            == snaps_before),
+        "snapshot dirs before {snaps_before:?}, after {:?}",
+        snapshot_dirs(&e.root())
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || e.own_processes().is_empty()),
+        "shim processes left: {:?}",
+        e.own_processes()
+    );
+    let o = e.cli(&["inspect", &id])?;
+    ensure!(!o.success(), "inspect of a --rm container succeeded");
+    Ok(())
+}
+
+#[test]
+fn containers_survive_kill9_of_berthd_and_stay_controllable() -> Result<()> {
+    let mut e = Engine::start()?;
+    let a = e.full_id(&e.ok(&["run", "-d", "--name", "lr-a", "busybox", "sleep", "600"])?)?;
+    let b = e.full_id(&e.ok(&["run", "-d", "--name", "lr-b", "busybox", "sleep", "600"])?)?;
+    let (pa, pb) = (e.pid(&a)?, e.pid(&b)?);
+    e.kill9_berthd();
+    std::thread::sleep(Duration::from_millis(500));
+    ensure!(
+        engine::alive(pa) && engine::alive(pb),
+        "containers died with berthd"
+    );
+    e.spawn_berthd()?;
+    for (id, pid) in [(&a, pa), (&b, pb)] {
+        let running = e.inspect(id, "{{.State.Running}}")?;
+        ensure!(
+            running == "true",
+            "{id} not running after restart: {running}"
+        );
+        ensure!(e.pid(id)? == pid, "{id} pid changed across the restart");
+    }
+    let listed = e.ok(&["ps", "-q", "--no-trunc"])?;
+    ensure!(
+        listed.contains(&a) && listed.contains(&b),
+        "ps after restart: {listed}"
+    );
+    e.ok(&["stop", "-t", "1", "lr-a"])?;
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || !engine::alive(pa)),
+        "stopped container's process {pa} alive"
+    );
+    ensure!(
+        e.inspect("lr-a", "{{.State.Status}}")? == "exited",
+        "lr-a not exited after stop"
+    );
+    e.ok(&["rm", "-f", "lr-b"])?;
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || !engine::alive(pb)),
+        "rm -f left process {pb}"
+    );
+    ensure!(
+        !e.ok(&["ps", "-aq", "--no-trunc"])?.contains(&b),
+        "lr-b still listed"
+    );
+    Ok(())
+}
+
+#[test]
+fn restart_on_failure_2_restarts_exactly_twice() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ])?;
+    let done = engine::eventually(Duration::from_secs(30), || {
+        e.inspect(&id, "{{.RestartCount}} {{.State.Status}}")
+            .map(|s| s == "2 exited")
+            .unwrap_or(false)
+    });
+    ensure!(
+        done,
+        "never reached RestartCount 2 and exited: {:?}",
+        e.inspect(&id, "{{.RestartCount}} {{.State.Status}}")
+    );
+    // Well past any back-off: no third restart.
+    std::thread::sleep(Duration::from_secs(3));
+    let s = e.inspect(
+        &id,
+        "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+    )?;
+    ensure!(s == "2 exited 3", "after waiting: {s}");
+    Ok(())
+}
+
+#[test]
+fn restart_always_restarts_after_the_process_exits() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 0",
+    ])?;
+    let first = e.pid(&id)?;
+    let restarted = engine::eventually(Duration::from_secs(30), || {
+        let count: u32 = e
+            .inspect(&id, "{{.RestartCount}}")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let pid = e.pid(&id).unwrap_or(0);
+        count >= 1 && pid > 0 && pid != first && engine::alive(pid)
+    });
+    ensure!(
+        restarted,
+        "not restarted: {:?}",
+        e.inspect(&id, "{{.RestartCount}} {{.State.Status}} {{.State.Pid}}")
+    );
+    ensure!(!engine::alive(first), "first process {first} still alive");
+    Ok(())
+}
+
+#[test]
+fn restart_no_does_not_restart() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "no",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])?;
+    e.cli_timeout(&["wait", &id], Duration::from_secs(30))?
+        .check()?;
+    std::thread::sleep(Duration::from_secs(3));
+    let s = e.inspect(
+        &id,
+        "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+    )?;
+    ensure!(s == "0 exited 1", "with --restart no: {s}");
+    Ok(())
+}
+
+#[test]
+fn stop_of_a_pid1_ignoring_sigterm_waits_kills_and_says_why() -> Result<()> {
+    let e = Engine::start()?;
+    // busybox sleep as PID 1 has no SIGTERM handler: the kernel drops it.
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "600"])?;
+    let pid = e.pid(&id)?;
+    let start = Instant::now();
+    let o = e.cli(&["stop", "-t", "2", &id])?.check()?;
+    let took = start.elapsed();
+    ensure!(
+        took >= Duration::from_secs(2),
+        "stop returned after {took:?}, before the 2s timeout"
+    );
+    ensure!(took < Duration::from_secs(10), "stop took {took:?}");
+    ensure!(!engine::alive(pid), "process {pid} alive after stop");
+    let why = format!("{}{}", o.stdout, o.stderr);
+    ensure!(
+        why.contains("SIGTERM") && why.contains("--init"),
+        "stop did not say why it had to kill: {why:?}"
+    );
+    let code = e.inspect(&id, "{{.State.ExitCode}}")?;
+    ensure!(code == "137", "exit code after the kill: {code}");
+    Ok(())
+}
