@@ -19,6 +19,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
             }
             return Err(Error::NotExist(id.to_string()));
         }
+        Err(Error::StateCorrupt { path, reason }) if force => {
+            crate::logging::warn(&format!(
+                "removing {id} with an unreadable state file {}: {reason}",
+                path.display()
+            ));
+            let dir = root.join(id);
+            return std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e));
+        }
         Err(e) => return Err(e),
     };
     let status = c.status();
