@@ -64,6 +64,11 @@ fn join_and_unshare(plan: &Plan, chan: &Channel) -> Result<(), InitError> {
     for f in &files {
         namespaces::join(f)?;
     }
+    // Like a new one: be the namespace's root, or files made in the rootfs setup
+    // (tmpfs /dev owned by that namespace) cannot be owned by us (EOVERFLOW).
+    if plan.joins(LinuxNamespaceType::User).is_some() {
+        become_root_in_userns()?;
+    }
     if plan.creates(LinuxNamespaceType::User) {
         namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
         send(chan, Msg::UsernsReady)?;
