@@ -46,7 +46,8 @@ fn memory_limit_oom_kills_a_hog_and_inspect_says_so() -> Result<()> {
 fn pids_limit_stops_a_fork_bomb() -> Result<()> {
     let e = Engine::start()?;
     // Every iteration leaves a process behind; without a limit this grows
-    // until the host runs out of pids.
+    // until the host runs out of pids. busybox sh gives up at the first
+    // refused fork, so the bomb runs in a child shell and PID 1 lives on.
     let id = e.ok(&[
         "run",
         "-d",
@@ -55,7 +56,7 @@ fn pids_limit_stops_a_fork_bomb() -> Result<()> {
         "busybox",
         "sh",
         "-c",
-        "while :; do sleep 600 & done",
+        "sh -c 'while :; do sleep 600 & done'; exec sleep 600",
     ])?;
     let cg = engine::cgroup_path(&id);
     ensure!(
@@ -87,6 +88,14 @@ fn pids_limit_stops_a_fork_bomb() -> Result<()> {
         ensure!(current >= 15, "the bomb did not fork much: {current}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    if let Ok(peak) = cgroup::read("pids", &cg, "pids.peak") {
+        ensure!(peak == "20", "pids.peak {peak}, want the limit exactly");
+    }
+    let running = e.inspect(&id, "{{.State.Running}}")?;
+    ensure!(
+        running == "true",
+        "PID 1 died with the bomb: Running {running}"
+    );
     // And the engine still controls it.
     e.ok(&["rm", "-f", &id])?;
     ensure!(
