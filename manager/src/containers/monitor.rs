@@ -76,8 +76,10 @@ impl Containers {
         if self.live_task(id).map(|l| l.epoch) != Some(epoch) {
             return;
         }
+        let t0 = std::time::Instant::now();
         // Let attached clients read the last output before the shim goes.
         self.drain_attached(id, Duration::from_secs(2)).await;
+        let t_drain = t0.elapsed();
         self.set_live(id, None);
         match task {
             Some(t) => {
@@ -90,6 +92,7 @@ impl Containers {
                 let _ = self.inner.tasks.cleanup_dead(id).await;
             }
         }
+        tracing::debug!(id, drain = ?t_drain, delete = ?t0.elapsed(), "task of exited container deleted");
         self.after_exit(id, status).await;
     }
 

@@ -22,6 +22,7 @@ impl Containers {
 
     /// Removal with the container's lock held (also used by `--rm` and prune).
     pub(super) async fn remove_locked(&self, c: Container, volumes: bool) -> Result<()> {
+        let t0 = std::time::Instant::now();
         let c = self
             .modify(&c.id, |c| {
                 c.state.status = Status::Removing;
@@ -29,6 +30,7 @@ impl Containers {
             })?
             .unwrap_or(c);
         self.kill_task(&c.id).await;
+        let t_task = t0.elapsed();
         let this = self.clone();
         let c2 = c.clone();
         tokio::task::spawn_blocking(move || {
@@ -42,6 +44,7 @@ impl Containers {
             message: format!("remove panicked: {e}"),
         })??;
         self.forget(&c.id);
+        tracing::debug!(id = %c.id, task = ?t_task, total = ?t0.elapsed(), "removed");
         self.publish(&c, "destroy", &[]);
         Ok(())
     }
