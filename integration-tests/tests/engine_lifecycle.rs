@@ -31,7 +31,7 @@ fn run_rm_removes_everything() -> Result<()> {
     let out = e.ok(&["run", "--rm", "busybox", "echo", "hello"])?;
     ensure!(out == "hello", "run --rm printed {out:?}");
     // Detached, to learn its ID and look at it while it runs.
-    let id = e.ok(&["run", "-d", "--rm", "busybox", "sleep", "2"])?;
+    let id = e.ok(&["run", "-d", "--rm", "busybox", "sleep", "5"])?;
     let id = e.full_id(&id)?;
     let pid = e.pid(&id)?;
     let cg = engine::cgroup_path(&id);
