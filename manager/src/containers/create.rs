@@ -101,6 +101,11 @@ impl Containers {
                 });
             }
         }
+        if spec.auto_remove && spec.restart_policy != super::RestartPolicy::No {
+            return Err(Error::InvalidArgument {
+                message: "conflicting options: cannot specify both --restart and --rm".to_string(),
+            });
+        }
         if spec.init && self.inner.settings.init_path.is_none() {
             return Err(Error::InvalidArgument {
                 message: "--init: no init binary found (install berth-init next to berthd, or set \"init-path\" in daemon.json)".to_string(),
