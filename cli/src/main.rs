@@ -25,6 +25,12 @@ fn print_error(e: &anyhow::Error) {
 }
 
 fn main() {
+    // `berth ps | head`: a closed pipe ends us quietly, like any Unix tool,
+    // instead of a panic from println!.
+    // SAFETY: setting a signal disposition to SIG_DFL before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = args::Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -140,3 +140,54 @@ async fn stop_says_why_it_had_to_kill_and_init_fixes_it() {
         assert!(!r.killed, "{}", r.reason);
     }
 }
+
+#[tokio::test]
+async fn pause_freezes_and_unpause_thaws() {
+    let d = Daemon::start("run-pause").await;
+    let c = d.busybox().await;
+    let id = c
+        .containers()
+        .create(&spec(&["sleep", "100"]))
+        .await
+        .unwrap()
+        .id;
+    c.containers().start(&id).await.unwrap();
+    let pid = c.containers().inspect(&id).await.unwrap().state.pid;
+    c.containers().pause(&id).await.unwrap();
+    let ct = c.containers().inspect(&id).await.unwrap();
+    assert!(ct.state.paused && ct.state.running);
+    // The kernel's view: the process's freezer cgroup is FROZEN.
+    assert_eq!(freezer_state(pid).as_deref(), Some("FROZEN"));
+    let e = c.containers().pause(&id).await.unwrap_err();
+    assert!(e.to_string().contains("is paused"), "{e}");
+    c.containers().unpause(&id).await.unwrap();
+    assert!(!c.containers().inspect(&id).await.unwrap().state.paused);
+    assert_eq!(freezer_state(pid).as_deref(), Some("THAWED"));
+    // A paused container can be force-removed.
+    c.containers().pause(&id).await.unwrap();
+    c.containers().remove(&id, true, false).await.unwrap();
+    assert!(!alive(pid));
+}
+
+/// `freezer.state` of the process's v1 freezer cgroup, or its v2 `cgroup.freeze`
+/// as FROZEN/THAWED.
+fn freezer_state(pid: i64) -> Option<String> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in cg.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        if ctrls.split(',').any(|c| c == "freezer") {
+            let p = format!("/sys/fs/cgroup/freezer{path}/freezer.state");
+            return std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string());
+        }
+        if ctrls.is_empty() {
+            let p = format!("/sys/fs/cgroup{path}/cgroup.freeze");
+            if let Ok(v) = std::fs::read_to_string(p) {
+                return Some(if v.trim() == "1" { "FROZEN" } else { "THAWED" }.to_string());
+            }
+        }
+    }
+    None
+}
