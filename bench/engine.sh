@@ -1,20 +1,22 @@
 #!/bin/bash
 # berth vs docker (Debian's docker.io) on the same busybox rootfs, side by side in one
 # run: `run --rm true` latency, 50 × `run -d` then `rm -f`, idle daemon RSS, per-container
-# shim RSS. Run as root from the workspace after `cargo build --release`.
+# shim RSS. Run as root from the workspace after `cargo build --release` (or point
+# BERTH_BIN_DIR at the dir holding berthd, berth, berth-shim and berth-runtime).
 # Each engine gets its own root, state and socket under a temp dir; both are stopped
 # and cleaned at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin=$here/target/release
-work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
+bin=${BERTH_BIN_DIR:-$here/target/release}
+# Short: a shim socket, <state>/shims/<64 hex>/shim.sock, must fit in sun_path (108).
+work=$(mktemp -d /tmp/bbe.XXXXXX)
 runs=${RUNS:-20}
 n=${N:-50}
 
 command -v hyperfine >/dev/null || { echo "bench: hyperfine missing (apt-get install hyperfine)" >&2; exit 1; }
 command -v dockerd >/dev/null || { echo "bench: dockerd missing (apt-get install docker.io)" >&2; exit 1; }
 
-B="$bin/berth --host unix://$work/berth-state/berthd.sock"
+B="$bin/berth --host unix://$work/bs/berthd.sock"
 D="docker -H unix://$work/docker.sock"
 
 cleanup() {
@@ -33,7 +35,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 "$here/scripts/make-busybox-rootfs.sh" > "$work/busybox.tar"
 
-setsid "$bin/berthd" --root "$work/berth-root" --state "$work/berth-state" >"$work/berthd.log" 2>&1 < /dev/null &
+setsid "$bin/berthd" --root "$work/berth-root" --state "$work/bs" >"$work/berthd.log" 2>&1 < /dev/null &
 echo $! > "$work/berthd.pid"
 setsid dockerd --data-root "$work/docker-root" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
   -H "unix://$work/docker.sock" --iptables=false --bridge=none >"$work/dockerd.log" 2>&1 < /dev/null &
@@ -60,11 +62,14 @@ berthd_kb=$(rss_kb "$(cat "$work/berthd.pid")")
 dockerd_kb=$(rss_kb "$(cat "$work/docker.pid")")
 containerd_pid=$(pgrep -f "containerd --config $work" | head -1 || pgrep -x containerd | head -1 || true)
 containerd_kb=0; [ -n "$containerd_pid" ] && containerd_kb=$(rss_kb "$containerd_pid")
-$B run -d --name bench-shim --network none busybox sleep 600 >/dev/null
-$D run -d --name bench-shim --network none busybox sleep 600 >/dev/null
+# Each shim found by its container's full ID: other engines may run on this host.
+bid=$($B run -d --name bench-shim --network none busybox sleep 600)
+did=$($D run -d --name bench-shim --network none busybox sleep 600)
+bid=$($B inspect -f '{{.Id}}' "$bid"); did=$($D inspect -f '{{.Id}}' "$did")
 sleep 1
-shim_kb=$(rss_kb "$(pgrep -f 'berth-shim.*bench-shim' | head -1)")
-dshim_kb=$(rss_kb "$(pgrep -f 'containerd-shim-runc-v2' | head -1)")
+shim_kb=$(rss_kb "$(pgrep -f "berth-shim.*$bid" | head -1)")
+dshim_kb=$(rss_kb "$(pgrep -f "containerd-shim-runc-v2.*-id $did" | head -1)")
+[ "$shim_kb" -gt 0 ] && [ "$dshim_kb" -gt 0 ] || echo "bench: a shim was not found (berth-shim $shim_kb kB, containerd-shim $dshim_kb kB)" >&2
 
 python3 - "$work" "$berthd_kb" "$dockerd_kb" "$containerd_kb" "$shim_kb" "$dshim_kb" <<'PY'
 import json, sys
