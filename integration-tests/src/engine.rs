@@ -63,6 +63,8 @@ pub fn binary(name: &str) -> Result<PathBuf, SupportError> {
 pub struct Engine {
     dir: tempfile::TempDir,
     berthd: Option<Child>,
+    /// Name of the `--state` dir inside the temp dir.
+    state_name: String,
     berth: PathBuf,
     berthd_bin: PathBuf,
 }
@@ -77,6 +79,12 @@ impl Engine {
 
     /// Starts berthd with `daemon_json` as its config; no image.
     pub fn start_bare(daemon_json: &str) -> Result<Engine, SupportError> {
+        Engine::start_with(daemon_json, "state")
+    }
+
+    /// Starts berthd with `daemon_json` as its config and `<tmp>/<state_name>`
+    /// as its `--state`; no image.
+    pub fn start_with(daemon_json: &str, state_name: &str) -> Result<Engine, SupportError> {
         let berthd_bin = binary("berthd")?;
         let berth = binary("berth")?;
         binary("berth-shim")?;
@@ -93,6 +101,7 @@ impl Engine {
         let mut e = Engine {
             dir,
             berthd: None,
+            state_name: state_name.to_string(),
             berth,
             berthd_bin,
         };
@@ -111,7 +120,7 @@ impl Engine {
 
     /// berthd's `--state` (sockets, shim state).
     pub fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.dir.path().join(&self.state_name)
     }
 
     pub fn socket(&self) -> PathBuf {

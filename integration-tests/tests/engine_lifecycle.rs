@@ -242,3 +242,15 @@ fn stop_of_a_pid1_ignoring_sigterm_waits_kills_and_says_why() -> Result<()> {
     ensure!(code == "137", "exit code after the kill: {code}");
     Ok(())
 }
+
+#[test]
+fn a_state_dir_of_ordinary_length_runs_containers() -> Result<()> {
+    // /tmp/beN.XXXXXX/ plus 40 characters: a shim socket directly under
+    // <state>/shims/<64 hex>/ would no longer fit in sun_path (108 bytes),
+    // yet docker's --exec-root takes paths like this.
+    let e = Engine::start_with("{}", "state-dir-with-a-perfectly-ordinary-name")?;
+    e.import_busybox()?;
+    let out = e.ok(&["run", "--rm", "busybox", "echo", "hello"])?;
+    ensure!(out == "hello", "run printed {out:?}");
+    Ok(())
+}
