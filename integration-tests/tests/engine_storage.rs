@@ -221,3 +221,48 @@ fn logs_follow_ends_when_the_container_exits() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn json_log_rotates_at_max_size_and_keeps_max_file() -> Result<()> {
+    let e = Engine::start_bare(r#"{"log-opts": {"max-size": "10k", "max-file": "2"}}"#)?;
+    e.import_busybox()?;
+    // ~300 kB of output in numbered lines: 30 times the limit.
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do echo line-$i-padding-padding-padding-padding-padding-padding-padding; i=$((i+1)); done",
+    ])?;
+    let id = e.full_id(&id)?;
+    e.cli_timeout(&["wait", &id], Duration::from_secs(60))?
+        .check()?;
+    let dir = e.root().join("containers").join(&id);
+    let mut logs: Vec<(String, u64)> = std::fs::read_dir(&dir)?
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().contains("-json.log"))
+        .map(|f| {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            (f.file_name().to_string_lossy().into_owned(), len)
+        })
+        .collect();
+    logs.sort();
+    let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
+    let live = format!("{id}-json.log");
+    let rotated = format!("{id}-json.log.1");
+    ensure!(
+        names == [live.as_str(), rotated.as_str()],
+        "log files on disk: {names:?}"
+    );
+    for (n, len) in &logs {
+        // One chunk of output may overshoot the limit before the rotation.
+        ensure!(
+            *len <= 10 * 1024 + 8 * 1024,
+            "{n} is {len} bytes, max-size 10k"
+        );
+    }
+    let out = e.ok(&["logs", "--tail", "1", &id])?;
+    ensure!(out.starts_with("line-2999-"), "last log line {out:?}");
+    Ok(())
+}
