@@ -185,3 +185,55 @@ fn exec_it_under_a_real_pty_sees_a_tty() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn user_flag_sets_the_process_uid() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--user",
+        "65534:65534",
+        "busybox",
+        "sleep",
+        "600",
+    ])?;
+    let pid = e.pid(&id)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    for key in ["Uid:", "Gid:"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .context("no Uid/Gid line")?;
+        ensure!(
+            line.split_whitespace().skip(1).all(|v| v == "65534"),
+            "--user 65534:65534 but {line}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn read_only_rootfs_refuses_writes_but_volumes_take_them() -> Result<()> {
+    let e = Engine::start()?;
+    let o = e.cli(&["run", "--rm", "--read-only", "busybox", "touch", "/etc/x"])?;
+    ensure!(!o.success(), "write to a --read-only rootfs succeeded");
+    ensure!(
+        o.stderr.contains("Read-only file system"),
+        "error was not EROFS: {}",
+        o.stderr
+    );
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        "rw:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ok > /data/f && cat /data/f",
+    ])?;
+    ensure!(out == "ok", "volume under --read-only: {out:?}");
+    Ok(())
+}

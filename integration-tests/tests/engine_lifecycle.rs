@@ -254,3 +254,90 @@ fn a_state_dir_of_ordinary_length_runs_containers() -> Result<()> {
     ensure!(out == "hello", "run printed {out:?}");
     Ok(())
 }
+
+/// Zombie children of a container's PID 1 (zombies leave cgroup.procs, so
+/// they are found through their parent).
+fn zombies_under(pid: i64) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|c| c.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn init_reaps_orphaned_zombies_and_plain_pid1_does_not() -> Result<()> {
+    let e = Engine::start()?;
+    // The subshell exits at once, orphaning `sleep 1` to PID 1 (it exits after the exec, so sh cannot reap it); busybox
+    // sleep as PID 1 never waits for it.
+    let script = "(sleep 1 &); exec sleep 600";
+    let plain = e.ok(&["run", "-d", "busybox", "sh", "-c", script])?;
+    let plain = e.full_id(&plain)?;
+    let init = e.ok(&["run", "-d", "--init", "busybox", "sh", "-c", script])?;
+    let init = e.full_id(&init)?;
+    // The control: without an init the zombie stays.
+    let (plain_pid, init_pid) = (e.pid(&plain)?, e.pid(&init)?);
+    let status = std::fs::read_to_string(format!("/proc/{init_pid}/status"))?;
+    ensure!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
+        "State.Pid {init_pid} of the --init container is not its PID 1"
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || !zombies_under(plain_pid)
+            .is_empty()),
+        "no zombie without --init: the test would prove nothing"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let z = zombies_under(init_pid);
+    ensure!(z.is_empty(), "zombies left with --init: {z:?}");
+    // And --init's PID 1 forwards stop's SIGTERM, so stop is quick.
+    let start = Instant::now();
+    e.ok(&["stop", "-t", "10", &init])?;
+    ensure!(
+        start.elapsed() < Duration::from_secs(5),
+        "stop with --init took {:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+#[test]
+fn pause_freezes_the_cgroup_and_unpause_thaws_it() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.full_id(&e.ok(&["run", "-d", "busybox", "sleep", "600"])?)?;
+    let cg = engine::cgroup_path(&id);
+    e.ok(&["pause", &id])?;
+    let state = if cgroup::has_v1("freezer") {
+        cgroup::read("freezer", &cg, "freezer.state")?
+    } else {
+        cgroup::read("cgroup", &cg, "cgroup.freeze")?
+    };
+    ensure!(
+        state == "FROZEN" || state == "1",
+        "freezer after pause: {state}"
+    );
+    let status = e.inspect(&id, "{{.State.Status}}")?;
+    ensure!(status == "paused", "State.Status {status}");
+    e.ok(&["unpause", &id])?;
+    let state = if cgroup::has_v1("freezer") {
+        cgroup::read("freezer", &cg, "freezer.state")?
+    } else {
+        cgroup::read("cgroup", &cg, "cgroup.freeze")?
+    };
+    ensure!(
+        state == "THAWED" || state == "0",
+        "freezer after unpause: {state}"
+    );
+    ensure!(
+        e.inspect(&id, "{{.State.Status}}")? == "running",
+        "not running after unpause"
+    );
+    Ok(())
+}
