@@ -299,6 +299,70 @@ impl Containers {
         Ok(s.map(|r| r.map(|c| c.data).map_err(Error::from)))
     }
 
+    /// A tar of `path` in the container (its base name as the top entry).
+    pub async fn copy_from(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>>>> {
+        let s = self
+            .c
+            .clone()
+            .copy_from(pb::CopyFromRequest {
+                id: id.to_string(),
+                path: path.to_string(),
+            })
+            .await?
+            .into_inner();
+        Ok(s.map(|r| r.map(|c| c.data).map_err(Error::from)))
+    }
+
+    /// Unpacks `tar` at `path` in the container: into it when it is a
+    /// directory, else as that name.
+    pub async fn copy_to(
+        &self,
+        id: &str,
+        path: &str,
+        tar: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    ) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let (tx, rx) = mpsc::channel(8);
+        let first = pb::CopyToRequest {
+            msg: Some(pb::copy_to_request::Msg::Options(pb::CopyToOptions {
+                id: id.to_string(),
+                path: path.to_string(),
+            })),
+        };
+        let reader = tokio::spawn(async move {
+            let mut tar = tar;
+            if tx.send(first).await.is_err() {
+                return Ok(());
+            }
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = tar.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok::<(), std::io::Error>(());
+                }
+                let msg = pb::CopyToRequest {
+                    msg: Some(pb::copy_to_request::Msg::Data(buf[..n].to_vec())),
+                };
+                if tx.send(msg).await.is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let r = self.c.clone().copy_to(ReceiverStream::new(rx)).await;
+        if let Ok(Err(source)) = reader.await {
+            return Err(Error::Io {
+                path: "copy input".into(),
+                source,
+            });
+        }
+        r?;
+        Ok(())
+    }
+
     /// The container's log (from the json-file log; works while it is stopped).
     pub async fn logs(
         &self,

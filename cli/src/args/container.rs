@@ -292,6 +292,17 @@ pub struct RenameArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct CpArgs {
+    /// Always follow symbol links in SRC_PATH (accepted; links inside the container are archived as links)
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// CONTAINER:SRC_PATH or a local path
+    pub src: String,
+    /// CONTAINER:DEST_PATH or a local path
+    pub dest: String,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
@@ -350,6 +361,8 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }

@@ -65,6 +65,8 @@ pub enum Command {
     Rename(RenameArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

@@ -2,6 +2,7 @@
 //! returns the exit status.
 
 mod attach;
+mod cp;
 mod create;
 mod events;
 mod exec;
@@ -106,6 +107,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Wait(a) => wait::wait(&c, a).await,
         Command::Rename(a) => rename::rename(&c, a).await,
         Command::Export(a) => export::export(&c, a).await,
+        Command::Cp(a) => cp::cp(&c, a).await,
         Command::Container(cc) => match cc {
             ContainerCommand::Ls(a) => ps::ps(&c, a).await,
             ContainerCommand::Run(a) => run::run(&c, a).await,
@@ -130,6 +132,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             ContainerCommand::Rename(a) => rename::rename(&c, a).await,
             ContainerCommand::Prune(a) => prune::prune(&c, a).await,
             ContainerCommand::Export(a) => export::export(&c, a).await,
+            ContainerCommand::Cp(a) => cp::cp(&c, a).await,
         },
         Command::Image(ic) => match ic {
             ImageCommand::Ls(a) => images::images(&c, a).await,

@@ -25,6 +25,7 @@
 
 mod attach;
 mod bundle;
+mod copy;
 mod create;
 mod exec;
 mod export;
@@ -72,6 +73,8 @@ use crate::volumes::{self, Volumes};
 pub enum Error {
     #[error("No such container: {reference}")]
     NotFound { reference: String },
+    #[error("Could not find the file {path} in container {container}")]
+    PathNotFound { path: String, container: String },
     #[error("multiple containers match {reference:?}: use more characters of the ID or the name")]
     Ambiguous { reference: String },
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
@@ -129,7 +132,9 @@ pub enum ErrorKind {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NotFound { .. } | Error::NoSuchImage { .. } => ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NoSuchImage { .. } | Error::PathNotFound { .. } => {
+                ErrorKind::NotFound
+            }
             Error::NameInUse { .. } => ErrorKind::AlreadyExists,
             Error::InvalidName { .. }
             | Error::NoCommand

@@ -202,6 +202,32 @@ impl Api for ContainersService {
         )))
     }
 
+    type CopyFromStream = ReceiverStream<Result<pb::ExportChunk, Status>>;
+
+    async fn copy_from(&self, req: Request<pb::CopyFromRequest>) -> Res<Self::CopyFromStream> {
+        let r = req.into_inner();
+        self.containers.lookup(&r.id).map_err(st)?;
+        Ok(Response::new(io::copy_from_stream(
+            self.containers.clone(),
+            r.id,
+            r.path,
+        )))
+    }
+
+    async fn copy_to(&self, req: Request<Streaming<pb::CopyToRequest>>) -> Res<()> {
+        let mut inbound = req.into_inner();
+        let Some(pb::CopyToRequest {
+            msg: Some(pb::copy_to_request::Msg::Options(o)),
+        }) = inbound.message().await?
+        else {
+            return Err(Status::invalid_argument(
+                "the first copy message must carry options",
+            ));
+        };
+        io::copy_to(self.containers.clone(), o.id, o.path, inbound).await?;
+        Ok(Response::new(()))
+    }
+
     async fn resize(&self, req: Request<pb::ResizeRequest>) -> Res<()> {
         let r = req.into_inner();
         let size = r.size.unwrap_or_default();

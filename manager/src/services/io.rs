@@ -275,3 +275,76 @@ pub fn export_stream(
     });
     ReceiverStream::new(rx)
 }
+
+pub fn copy_from_stream(
+    containers: Containers,
+    id: String,
+    path: String,
+) -> ReceiverStream<Result<cpb::ExportChunk, Status>> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::task::spawn_blocking(move || {
+        let err_tx = tx.clone();
+        let w = std::io::BufWriter::with_capacity(256 * 1024, ChunkWriter(tx));
+        if let Err(e) = containers.copy_from_blocking(&id, &path, w) {
+            let _ = err_tx.blocking_send(Err(container_status(e)));
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// A `Read` over chunks arriving on a channel (the tar of `cp` to a container).
+struct ChunkReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            match self.rx.blocking_recv() {
+                Some(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+pub async fn copy_to(
+    containers: Containers,
+    id: String,
+    path: String,
+    mut inbound: Streaming<cpb::CopyToRequest>,
+) -> Result<(), Status> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(16);
+    let unpack = tokio::task::spawn_blocking(move || {
+        containers.copy_to_blocking(
+            &id,
+            &path,
+            ChunkReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            },
+        )
+    });
+    while let Some(m) = inbound.message().await? {
+        if let Some(cpb::copy_to_request::Msg::Data(d)) = m.msg {
+            if tx.send(d).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(tx);
+    unpack
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(container_status)
+}
