@@ -15,8 +15,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build --release --workspace
-for b in berth berthd berth-shim berth-runtime; do
+scripts/build-release.sh
+for b in berth berthd berth-shim berth-runtime berth-init; do
   install -m 0755 "target/release/$b" "/usr/local/bin/$b"
 done
 
