@@ -199,6 +199,32 @@ impl Images {
         Ok(())
     }
 
+    /// A container's changes as a new image; returns its ID.
+    pub async fn commit(
+        &self,
+        container: &str,
+        reference: &str,
+        changes: &[String],
+        message: &str,
+        author: &str,
+        pause: bool,
+    ) -> Result<String> {
+        let r = self
+            .c
+            .clone()
+            .commit(pb::CommitRequest {
+                container: container.to_string(),
+                reference: reference.to_string(),
+                changes: changes.to_vec(),
+                message: message.to_string(),
+                author: author.to_string(),
+                pause,
+            })
+            .await?
+            .into_inner();
+        Ok(r.id)
+    }
+
     pub async fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
         let r = self
             .c

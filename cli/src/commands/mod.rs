@@ -2,6 +2,7 @@
 //! returns the exit status.
 
 mod attach;
+mod commit;
 mod cp;
 mod create;
 mod events;
@@ -16,6 +17,7 @@ mod kill;
 mod load;
 mod logs;
 mod pause;
+mod port;
 mod prune;
 mod ps;
 mod rename;
@@ -108,6 +110,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rename(a) => rename::rename(&c, a).await,
         Command::Export(a) => export::export(&c, a).await,
         Command::Cp(a) => cp::cp(&c, a).await,
+        Command::Commit(a) => commit::commit(&c, a).await,
+        Command::Port(a) => port::port(&c, a).await,
         Command::Container(cc) => match cc {
             ContainerCommand::Ls(a) => ps::ps(&c, a).await,
             ContainerCommand::Run(a) => run::run(&c, a).await,
@@ -133,6 +137,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             ContainerCommand::Prune(a) => prune::prune(&c, a).await,
             ContainerCommand::Export(a) => export::export(&c, a).await,
             ContainerCommand::Cp(a) => cp::cp(&c, a).await,
+            ContainerCommand::Commit(a) => commit::commit(&c, a).await,
+            ContainerCommand::Port(a) => port::port(&c, a).await,
         },
         Command::Image(ic) => match ic {
             ImageCommand::Ls(a) => images::images(&c, a).await,
