@@ -169,6 +169,13 @@ pub(super) fn create_init(
         };
         let init = rb.init.insert(process::spawn_init(&cfg)?);
         let pid = init.pid;
+        crate::logging::debug(&format!(
+            "{}: init pid {pid}, cgroups {:?}, namespaces new {:?} joined {:?}",
+            opts.id,
+            cg.paths(),
+            plan.new,
+            plan.join
+        ));
         let cg = rb.cgroup.as_ref().ok_or(Error::InitGone {
             pid,
             reason: "lost track of the cgroup".into(),
@@ -217,6 +224,7 @@ pub(super) fn create_init(
             config: spec.clone(),
         };
         state.save(&dir)?;
+        crate::logging::debug(&format!("{}: created, waiting for start", opts.id));
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }

@@ -15,8 +15,21 @@ fn event_line(c: &Container) -> Result<String, Error> {
         return Err(Error::NotRunning(c.state.id.clone()));
     }
     let stats = c.cgroup()?.stats()?;
-    let v = serde_json::json!({"type": "stats", "id": c.state.id, "data": stats});
-    Ok(v.to_string())
+    let event = Event {
+        kind: "stats",
+        id: &c.state.id,
+        data: stats,
+    };
+    Ok(serde_json::to_string(&event).unwrap_or_default())
+}
+
+/// runc's event object, fields in runc's order.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    data: crate::cgroups::Stats,
 }
 
 /// Go duration syntax as runc takes it: `5s`, `500ms`, `1m30s`, `2h`.
