@@ -36,9 +36,12 @@ impl Containers {
         loop {
             match self.lookup(&id) {
                 Ok(c) => {
+                    // Restarting counts as stopped: the run ended, and the
+                    // restart is a new one (`run --restart always` returns the
+                    // first exit, as docker's does).
                     let stopped = !matches!(
                         c.state.status,
-                        Status::Running | Status::Paused | Status::Restarting | Status::Removing
+                        Status::Running | Status::Paused | Status::Removing
                     );
                     last = WaitResult {
                         exit_code: c.state.exit_code,
