@@ -129,6 +129,28 @@ fn bad_configs_fail_create_and_leave_nothing() {
             "root.path",
         ),
         (
+            "cwd",
+            Box::new(|c: &mut Value| c["process"]["cwd"] = Value::from("/bin/busybox")),
+            "cwd",
+        ),
+        (
+            "uts",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "uts")
+            }),
+            "UTS namespace",
+        ),
+        (
+            "sysctl",
+            Box::new(|c: &mut Value| {
+                c["linux"]["sysctl"] = serde_json::json!({"kernel.no_such_knob": "1"})
+            }),
+            "kernel.no_such_knob",
+        ),
+        (
             "nsjoin",
             Box::new(|c: &mut Value| {
                 c["linux"]["namespaces"]
