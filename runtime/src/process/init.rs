@@ -163,7 +163,7 @@ fn sequence(
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hooks = spec.hooks().clone().unwrap_or_default();
     if let Some(list) = hooks.create_container() {
-        let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
+        let state = hook_state(cfg.id, "creating", host_pid, cfg.bundle, &annotations);
         hooks::run(list, &state)?;
     }
     if mount_ns {
@@ -173,6 +173,16 @@ fn sequence(
         nix::unistd::chdir("/").map_err(sys("chdir /"))?;
     }
     let process = spec.process().clone().ok_or(InitError::NoProcess)?;
+    // Like runc: a missing cwd is created, inside the new root (so `..` cannot
+    // leave it), as root and before finish() may make the root read-only.
+    let cwd = process.cwd();
+    if cwd.is_absolute() {
+        std::fs::create_dir_all(cwd).map_err(|source| InitError::Io {
+            what: "process.cwd: create",
+            path: cwd.clone(),
+            source,
+        })?;
+    }
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
         console::setup_in_child(sock, process.console_size())?;
@@ -195,7 +205,7 @@ fn sequence(
     // The fifo stays open until execve closes it: `start` waits for that.
     wait_for_start(&fifo)?;
     if let Some(list) = hooks.start_container() {
-        let state = hook_state(cfg.id, "running", host_pid, cfg.bundle, &annotations);
+        let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
         hooks::run(list, &state)?;
     }
     Err(ready.exec())
