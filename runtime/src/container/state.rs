@@ -114,11 +114,11 @@ impl State {
         if !pid_alive(self.init_pid, self.init_start_time) {
             return Status::Stopped;
         }
-        if dir.join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
         if self.paused {
             return Status::Paused;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
         }
         Status::Running
     }
