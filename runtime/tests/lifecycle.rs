@@ -756,3 +756,36 @@ fn container_process_starts_with_default_signals() {
     }
     assert_eq!(text.lines().count(), 2, "{text}");
 }
+
+#[test]
+fn delete_without_a_pid_namespace_kills_the_leftovers() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("nopidns");
+    let b = env.bundle("b", &["sh", "-c", "sleep 100 & exit 0"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    env.create(&id, &b);
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{id}/cgroup.procs"))
+        .unwrap_or_default();
+    let pids: Vec<i32> = procs.lines().filter_map(|l| l.parse().ok()).collect();
+    assert!(
+        !pids.is_empty(),
+        "the background sleep should still be there"
+    );
+    env.ok(&["delete", &id]);
+    assert!(!env.root.join(&id).exists());
+    assert!(no_cgroup_left(&id));
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z "),
+            "{pid} survived: {stat}"
+        );
+    }
+}

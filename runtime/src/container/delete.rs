@@ -50,11 +50,8 @@ fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
     // SAFETY: kill(2) of the recorded init pid (status checked its start time).
     unsafe { libc::kill(c.state.init_pid, libc::SIGKILL) };
     // Without its own pid namespace the container's other processes survive the init.
-    let own_pid_ns = crate::namespaces::Plan::from_spec(&c.state.config)
-        .map(|p| p.creates(oci_spec::runtime::LinuxNamespaceType::Pid))
-        .unwrap_or(true);
     if let Ok(cg) = c.cgroup() {
-        if !own_pid_ns {
+        if !own_pid_ns(c) {
             for pid in cg.pids().unwrap_or_default() {
                 // SAFETY: kill(2) of pids the container's cgroup lists.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -77,9 +74,23 @@ fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
     Ok(())
 }
 
+fn own_pid_ns(c: &Container) -> bool {
+    crate::namespaces::Plan::from_spec(&c.state.config)
+        .map(|p| p.creates(oci_spec::runtime::LinuxNamespaceType::Pid))
+        .unwrap_or(true)
+}
+
 /// Remove everything of a stopped container.
 pub(super) fn destroy(c: &Container) -> Result<(), Error> {
     let cg = c.cgroup()?;
+    if !own_pid_ns(c) {
+        // The init's children outlive it without a pid namespace of their own (runc
+        // kills them too).
+        for pid in cg.pids().unwrap_or_default() {
+            // SAFETY: kill(2) of pids the container's cgroup lists.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
     let mut res = cg.remove();
     let deadline = Instant::now() + Duration::from_secs(5);
     while res.is_err() && Instant::now() < deadline {
