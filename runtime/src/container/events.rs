@@ -14,22 +14,8 @@ fn event_line(c: &Container) -> Result<String, Error> {
     if c.status() == Status::Stopped {
         return Err(Error::NotRunning(c.state.id.clone()));
     }
-    let stats = c.cgroup()?.stats()?;
-    let event = Event {
-        kind: "stats",
-        id: &c.state.id,
-        data: stats,
-    };
+    let event = c.cgroup()?.stats()?.into_event(&c.state.id);
     Ok(serde_json::to_string(&event).unwrap_or_default())
-}
-
-/// runc's event object, fields in runc's order.
-#[derive(serde::Serialize)]
-struct Event<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'a str,
-    data: crate::cgroups::Stats,
 }
 
 /// Go duration syntax as runc takes it: `5s`, `500ms`, `1m30s`, `2h`.
