@@ -147,3 +147,43 @@ fn malformed_daemon_json_creates_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn run_exit_codes_are_dockers() -> Result<()> {
+    let e = Engine::start()?;
+    let o = e.cli(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])?;
+    ensure!(o.status.code() == Some(3), "exit 3 came back as {:?}", o.status);
+    let o = e.cli(&["run", "--rm", "busybox", "nosuchcmd"])?;
+    ensure!(
+        o.status.code() == Some(127),
+        "missing command: {:?}, docker's is 127",
+        o.status
+    );
+    ensure!(
+        o.stderr
+            .contains("exec: \"nosuchcmd\": executable file not found in $PATH"),
+        "not docker's message: {}",
+        o.stderr
+    );
+    let o = e.cli(&["run", "--rm", "busybox", "/etc/passwd"])?;
+    ensure!(
+        o.status.code() == Some(126),
+        "not executable: {:?}, docker's is 126; stderr: {}",
+        o.status,
+        o.stderr
+    );
+    ensure!(
+        o.stderr.to_ascii_lowercase().contains("permission denied"),
+        "not docker's message: {}",
+        o.stderr
+    );
+    nothing_left(&e)
+}
+
+#[test]
+fn missing_workdir_is_created_like_docker() -> Result<()> {
+    let e = Engine::start()?;
+    let out = e.ok(&["run", "--rm", "-w", "/made/by/berth", "busybox", "pwd"])?;
+    ensure!(out == "/made/by/berth", "pwd printed {out:?}");
+    nothing_left(&e)
+}

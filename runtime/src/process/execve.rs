@@ -59,6 +59,8 @@ pub enum InitError {
     Cwd { path: PathBuf, source: nix::Error },
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    #[error("exec: {0:?}: permission denied")]
+    NotExecutable(String),
     #[error("exec {path:?}: {source}")]
     Exec { path: String, source: nix::Error },
     #[error("{0}: contains a NUL byte")]
@@ -194,6 +196,11 @@ fn reset_signals() {
 pub fn lookup(arg0: &str, env: &[String]) -> Result<String, InitError> {
     if arg0.contains('/') {
         return match std::fs::metadata(arg0) {
+            // Checked now, while create can still fail with docker's 126
+            // message, rather than at execve after start (runc does the same).
+            Ok(m) if m.is_dir() || !executable(arg0) => {
+                Err(InitError::NotExecutable(arg0.to_string()))
+            }
             Ok(_) => Ok(arg0.to_string()),
             Err(e) => Err(InitError::Io {
                 what: "exec: stat",
@@ -216,6 +223,17 @@ pub fn lookup(arg0: &str, env: &[String]) -> Result<String, InitError> {
         }
     }
     Err(InitError::NotFound(arg0.to_string()))
+}
+
+/// Whether the effective ids may execute `path` (mount flags included).
+fn executable(path: &str) -> bool {
+    nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::unistd::AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
 }
 
 /// fds 3..3+preserve_fds are passed on; every other descriptor above stderr is
@@ -261,6 +279,8 @@ mod tests {
         assert!(found.ends_with("/sh"), "{found}");
         assert_eq!(lookup("/bin/sh", &env).expect("abs"), "/bin/sh");
         assert!(lookup("/no/such/x", &env).is_err());
+        let err = lookup("/etc/passwd", &env).expect_err("not executable");
+        assert_eq!(err.to_string(), "exec: \"/etc/passwd\": permission denied");
         let err = lookup("no-such-binary-xyz", &env).expect_err("missing");
         assert_eq!(
             err.to_string(),
