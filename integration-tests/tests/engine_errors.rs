@@ -152,7 +152,11 @@ fn malformed_daemon_json_creates_nothing() -> Result<()> {
 fn run_exit_codes_are_dockers() -> Result<()> {
     let e = Engine::start()?;
     let o = e.cli(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])?;
-    ensure!(o.status.code() == Some(3), "exit 3 came back as {:?}", o.status);
+    ensure!(
+        o.status.code() == Some(3),
+        "exit 3 came back as {:?}",
+        o.status
+    );
     let o = e.cli(&["run", "--rm", "busybox", "nosuchcmd"])?;
     ensure!(
         o.status.code() == Some(127),
