@@ -789,3 +789,19 @@ fn delete_without_a_pid_namespace_kills_the_leftovers() {
         );
     }
 }
+
+#[test]
+fn a_container_without_process_ends_when_started() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("noproc");
+    let b = env.bundle("b", &["true"], |c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    env.create(&id, &b);
+    assert_eq!(env.status(&id), "created");
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    env.ok(&["delete", &id]);
+    assert!(no_cgroup_left(&id));
+}

@@ -33,15 +33,15 @@ pub fn validate(spec: &Spec, config: &Path) -> Result<(), Error> {
         path: config.to_path_buf(),
         reason: reason.to_string(),
     };
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| bad("process is required"))?;
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(bad("process.args must not be empty"));
-    }
-    if !process.cwd().is_absolute() {
-        return Err(bad("process.cwd must be an absolute path"));
+    // `process` may be absent until `start` (the runtime spec only requires it
+    // there); such a container simply ends when started.
+    if let Some(process) = spec.process() {
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(bad("process.args must not be empty"));
+        }
+        if !process.cwd().is_absolute() {
+            return Err(bad("process.cwd must be an absolute path"));
+        }
     }
     if spec.root().is_none() {
         return Err(bad("root is required"));

@@ -49,8 +49,6 @@ pub enum InitError {
     Sysctl { key: String, source: std::io::Error },
     #[error("hostname: cannot set {field} without a private UTS namespace (add a uts namespace to linux.namespaces)")]
     NoUts { field: &'static str },
-    #[error("config.json: process is required")]
-    NoProcess,
     #[error("process.args must not be empty")]
     NoArgs,
     #[error("process.terminal is true but no --console-socket was given")]

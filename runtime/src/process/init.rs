@@ -172,20 +172,24 @@ fn sequence(
         nix::unistd::chroot(cfg.rootfs).map_err(sys("chroot into the rootfs"))?;
         nix::unistd::chdir("/").map_err(sys("chdir /"))?;
     }
-    let process = spec.process().clone().ok_or(InitError::NoProcess)?;
-    // Like runc: a missing cwd is created, inside the new root (so `..` cannot
-    // leave it), as root and before finish() may make the root read-only.
-    let cwd = process.cwd();
-    if cwd.is_absolute() {
-        std::fs::create_dir_all(cwd).map_err(|source| InitError::Io {
-            what: "process.cwd: create",
-            path: cwd.clone(),
-            source,
-        })?;
-    }
-    if process.terminal().unwrap_or(false) {
-        let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
-        console::setup_in_child(sock, process.console_size())?;
+    // Without `process` (allowed until `start`, runtime-tools creates such
+    // containers) the init ends when started.
+    let process = spec.process().clone();
+    if let Some(process) = &process {
+        // Like runc: a missing cwd is created, inside the new root (so `..` cannot
+        // leave it), as root and before finish() may make the root read-only.
+        let cwd = process.cwd();
+        if cwd.is_absolute() {
+            std::fs::create_dir_all(cwd).map_err(|source| InitError::Io {
+                what: "process.cwd: create",
+                path: cwd.clone(),
+                source,
+            })?;
+        }
+        if process.terminal().unwrap_or(false) {
+            let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
+            console::setup_in_child(sock, process.console_size())?;
+        }
     }
     if let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
         sysctl::apply(&map)?;
@@ -200,7 +204,10 @@ fn sequence(
     if mount_ns {
         rootfs::finish(spec)?;
     }
-    let ready = execve::prepare(&process, cfg.seccomp, cfg.preserve_fds)?;
+    let ready = match &process {
+        Some(p) => Some(execve::prepare(p, cfg.seccomp, cfg.preserve_fds)?),
+        None => None,
+    };
     send(chan, Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` waits for that.
     wait_for_start(&fifo)?;
@@ -208,7 +215,11 @@ fn sequence(
         let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
         hooks::run(list, &state)?;
     }
-    Err(ready.exec())
+    match ready {
+        Some(ready) => Err(ready.exec()),
+        // SAFETY: nothing to run; leave without the parent's exit handlers.
+        None => unsafe { libc::_exit(0) },
+    }
 }
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
