@@ -805,3 +805,27 @@ fn a_container_without_process_ends_when_started() {
     env.ok(&["delete", &id]);
     assert!(no_cgroup_left(&id));
 }
+
+#[test]
+fn failing_poststart_and_poststop_hooks_warn_and_the_rest_run() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("postfail");
+    let log = env.dir.path().join("post.log");
+    let ok = |kind: &str| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}", log.display())]});
+    let fail = serde_json::json!({"path": "/bin/false", "args": ["false"]});
+    let b = env.bundle("b", &["true"], |c| {
+        c["hooks"] = serde_json::json!({
+            "poststart": [fail.clone(), ok("poststart")],
+            "poststop": [fail.clone(), ok("poststop")],
+        });
+    });
+    env.create(&id, &b);
+    env.ok(&["start", &id]);
+    env.wait_status(&id, "stopped");
+    env.ok(&["delete", &id]);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "poststart\npoststop\n"
+    );
+}

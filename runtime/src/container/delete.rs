@@ -105,9 +105,7 @@ pub(super) fn destroy(c: &Container) -> Result<(), Error> {
         .as_ref()
         .and_then(|h| h.poststop().clone())
     {
-        if let Err(e) = crate::hooks::run(&list, &c.hook_state(Status::Stopped)) {
-            crate::logging::warn(&format!("poststop hook: {e}"));
-        }
+        super::run_hooks_warning(&list, &c.hook_state(Status::Stopped), "poststop");
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
 }

@@ -191,6 +191,16 @@ pub(crate) fn cgroup_join(cg: &cgroups::Manager) -> Result<CgroupJoin, Error> {
     )?)
 }
 
+/// poststart/poststop: a failing hook is a warning and the next ones still run
+/// (runtime spec, "Lifecycle").
+pub(crate) fn run_hooks_warning(list: &[oci_spec::runtime::Hook], state: &[u8], kind: &str) {
+    for hook in list {
+        if let Err(e) = crate::hooks::run(std::slice::from_ref(hook), state) {
+            crate::logging::warn(&format!("{kind} hook: {e}"));
+        }
+    }
+}
+
 /// `state` verb.
 pub fn state(root: &Path, id: &str) -> Result<String, Error> {
     Ok(Container::load(root, id)?.state_json())

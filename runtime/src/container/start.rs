@@ -47,9 +47,7 @@ pub(super) fn start_container(c: &Container) -> Result<(), Error> {
         .as_ref()
         .and_then(|h| h.poststart().clone())
     {
-        if let Err(e) = crate::hooks::run(&list, &c.hook_state(Status::Running)) {
-            crate::logging::warn(&format!("poststart hook: {e}"));
-        }
+        super::run_hooks_warning(&list, &c.hook_state(Status::Running), "poststart");
     }
     Ok(())
 }
