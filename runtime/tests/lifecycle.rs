@@ -77,6 +77,16 @@ fn refusals_change_nothing() {
     assert_eq!(env.pid(&id), pid);
     assert_eq!(env.status(&id), "created");
 
+    let del_created = env.cmd(&["delete", &id]);
+    assert_eq!(del_created.status.code(), Some(1));
+    assert!(
+        stderr(&del_created).contains("not stopped: created"),
+        "{}",
+        stderr(&del_created)
+    );
+    assert_eq!(env.status(&id), "created");
+    assert_eq!(env.pid(&id), pid);
+
     env.ok(&["start", &id]);
     let again = env.cmd(&["start", &id]);
     assert_eq!(again.status.code(), Some(1));

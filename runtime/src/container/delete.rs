@@ -1,4 +1,4 @@
-//! `delete`: kill what is left (created, or running with `--force`), remove the
+//! `delete`: with `--force`, kill what still runs; remove the
 //! cgroup, run the poststop hooks, remove the state directory.
 use super::{Container, Error, Status};
 use crate::cgroups::FreezerState;
@@ -32,8 +32,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let status = c.status();
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&c, false)?,
-        Status::Running | Status::Paused => {
+        // The runtime spec: deleting a container that is not stopped (created
+        // included, unlike runc) is an error without effect; `--force` kills first.
+        Status::Created | Status::Running | Status::Paused => {
             if !force {
                 return Err(Error::NotStopped {
                     id: id.to_string(),
