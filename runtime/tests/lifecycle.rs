@@ -839,3 +839,35 @@ fn failing_poststart_and_poststop_hooks_warn_and_the_rest_run() {
         "poststart\npoststop\n"
     );
 }
+
+#[test]
+fn foreground_exec_with_a_tty() {
+    require_root!();
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    let env = Env::new();
+    let id = env.id("exectty");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    env.create(&id, &b);
+    env.ok(&["start", &id]);
+    let line = format!(
+        "{} --root {} exec -t {} sh -c 'tty; exit 4'",
+        common::BIN,
+        env.root.display(),
+        id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{text:?}");
+}
