@@ -237,3 +237,61 @@ fn read_only_rootfs_refuses_writes_but_volumes_take_them() -> Result<()> {
     ensure!(out == "ok", "volume under --read-only: {out:?}");
     Ok(())
 }
+
+/// `expect` drives `berth` on a real pty; the script exits 0 only if every
+/// step matched (a timeout or an early end exits 2 or 3).
+fn expect(e: &Engine, script: &str) -> Result<berth_integration_tests::runtime::Outcome> {
+    let berth = engine::binary("berth")?;
+    let full = format!(
+        "set timeout 30\nset berth {{{}}}\nset sock {{{}}}\n{script}",
+        berth.display(),
+        e.socket().display()
+    );
+    let mut cmd = std::process::Command::new("expect");
+    cmd.args(["-c", &full]);
+    Ok(e.run(cmd, std::time::Duration::from_secs(90))?)
+}
+
+#[test]
+fn interactive_run_reads_typed_input_and_detaches_with_ctrl_p_ctrl_q() -> Result<()> {
+    let e = Engine::start()?;
+    let o = expect(
+        &e,
+        r##"
+spawn $berth -H $sock run -it --name ia busybox sh
+expect {
+    "# " {}
+    timeout { exit 2 }
+    eof { exit 3 }
+}
+send "echo \$((6*7))-answer\r"
+expect {
+    "42-answer" {}
+    timeout { exit 2 }
+    eof { exit 3 }
+}
+send "\x10\x11"
+expect {
+    eof {}
+    timeout { exit 2 }
+}
+lassign [wait] pid spawnid os_error value
+exit $value
+"##,
+    )?;
+    ensure!(
+        o.status.success(),
+        "expect session failed ({:?}): {}{}",
+        o.status,
+        o.stdout,
+        o.stderr
+    );
+    // Detached, not stopped: the shell still runs and answers.
+    ensure!(
+        e.inspect("ia", "{{.State.Running}}")? == "true",
+        "ctrl-p ctrl-q stopped the container"
+    );
+    let out = e.ok(&["exec", "ia", "echo", "still-here"])?;
+    ensure!(out == "still-here", "exec after detach: {out:?}");
+    Ok(())
+}
