@@ -341,3 +341,119 @@ fn pause_freezes_the_cgroup_and_unpause_thaws_it() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn rm_f_of_a_running_container_removes_everything() -> Result<()> {
+    let e = Engine::start()?;
+    let snaps_before = snapshot_dirs(&e.root());
+    let id = e.full_id(&e.ok(&["run", "-d", "-v", "keep:/data", "busybox", "sleep", "600"])?)?;
+    let pid = e.pid(&id)?;
+    let cg = engine::cgroup_path(&id);
+    e.ok(&["rm", "-f", &id])?;
+    ensure!(!engine::alive(pid), "process {pid} alive after rm -f");
+    ensure!(e.ok(&["ps", "-aq"])?.is_empty(), "still listed");
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        cgroup::existing_dirs(&cg).is_empty(),
+        "cgroup dirs left: {:?}",
+        cgroup::existing_dirs(&cg)
+    );
+    ensure!(
+        e.container_dirs().is_empty(),
+        "container dirs left: {:?}",
+        e.container_dirs()
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || snapshot_dirs(&e.root())
+            == snaps_before),
+        "snapshot dirs before {snaps_before:?}, after {:?}",
+        snapshot_dirs(&e.root())
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || e.own_processes().is_empty()),
+        "shims left: {:?}",
+        e.own_processes()
+    );
+    // rm without -v keeps named volumes, like docker.
+    ensure!(
+        e.ok(&["volume", "ls", "-q"])?.lines().any(|l| l == "keep"),
+        "named volume removed with its container"
+    );
+    Ok(())
+}
+
+#[test]
+fn restart_always_restarts_an_exit_that_happened_while_berthd_was_down() -> Result<()> {
+    let mut e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "600",
+    ])?;
+    let first = e.pid(&id)?;
+    e.kill9_berthd();
+    // The process dies while nobody but its shim watches, as after an OOM
+    // kill or a crash.
+    // SAFETY: kill(2) has no memory effects; the pid is the container's.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || !engine::alive(first)),
+        "container process survived SIGKILL"
+    );
+    e.spawn_berthd()?;
+    let back = engine::eventually(Duration::from_secs(30), || {
+        e.pid(&id)
+            .map(|p| p > 0 && p != first && engine::alive(p))
+            .unwrap_or(false)
+    });
+    ensure!(
+        back,
+        "not restarted after berthd came back: {:?}",
+        e.inspect(&id, "{{.RestartCount}} {{.State.Status}} {{.State.Pid}}")
+    );
+    Ok(())
+}
+
+#[test]
+fn volume_rm_refuses_a_volume_in_use_and_removes_the_data_otherwise() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "-v",
+        "busy:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/f; sleep 600",
+    ])?;
+    let mountpoint = e.ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "busy"])?;
+    let o = e.cli(&["volume", "rm", "busy"])?;
+    ensure!(!o.success(), "volume rm of a volume in use succeeded");
+    ensure!(
+        o.stderr.contains("volume is in use"),
+        "not docker's message: {}",
+        o.stderr
+    );
+    ensure!(
+        Path::new(&mountpoint).exists(),
+        "data of an in-use volume removed"
+    );
+    e.ok(&["rm", "-f", &id])?;
+    e.ok(&["volume", "rm", "busy"])?;
+    ensure!(
+        !Path::new(&mountpoint).exists(),
+        "volume data left at {mountpoint}"
+    );
+    let o = e.cli(&["volume", "rm", "busy"])?;
+    ensure!(
+        !o.success() && o.stderr.contains("no such volume"),
+        "second volume rm: {}",
+        o.stderr
+    );
+    Ok(())
+}
