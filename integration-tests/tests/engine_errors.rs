@@ -191,3 +191,72 @@ fn missing_workdir_is_created_like_docker() -> Result<()> {
     ensure!(out == "/made/by/berth", "pwd printed {out:?}");
     nothing_left(&e)
 }
+
+/// One ustar member (header plus data padded to 512 bytes).
+fn tar_member(name: &str, kind: u8, data: &[u8], link: &str) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000755");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out
+}
+
+#[test]
+fn hostile_image_archives_write_nothing_outside_the_root() -> Result<()> {
+    let e = Engine::start()?;
+    let outside = e.dir().join("outside");
+    std::fs::create_dir(&outside)?;
+    let target = outside.display().to_string();
+    let escape = format!("../../../../../../../..{}/dotdot", target);
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("dotdot", vec![tar_member(&escape, b'0', b"x", "")]),
+        (
+            "absolute",
+            vec![tar_member(&format!("{target}/absolute"), b'0', b"x", "")],
+        ),
+        (
+            "symlink",
+            vec![
+                tar_member("link", b'2', b"", &target),
+                tar_member("link/through-symlink", b'0', b"x", ""),
+            ],
+        ),
+    ];
+    for (name, members) in cases {
+        let mut tar: Vec<u8> = members.concat();
+        tar.extend_from_slice(&[0u8; 1024]);
+        let path = e.dir().join(format!("{name}.tar"));
+        std::fs::write(&path, &tar)?;
+        let path_s = path.display().to_string();
+        let image = format!("hostile-{name}");
+        let o = e.cli(&["image", "import", &path_s, &image])?;
+        let written: Vec<_> = std::fs::read_dir(&outside)?.flatten().collect();
+        ensure!(
+            written.is_empty(),
+            "{name}: written outside the root: {:?}",
+            written.iter().map(|d| d.path()).collect::<Vec<_>>()
+        );
+        ensure!(!o.success(), "{name}: hostile archive imported");
+        ensure!(
+            o.stderr.contains("escapes the layer root"),
+            "{name}: unclear error: {}",
+            o.stderr
+        );
+        let images = e.ok(&["images", "-q", &image])?;
+        ensure!(images.is_empty(), "{name}: refused yet listed: {images}");
+    }
+    Ok(())
+}
