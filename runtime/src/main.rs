@@ -1,6 +1,6 @@
 //! berth-runtime: runc's command line → one library call per verb.
 //!
-//! Errors end the process with exit code 1 like runc: logged at level=error (to the
+//! Errors end the process with exit code 1 (255 for `exec`) like runc: logged at level=error (to the
 //! `--log` file when given, else stderr), and when a log file is used the bare
 //! message goes to stderr too.
 use anyhow::Context;
@@ -24,6 +24,11 @@ fn main() {
         LogFormat::Json => logging::Format::Json,
     };
     logging::init(cli.log.clone(), format, cli.debug);
+    // runc: a failed exec exits 255, so it cannot pass for the process's own code.
+    let failure_code = match cli.command {
+        Some(Command::Exec(_)) => 255,
+        _ => 1,
+    };
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -32,7 +37,7 @@ fn main() {
             if !logging::to_stderr() {
                 eprintln!("{msg}");
             }
-            std::process::exit(1);
+            std::process::exit(failure_code);
         }
     }
 }

@@ -49,6 +49,12 @@ fn create_start_kill_delete_walks_the_states() {
     env.ok(&["kill", &id, "KILL"]);
     env.wait_status(&id, "stopped");
     assert_eq!(env.state(&id)["pid"], 0);
+    let exec = env.cmd(&["exec", &id, "true"]);
+    assert_eq!(exec.status.code(), Some(255));
+    assert!(stderr(&exec).contains("cannot exec in a stopped container"));
+    let kill = env.cmd(&["kill", &id, "KILL"]);
+    assert_eq!(kill.status.code(), Some(1));
+    assert!(stderr(&kill).contains("container not running"));
     env.ok(&["delete", &id]);
     assert!(!env.root.join(&id).exists());
     assert!(no_cgroup_left(&id));
