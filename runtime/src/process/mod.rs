@@ -11,8 +11,9 @@
 //!    (some namespace has a `path`): the child joins them, unshares a new user
 //!    namespace (→ `UsernsReady`, parent writes maps, ← `MapsDone`), unshares the rest
 //!    and forks the real init into the new pid namespace (→ `InitPid`).
-//! 2. parent writes uid/gid maps (fast path), puts the init into its cgroup, sets
-//!    oom_score_adj, then `Go(host pid)`.
+//! 2. the child joins its cgroups by itself (clone3 `CLONE_INTO_CGROUP` for v2, `0`
+//!    into v1 `tasks`: see [`CgroupJoin`]); the parent writes uid/gid maps (fast
+//!    path), the cgroup limits and oom_score_adj, then `Go(host pid)`.
 //! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
 //!    ← `HooksDone`), createContainer hooks, pivot, console, sysctl, hostname,
 //!    finish, rlimits, user, capabilities, no_new_privs, cwd, and → `Ready`.
