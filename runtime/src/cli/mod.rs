@@ -166,7 +166,7 @@ pub struct Exec {
     /// Allocate a pty.
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// UID[:GID] to run as.
+    /// `UID[:GID]` to run as.
     #[arg(short = 'u', long)]
     pub user: Option<String>,
     /// Additional group ids.
