@@ -55,7 +55,12 @@ pub fn build_process(base: Option<&Process>, opts: &ExecOptions) -> Result<Proce
     p.set_terminal(Some(opts.tty));
     p.set_console_size(None);
     let mut env = p.env().clone().unwrap_or_default();
-    env.extend(opts.env.iter().cloned());
+    for kv in &opts.env {
+        // A given variable replaces the container's (getenv takes the first match).
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
     p.set_env(Some(env));
     if let Some(cwd) = &opts.cwd {
         p.set_cwd(PathBuf::from(cwd));
@@ -187,7 +192,7 @@ mod tests {
         .expect("base");
         let opts = ExecOptions {
             args: vec!["sh".into()],
-            env: vec!["A=1".into()],
+            env: vec!["A=1".into(), "PATH=/usr/bin".into()],
             user: Some("1000:100".into()),
             cwd: Some("/tmp".into()),
             caps: vec!["net_admin".into()],
@@ -197,7 +202,7 @@ mod tests {
         assert_eq!(p.args().as_deref(), Some(&["sh".to_string()][..]));
         assert_eq!(
             p.env().as_deref(),
-            Some(&["PATH=/bin".to_string(), "A=1".to_string()][..])
+            Some(&["A=1".to_string(), "PATH=/usr/bin".to_string()][..])
         );
         assert_eq!((p.user().uid(), p.user().gid()), (1000, 100));
         assert_eq!(p.terminal(), Some(false));
