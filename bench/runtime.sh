@@ -100,15 +100,21 @@ exec "$bin" --root "$root" delete "$id"
 EOF
 chmod +x "$WORK/cycle.sh"
 
-declare -a CYCLE RUN
+declare -a CYCLE RUN PREP_CYCLE PREP_RUN
 for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]} b=${BINS[$i]}
     make_bundle "$WORK/bundle-$n" '["/bin/true"]'
     mkdir -p "$WORK/root-$n"
     # Prove the flow works once before timing it; a broken runtime is reported, not timed.
-    if "$WORK/cycle.sh" "$b" "$WORK/root-$n" "$WORK/bundle-$n" "probe-$n" >"$WORK/probe-$n.log" 2>&1; then
-        CYCLE+=("-n" "$n create+start+wait+delete" "$WORK/cycle.sh $b $WORK/root-$n $WORK/bundle-$n bench-$n")
-        RUN+=("-n" "$n run" "$b --root $WORK/root-$n run --bundle $WORK/bundle-$n run-$n </dev/null")
+    if timeout -k 2 30 "$WORK/cycle.sh" "$b" "$WORK/root-$n" "$WORK/bundle-$n" "probe-$n" >"$WORK/probe-$n.log" 2>&1; then
+        # `timeout` on every timed command (same cost for all): a runtime that
+        # hangs once (youki 0.7's foreground run can miss its child's exit)
+        # shows up as a 10 s outlier instead of stalling the benchmark.
+        CYCLE+=("-n" "$n create+start+wait+delete" "timeout -k 2 10 $WORK/cycle.sh $b $WORK/root-$n $WORK/bundle-$n bench-$n")
+        RUN+=("-n" "$n run" "timeout -k 2 10 $b --root $WORK/root-$n run --bundle $WORK/bundle-$n run-$n")
+        # Untimed: remove what a timed-out run left, so the next run starts clean.
+        PREP_CYCLE+=("--prepare" "sh -c '$b --root $WORK/root-$n delete --force bench-$n >/dev/null 2>&1; true'")
+        PREP_RUN+=("--prepare" "sh -c '$b --root $WORK/root-$n delete --force run-$n >/dev/null 2>&1; true'")
     else
         echo "!! $n cannot run the bundle, left out of the timing:" >&2
         sed 's/^/   /' "$WORK/probe-$n.log" >&2
@@ -118,15 +124,17 @@ done
 
 echo "== 1. create + start + wait + delete of busybox true ($RUNS runs, 3 warmups)"
 if [ ${#CYCLE[@]} -gt 0 ]; then
-    hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/cycle.json" "${CYCLE[@]}" 2>/dev/null || \
-        hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/cycle.json" "${CYCLE[@]}"
+    hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/cycle.json" "${PREP_CYCLE[@]}" "${CYCLE[@]}"
     echo
     echo "== 1b. the same as one \`run\` process"
-    hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/run.json" "${RUN[@]}"
+    hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/run.json" "${PREP_RUN[@]}" "${RUN[@]}"
 fi
 
 mean_ms() { # file name -> mean in ms, or "-"
     jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$1" 2>/dev/null | head -1
+}
+failed_runs() { # file name -> how many timed runs failed or timed out
+    jq -r --arg n "$2" '.results[] | select(.command == $n) | [.exit_codes[] | select(. != 0)] | length' "$1" 2>/dev/null | head -1
 }
 
 echo
@@ -135,7 +143,7 @@ declare -A RSS
 for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]} b=${BINS[$i]}
     make_bundle "$WORK/rss-$n" '["/bin/sleep", "10"]'
-    if /usr/bin/time -v "$b" --root "$WORK/root-$n" create --bundle "$WORK/rss-$n" "rss-$n" </dev/null >/dev/null 2>"$WORK/rss-$n.txt"; then
+    if timeout -k 2 30 /usr/bin/time -v "$b" --root "$WORK/root-$n" create --bundle "$WORK/rss-$n" "rss-$n" </dev/null >/dev/null 2>"$WORK/rss-$n.txt"; then
         RSS[$n]=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/rss-$n.txt")
     else
         RSS[$n]="failed"
@@ -150,7 +158,7 @@ declare -A MEM
 for i in "${!NAMES[@]}"; do
     n=${NAMES[$i]} b=${BINS[$i]}
     make_bundle "$WORK/mem-$n" '["/bin/sh", "-c", "echo ran-in-512k"]' 524288
-    out=$(timeout 60 "$b" --root "$WORK/root-$n" run --bundle "$WORK/mem-$n" "mem-$n" </dev/null 2>&1) && rc=0 || rc=$?
+    out=$(timeout -k 2 60 "$b" --root "$WORK/root-$n" run --bundle "$WORK/mem-$n" "mem-$n" </dev/null 2>&1) && rc=0 || rc=$?
     "$b" --root "$WORK/root-$n" delete --force "mem-$n" >/dev/null 2>&1 || true
     if [ $rc -eq 0 ] && echo "$out" | grep -q ran-in-512k; then
         MEM[$n]="ok"
@@ -166,7 +174,7 @@ echo "== Summary"
 runc_cycle=$(mean_ms "$WORK/cycle.json" "runc create+start+wait+delete" || true)
 youki_cycle=$(mean_ms "$WORK/cycle.json" "youki create+start+wait+delete" || true)
 runc_rss=${RSS[runc]:-}
-printf '%-7s %14s %9s %9s %10s %12s %12s  %s\n' runtime "cycle ms" "vs runc" "vs youki" "run ms" "create RSS" "RSS vs runc" "512k memory limit"
+printf '%-7s %14s %9s %9s %10s %7s %12s %12s  %s\n' runtime "cycle ms" "vs runc" "vs youki" "run ms" "failed" "create RSS" "RSS vs runc" "512k memory limit"
 for n in "${NAMES[@]}"; do
     c=$(mean_ms "$WORK/cycle.json" "$n create+start+wait+delete" || true)
     r=$(mean_ms "$WORK/run.json" "$n run" || true)
@@ -174,9 +182,11 @@ for n in "${NAMES[@]}"; do
     rss=${RSS[$n]:-}
     rss_ratio="-"
     if [[ "$rss" =~ ^[0-9]+$ && "$runc_rss" =~ ^[0-9]+$ ]]; then rss_ratio=$(ratio "$rss" "$runc_rss"); fi
-    printf '%-7s %14s %9s %9s %10s %12s %12s  %s\n' "$n" "${c:+$(printf '%.2f' "$c")}" "$(ratio "$c" "$runc_cycle")" \
-        "$(ratio "$c" "$youki_cycle")" "${r:+$(printf '%.2f' "$r")}" "${rss:--}" "$rss_ratio" "${MEM[$n]}"
+    fails="$(failed_runs "$WORK/cycle.json" "$n create+start+wait+delete" || true)/$(failed_runs "$WORK/run.json" "$n run" || true)"
+    printf '%-7s %14s %9s %9s %10s %7s %12s %12s  %s\n' "$n" "${c:+$(printf '%.2f' "$c")}" "$(ratio "$c" "$runc_cycle")" \
+        "$(ratio "$c" "$youki_cycle")" "${r:+$(printf '%.2f' "$r")}" "$fails" "${rss:--}" "$rss_ratio" "${MEM[$n]}"
 done
 echo
+echo "\"failed\": timed runs that failed or hit the 10 s limit (cycle/run); their time is in the mean."
 echo "Targets (issue 2): berth cycle <= 0.5x runc and <= 1.0x youki; berth create RSS < runc's;"
 echo "the 512k run works for berth (runc cannot do it)."
