@@ -877,3 +877,37 @@ fn foreground_exec_with_a_tty() {
     assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
     assert_eq!(out.status.code(), Some(4), "{text:?}");
 }
+
+#[test]
+fn io_priority_and_personality() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("ioprio");
+    let b = env.bundle("b", &["sh", "-c", "uname -m; sleep 100"], |c| {
+        c["process"]["ioPriority"] =
+            serde_json::json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+        c["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+    });
+    std::os::unix::fs::symlink("busybox", b.join("rootfs/bin/uname")).unwrap();
+    let out_path = env.dir.path().join("out");
+    let status = env
+        .command(&["create", "-b", b.to_str().unwrap(), &id])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = env.pid(&id);
+    // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, pid) reads another process's priority.
+    let prio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, pid) };
+    assert_eq!(prio >> 13, 3, "idle class, got {prio}");
+    env.ok(&["start", &id]);
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if !text.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(text.trim(), "i686", "{text:?}");
+}

@@ -93,6 +93,9 @@ pub fn prepare<'a>(
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
     }
+    if let Some(io) = process.io_priority() {
+        set_io_priority(io)?;
+    }
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut late_seccomp = None;
     if let Some(f) = filter {
@@ -146,6 +149,43 @@ impl Ready<'_> {
             Ok(never) => match never {},
         }
     }
+}
+
+/// `process.ioPriority` (before the user switch: the realtime class needs privilege).
+fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), InitError> {
+    use oci_spec::runtime::IOPriorityClass;
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    let class: libc::c_long = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let value = (class << 13) | (io.priority() as libc::c_long & 0x1fff);
+    // SAFETY: ioprio_set with integer arguments, for ourselves (who = 0).
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } < 0 {
+        return Err(InitError::Sys {
+            step: "process.ioPriority",
+            source: nix::Error::last(),
+        });
+    }
+    Ok(())
+}
+
+/// `linux.personality` (the init only: it is inherited by everything in it).
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), InitError> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    let persona: libc::c_ulong = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) with an integer argument.
+    if unsafe { libc::personality(persona) } < 0 {
+        return Err(InitError::Sys {
+            step: "linux.personality",
+            source: nix::Error::last(),
+        });
+    }
+    Ok(())
 }
 
 /// The container's process starts with every signal at its default and none blocked,

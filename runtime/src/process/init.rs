@@ -204,6 +204,9 @@ fn sequence(
     if mount_ns {
         rootfs::finish(spec)?;
     }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        execve::set_personality(p)?;
+    }
     let ready = match &process {
         Some(p) => Some(execve::prepare(p, cfg.seccomp, cfg.preserve_fds)?),
         None => None,
