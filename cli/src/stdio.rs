@@ -140,3 +140,24 @@ pub async fn pump(
         }
     }
 }
+
+/// docker's --sig-proxy: SIGINT/SIGTERM/SIGHUP sent to `berth` go to the
+/// container instead of ending the CLI (without a tty; a tty passes ctrl-c as
+/// a byte). Runs until the process ends.
+pub fn proxy_signals(containers: berth_engine_api::Containers, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::interrupt(), "INT"),
+        (SignalKind::terminate(), "TERM"),
+        (SignalKind::hangup(), "HUP"),
+    ] {
+        let Ok(mut sig) = signal(kind) else { continue };
+        let containers = containers.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                let _ = containers.kill(&id, name).await;
+            }
+        });
+    }
+}

@@ -49,6 +49,9 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32> {
         }
         return Err(ExitCode(code, e.into()).into());
     }
+    if !spec.tty {
+        stdio::proxy_signals(containers.clone(), id.clone());
+    }
     let keys = a.detach_keys.as_deref().unwrap_or("ctrl-p,ctrl-q");
     let input = attach.input.clone();
     let end = stdio::pump(&mut attach, input, spec.open_stdin, spec.tty, keys).await?;

@@ -27,6 +27,9 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32> {
         let code = super::run::start_failure_code(&e.to_string());
         return Err(ExitCode(code, e.into()).into());
     }
+    if !info.spec.tty {
+        stdio::proxy_signals(containers.clone(), id.clone());
+    }
     let keys = a.detach_keys.as_deref().unwrap_or("ctrl-p,ctrl-q");
     let input = attach.input.clone();
     let end = stdio::pump(&mut attach, input, stdin, info.spec.tty, keys).await?;
