@@ -32,7 +32,7 @@ pub use runtime::{Container, Driver, Runtime};
 /// Defines conformance cases, each run once per runtime.
 ///
 /// `fn name(rt) { ... }` becomes the module `name` with the tests `name::runc`
-/// and `name::berth`, so `cargo test runc` runs the runc halves only. A case
+/// and `name::berth`, so `cargo test ::runc` runs the runc halves only. A case
 /// that runc 1.1.5 fails on this machine carries `#[runc_fails = "why"]`: its
 /// runc half becomes `name::runc_fails_here`, which passes only while runc
 /// still fails (so the table in the README stays true).
