@@ -32,9 +32,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let status = c.status();
     match status {
         Status::Stopped => {}
-        // The runtime spec: deleting a container that is not stopped (created
-        // included, unlike runc) is an error without effect; `--force` kills first.
-        Status::Created | Status::Running | Status::Paused => {
+        // As runc (delete.go): a created container was never started, so deleting it
+        // kills its waiting init. containerd's runc shim relies on this when a start
+        // fails, and a drop-in for runc must not turn that cleanup into an error.
+        Status::Created => kill_and_wait(&c, false)?,
+        // A running or paused one is refused without effect; `--force` kills first.
+        Status::Running | Status::Paused => {
             if !force {
                 return Err(Error::NotStopped {
                     id: id.to_string(),
