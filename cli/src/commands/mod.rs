@@ -55,7 +55,7 @@ impl std::fmt::Display for ExitCode {
 
 impl std::error::Error for ExitCode {}
 
-async fn connect(host: Option<&str>) -> Result<Client> {
+pub(crate) async fn connect(host: Option<&str>) -> Result<Client> {
     Ok(match host {
         Some(h) => Client::connect(h.strip_prefix("unix://").unwrap_or(h)).await?,
         None => Client::connect_default().await?,
@@ -88,6 +88,10 @@ where
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
+    if let Command::Version(a) = &cli.command {
+        // The client half prints even when the daemon is down, like docker's.
+        return version::version(cli.host.as_deref(), a.clone()).await;
+    }
     let c = connect(cli.host.as_deref()).await?;
     match cli.command {
         Command::Run(a) => run::run(&c, a).await,
@@ -195,6 +199,6 @@ pub async fn run(cli: Cli) -> Result<i32> {
         },
         Command::Info(a) => info::info(&c, a).await,
         Command::Events(a) => events::events(&c, a).await,
-        Command::Version(a) => version::version(&c, a).await,
+        Command::Version(a) => version::version(cli.host.as_deref(), a).await,
     }
 }

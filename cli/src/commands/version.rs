@@ -6,7 +6,18 @@ use berth_engine_api::Client;
 use crate::args::FormatArgs;
 use crate::output::format::Template;
 
-pub async fn version(c: &Client, a: FormatArgs) -> Result<i32> {
+pub async fn version(host: Option<&str>, a: FormatArgs) -> Result<i32> {
+    if a.format.is_none() {
+        println!("Client:");
+        println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            " OS/Arch:           {}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        println!();
+    }
+    let c: Client = super::connect(host).await?;
     let v = c.system().version().await?;
     if let Some(f) = &a.format {
         let t = Template::parse(f).map_err(|e| anyhow!(e))?;
