@@ -4,7 +4,7 @@
 //! and stat.
 
 use anyhow::ensure;
-use berth_integration_tests::{conformance, Bundle, Driver, Report, Runtime};
+use berth_integration_tests::{cgroup, conformance, Bundle, Driver, Report, Runtime};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -89,6 +89,41 @@ fn has(list: &serde_json::Value, item: &str) -> bool {
 }
 
 conformance! {
+    /// Every mount of the default config is there with its type and flags;
+    /// on a v1 host the cgroup mount is a tree of per-controller cgroup
+    /// mounts, each read-only as the config asks.
+    fn default_mounts(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "defmounts", &["/checker"])?;
+        let r = d.run_checker(&b)?;
+        for (at, fstype, opts) in [
+            ("/proc", "proc", &[][..]),
+            ("/dev", "tmpfs", &["nosuid"][..]),
+            ("/dev/pts", "devpts", &["nosuid", "noexec"][..]),
+            ("/dev/shm", "tmpfs", &["nosuid", "noexec", "nodev"][..]),
+            ("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"][..]),
+            ("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"][..]),
+        ] {
+            let m = mount_of(&r, at)?;
+            ensure!(m["fstype"] == fstype, "{at}: fstype {} (wanted {fstype})", m["fstype"]);
+            for o in opts {
+                ensure!(has(&m["options"], o), "{at} lacks {o}: {}", m["options"]);
+            }
+        }
+        let cg = r.0["mounts"].as_array().map(|a| a.iter()
+            .filter(|m| m["mount_point"].as_str().is_some_and(|p| p.starts_with("/sys/fs/cgroup")))
+            .cloned().collect::<Vec<_>>()).unwrap_or_default();
+        ensure!(cg.iter().any(|m| m["fstype"] == "cgroup" || m["fstype"] == "cgroup2"), "no cgroup mount: {cg:?}");
+        // The cgroup filesystems themselves are read-only. (runc 1.1.5 leaves
+        // the tmpfs that holds them at /sys/fs/cgroup writable; not checked.)
+        for m in cg.iter().filter(|m| m["fstype"] == "cgroup" || m["fstype"] == "cgroup2") {
+            ensure!(has(&m["options"], "ro"), "{} is writable: {}", m["mount_point"], m["options"]);
+        }
+        if cgroup::has_v1("memory") {
+            ensure!(mount_of(&r, "/sys/fs/cgroup/memory")?["fstype"] == "cgroup", "no v1 memory cgroup mount");
+        }
+    }
+
     /// A tmpfs mount gets its type, per-mount flags and fs options.
     fn mount_tmpfs_options(rt) {
         let d = Driver::new(rt)?;
