@@ -197,6 +197,22 @@ impl Config {
     }
 }
 
+/// Whether an ELF binary needs no dynamic loader (it runs in any image).
+/// The loader's path lives in `.interp`, within the first page of the file.
+pub fn is_static(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(n) = f.read(&mut head) else {
+        return false;
+    };
+    let head = &head[..n];
+    head.starts_with(b"\x7fELF")
+        && !head.windows(8).any(|w| w == b"/ld-linu" || w == b"/ld-musl")
+}
+
 /// Parses docker's sizes: "10m", "1g", "512k", "100" (bytes).
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
@@ -254,6 +270,16 @@ mod tests {
         assert_eq!(c.runtime, PathBuf::from("/usr/sbin/runc"));
         assert_eq!(c.log_max_size, 1 << 20);
         assert_eq!(c.log_max_file, 2);
+    }
+
+    #[test]
+    fn static_binaries_are_told_apart() {
+        // busybox-static and docker-init are static; /bin/ls is not.
+        if Path::new("/usr/bin/busybox").exists() {
+            assert!(is_static(Path::new("/usr/bin/busybox")));
+        }
+        assert!(!is_static(Path::new("/bin/ls")));
+        assert!(!is_static(Path::new("/etc/hostname")));
     }
 
     #[test]
