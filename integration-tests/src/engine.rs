@@ -51,12 +51,49 @@ pub fn binary(name: &str) -> Result<PathBuf, SupportError> {
     } else {
         Err(SupportError::MissingBinary {
             binary: p,
-            hint:
-                "run `cargo build --release -p berthd -p berth-cli -p berth-shim -p berth-runtime` \
-                   or point BERTH_BIN_DIR at the dir holding them"
-                    .into(),
+            hint: "run scripts/build-release.sh (or `cargo build --release -p berthd -p berth-cli \
+                 -p berth-shim -p berth-runtime`), or point BERTH_BIN_DIR at their dir"
+                .into(),
         })
     }
+}
+
+/// Whether an ELF file asks for a program interpreter (is dynamically linked).
+fn has_interpreter(path: &Path) -> Result<bool, SupportError> {
+    let elf = std::fs::read(path).map_err(io(path))?;
+    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    // ELF64 little-endian: e_phoff at 0x20, e_phentsize at 0x36, e_phnum at 0x38.
+    let (Some(phoff), Some(entsize), Some(num)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+        return Ok(false);
+    };
+    const PT_INTERP: u32 = 3;
+    Ok((0..usize::from(num)).any(|i| {
+        let at = phoff as usize + i * usize::from(entsize);
+        elf.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == PT_INTERP)
+            .unwrap_or(false)
+    }))
+}
+
+/// berth-init, when present, is bind-mounted into images without a libc:
+/// a dynamic build (plain `cargo build`) fails every `--init` container with
+/// a bare ENOENT from execve, so say so up front.
+fn check_init() -> Result<(), SupportError> {
+    let init = bin_dir().join("berth-init");
+    if init.is_file() && has_interpreter(&init)? {
+        return Err(SupportError::MissingBinary {
+            binary: init,
+            hint: "only a dynamically linked build is there, and --init needs the static \
+                   one: run scripts/build-init.sh with the same CARGO_TARGET_DIR"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// A private berthd on its own temp root, state dir and socket.
@@ -89,6 +126,7 @@ impl Engine {
         let berth = binary("berth")?;
         binary("berth-shim")?;
         binary("berth-runtime")?;
+        check_init()?;
         // Short: a shim socket (<state>/shims/<64 hex>/shim.sock) must fit
         // in sun_path's 108 bytes.
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
