@@ -684,6 +684,34 @@ fn failing_create_runtime_hook_fails_create() {
 }
 
 #[test]
+fn failing_start_container_hook_fails_start() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("starthookfail");
+    let b = env.bundle("b", &["sleep", "100"], |c| {
+        c["hooks"] = serde_json::json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 7"]}]
+        });
+    });
+    env.create(&id, &b);
+    let pid = env.pid(&id);
+    let out = env.cmd(&["start", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("hooks.startContainer[0]") && err.contains("nope"),
+        "{err}"
+    );
+    assert!(
+        gone_or_zombie(pid),
+        "the init still runs after its hook failed"
+    );
+    assert_eq!(env.status(&id), "stopped");
+    env.ok(&["delete", &id]);
+    assert!(no_cgroup_left(&id));
+}
+
+#[test]
 fn sysctl_hostname_domainname_oom_score() {
     require_root!();
     let env = Env::new();

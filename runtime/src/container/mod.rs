@@ -79,6 +79,8 @@ pub enum Error {
     StateCorrupt { path: PathBuf, reason: String },
     #[error("unknown signal {0:?}")]
     Signal(String),
+    #[error("container {id} failed to start: {reason}")]
+    StartFailed { id: String, reason: String },
     #[error("the container's init (pid {pid}) is gone: {reason}")]
     InitGone { pid: i32, reason: String },
     #[error(transparent)]

@@ -5,7 +5,9 @@
 //! open it write-only non-blocking (ENXIO = no reader = the init is gone), write one
 //! byte and remove the fifo (its absence is what makes the status "running"). The
 //! init keeps its end until execve closes it (close-on-exec); the kernel then flags
-//! our write end with POLLERR, which is how we know the exec happened.
+//! our write end with POLLERR, which is how we know the exec happened. When the init
+//! fails instead (a startContainer hook, execve) it leaves its error text in the fifo
+//! before exiting; we read it back and `start` fails (runtime spec, "Lifecycle" 7).
 use super::state::EXEC_FIFO;
 use super::{Container, Error, Status};
 use std::os::fd::AsRawFd;
@@ -40,6 +42,12 @@ pub(super) fn start_container(c: &Container) -> Result<(), Error> {
     }
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
     wait_for_exec(fifo.as_raw_fd());
+    if let Some(text) = init_failure(&fifo) {
+        return Err(Error::StartFailed {
+            id: c.state.id.clone(),
+            reason: text,
+        });
+    }
     if let Some(list) = c
         .state
         .config
@@ -50,6 +58,33 @@ pub(super) fn start_container(c: &Container) -> Result<(), Error> {
         super::run_hooks_warning(&list, &c.hook_state(Status::Running), "poststart");
     }
     Ok(())
+}
+
+/// What the init left in the fifo when it failed after our byte (startContainer
+/// hook, execve); `None` when it exec'd. Our write end keeps the pipe and its data
+/// alive after the init's end is closed, and reopening it through `/proc/self/fd`
+/// gives a reader on that same pipe.
+fn init_failure(fifo: &std::fs::File) -> Option<String> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut reader = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+    {
+        Ok(r) => r,
+        Err(e) => return Some(format!("reading its exec fifo: {e}")),
+    };
+    let mut buf = Vec::new();
+    // EAGAIN ends a non-blocking read of an empty pipe; what was read so far counts.
+    let _ = std::io::Read::read_to_end(&mut reader, &mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    if let Some(msg) = text.strip_prefix(crate::process::START_ERROR_PREFIX) {
+        Some(msg.to_string())
+    } else if text == "0" {
+        Some("it exited before reading the start signal".to_string())
+    } else {
+        None
+    }
 }
 
 /// Block until no process holds the fifo's read side (the init exec'd or died).

@@ -214,16 +214,37 @@ fn sequence(
     send(chan, Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` waits for that.
     wait_for_start(&fifo)?;
-    if let Some(list) = hooks.start_container() {
+    // From here the runtime that created us is gone and `start` is waiting: a failure
+    // goes back to it through the fifo (see `container/start.rs`), so a failing
+    // startContainer hook (or execve) fails `start` as the runtime spec asks.
+    let res = (|| -> Result<Infallible, InitError> {
         let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
-        hooks::run(list, &state)?;
+        hooks::run_kind(hooks::HookKind::StartContainer, Some(&hooks), &state)?;
+        match ready {
+            Some(ready) => Err(ready.exec()),
+            // SAFETY: nothing to run; leave without the parent's exit handlers.
+            None => unsafe { libc::_exit(0) },
+        }
+    })();
+    if let Err(e) = &res {
+        report_to_start(&fifo, &e.to_string());
     }
-    match ready {
-        Some(ready) => Err(ready.exec()),
-        // SAFETY: nothing to run; leave without the parent's exit handlers.
-        None => unsafe { libc::_exit(0) },
-    }
+    res
 }
+
+/// Leave `text` in the fifo for `start`, which reads it once our end is closed. The
+/// pipe is empty (we consumed `start`'s byte), so a write up to `PIPE_BUF` is atomic
+/// and cannot block.
+fn report_to_start(fifo: &OwnedFd, text: &str) {
+    let mut bytes = format!("{START_ERROR_PREFIX}{text}").into_bytes();
+    bytes.truncate(libc::PIPE_BUF);
+    // SAFETY: writing a buffer we own to our fd; a failure leaves `start` with the
+    // generic "init exited" error.
+    unsafe { libc::write(fifo.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// Marks a failure text the init left in the exec fifo for `start`.
+pub const START_ERROR_PREFIX: &str = "berth-init-error:";
 
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
     let mut b = [0u8; 1];

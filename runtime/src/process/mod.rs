@@ -27,6 +27,7 @@ mod sysctl;
 mod tenant;
 
 pub use channel::{Channel, Msg};
+pub use init::START_ERROR_PREFIX;
 pub use supervise::{hold_signals, supervise};
 pub use tenant::{spawn_exec, ExecConfig};
 
