@@ -295,3 +295,104 @@ exit $value
     ensure!(out == "still-here", "exec after detach: {out:?}");
     Ok(())
 }
+
+#[test]
+fn env_env_file_entrypoint_and_workdir_reach_the_process() -> Result<()> {
+    let e = Engine::start()?;
+    let env_file = e.dir().join("env.list");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n\nSHADOWED=file\n")?;
+    let env_file_s = env_file.display().to_string();
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--env-file",
+        &env_file_s,
+        "-e",
+        "FOO=bar baz",
+        "-e",
+        "SHADOWED=flag",
+        "-w",
+        "/work",
+        "--entrypoint",
+        "/bin/sh",
+        "busybox",
+        "-c",
+        "touch here; sleep 600; true",
+    ])?;
+    let pid = e.pid(&id)?;
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))?;
+    let vars: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    for want in ["FOO=bar baz", "FROM_FILE=yes", "SHADOWED=flag"] {
+        ensure!(
+            vars.iter().any(|v| v == want),
+            "{want} missing from the process's environment: {vars:?}"
+        );
+    }
+    ensure!(
+        !vars.iter().any(|v| v == "SHADOWED=file"),
+        "-e did not override --env-file: {vars:?}"
+    );
+    ensure!(
+        vars.iter().any(|v| v.starts_with("PATH=")),
+        "no PATH in the environment: {vars:?}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    ensure!(
+        argv == ["/bin/sh", "-c", "touch here; sleep 600; true"],
+        "PID 1 argv {argv:?}"
+    );
+    // The host follows /proc/<pid>/cwd into the container's mounts.
+    ensure!(
+        engine::eventually(std::time::Duration::from_secs(10), || {
+            std::path::Path::new(&format!("/proc/{pid}/cwd/here")).exists()
+        }),
+        "the process did not run in -w /work"
+    );
+    Ok(())
+}
+
+#[test]
+fn stop_signal_is_what_stop_sends() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--stop-signal",
+        "SIGUSR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo stopped-by-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done",
+    ])?;
+    ensure!(
+        engine::eventually(std::time::Duration::from_secs(10), || e
+            .cli(&["logs", &id])
+            .map(|o| o.stdout.contains("ready"))
+            .unwrap_or(false)),
+        "the trap was never set"
+    );
+    let start = std::time::Instant::now();
+    e.ok(&["stop", "-t", "20", &id])?;
+    ensure!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "stop waited for the timeout: the stop signal was not USR1"
+    );
+    ensure!(
+        e.inspect(&id, "{{.State.ExitCode}}")? == "0",
+        "exit code after the stop signal"
+    );
+    ensure!(
+        e.ok(&["logs", &id])?.contains("stopped-by-usr1"),
+        "the USR1 trap did not run"
+    );
+    Ok(())
+}
