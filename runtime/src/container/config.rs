@@ -7,7 +7,67 @@ use std::path::{Path, PathBuf};
 /// Parse `path` as a runtime spec; a malformed file names the offending field.
 pub fn load_spec(path: &Path) -> Result<Spec, Error> {
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_json(path, &data)
+    parse_skipping_unknown_caps(path, &data, "/process/capabilities", "process.capabilities")
+}
+
+/// [`parse_json`], except that capability names the spec types do not know (under
+/// the JSON pointer `caps`) are dropped with a warning on the runtime's log: the
+/// runtime spec says an unknown capability "MUST be logged as a warning" and
+/// "SHOULD NOT fail", and runc goes on the same way. The common case (every name
+/// known) parses once; only a failed parse pays for the second look.
+pub fn parse_skipping_unknown_caps<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    data: &[u8],
+    caps: &str,
+    field: &str,
+) -> Result<T, Error> {
+    let first = match parse_json(path, data) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return Err(first);
+    };
+    let skipped = match value.pointer_mut(caps) {
+        Some(sets) => drop_unknown_caps(sets, field),
+        None => Vec::new(),
+    };
+    if skipped.is_empty() {
+        return Err(first);
+    }
+    let data = serde_json::to_vec(&value).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let parsed = parse_json(path, &data)?;
+    for warning in &skipped {
+        crate::logging::warn(warning);
+    }
+    Ok(parsed)
+}
+
+/// Removes, from each set of `sets` (`{"bounding": [..], ..}`), the names that do not
+/// parse as a capability; returns one warning per name removed.
+fn drop_unknown_caps(sets: &mut serde_json::Value, field: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(sets) = sets.as_object_mut() else {
+        return warnings;
+    };
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else {
+            continue;
+        };
+        names.retain(|name| {
+            // A non-string stays, so the parse still fails naming it.
+            let known = !name.is_string()
+                || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                warnings.push(format!("{field}.{set}: unknown capability {name}, ignored"));
+            }
+            known
+        });
+    }
+    warnings
 }
 
 /// Parse JSON of any spec type, naming the field on error (`process.user.uid: ...`).
@@ -65,6 +125,40 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_capability_names_are_dropped_not_fatal() {
+        let json = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
+              "capabilities": {"bounding": ["CAP_KILL", "CAP_BERTH_BOGUS"],
+                               "effective": ["CAP_BERTH_BOGUS"]}}}"#;
+        let spec: Spec = parse_skipping_unknown_caps(
+            Path::new("c"),
+            json,
+            "/process/capabilities",
+            "process.capabilities",
+        )
+        .expect("an unknown capability is a warning");
+        let caps = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().clone())
+            .expect("caps");
+        assert_eq!(caps.bounding().as_ref().map(|b| b.len()), Some(1));
+        assert_eq!(caps.effective().as_ref().map(|b| b.len()), Some(0));
+
+        let bad = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
+              "capabilities": {"bounding": [7]}}}"#;
+        let err = parse_skipping_unknown_caps::<Spec>(
+            Path::new("c"),
+            bad,
+            "/process/capabilities",
+            "process.capabilities",
+        )
+        .expect_err("a number is not a capability name");
+        assert!(err.to_string().contains("bounding"), "{err}");
+    }
 
     #[test]
     fn malformed_field_is_named() {

@@ -1,6 +1,6 @@
 //! `exec`: a new process in a running (or created) container, from `--process` JSON
 //! or from the container's process spec plus runc's flags.
-use super::config::parse_json;
+use super::config::parse_skipping_unknown_caps;
 use super::create::write_pid_file;
 use super::{Container, Error, Status};
 use crate::process::{self, ExecConfig};
@@ -43,7 +43,12 @@ fn parse_cap(name: &str) -> Result<Capability, Error> {
 pub fn build_process(base: Option<&Process>, opts: &ExecOptions) -> Result<Process, Error> {
     if let Some(path) = &opts.process {
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        return parse_json::<Process>(path, &data);
+        return parse_skipping_unknown_caps::<Process>(
+            path,
+            &data,
+            "/capabilities",
+            "process.capabilities",
+        );
     }
     if opts.args.is_empty() {
         return Err(Error::Usage(
