@@ -457,3 +457,48 @@ fn volume_rm_refuses_a_volume_in_use_and_removes_the_data_otherwise() -> Result<
     );
     Ok(())
 }
+
+#[test]
+fn a_rm_container_that_exited_while_berthd_was_down_is_removed_after_restart() -> Result<()> {
+    let mut e = Engine::start()?;
+    let snaps_before = snapshot_dirs(&e.root());
+    let id = e.full_id(&e.ok(&["run", "-d", "--rm", "busybox", "sleep", "2"])?)?;
+    let pid = e.pid(&id)?;
+    let cg = engine::cgroup_path(&id);
+    e.kill9_berthd();
+    ensure!(
+        engine::eventually(Duration::from_secs(20), || !engine::alive(pid)),
+        "container process {pid} still alive"
+    );
+    e.spawn_berthd()?;
+    ensure!(
+        engine::eventually(Duration::from_secs(20), || e
+            .ok(&["ps", "-aq"])
+            .map(|s| s.is_empty())
+            .unwrap_or(false)),
+        "--rm container still listed after berthd came back"
+    );
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        cgroup::existing_dirs(&cg).is_empty(),
+        "cgroup dirs left: {:?}",
+        cgroup::existing_dirs(&cg)
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || e.container_dirs().is_empty()),
+        "container dirs left: {:?}",
+        e.container_dirs()
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || snapshot_dirs(&e.root())
+            == snaps_before),
+        "snapshot dirs before {snaps_before:?}, after {:?}",
+        snapshot_dirs(&e.root())
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(5), || e.own_processes().is_empty()),
+        "shims left: {:?}",
+        e.own_processes()
+    );
+    Ok(())
+}
