@@ -502,3 +502,38 @@ fn a_rm_container_that_exited_while_berthd_was_down_is_removed_after_restart() -
     );
     Ok(())
 }
+
+#[test]
+fn a_killed_shim_takes_its_container_down_and_says_so() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.full_id(&e.ok(&["run", "-d", "busybox", "sleep", "600"])?)?;
+    let pid = e.pid(&id)?;
+    let shims = e.own_processes();
+    ensure!(shims.len() == 1, "expected one shim, found {shims:?}");
+    // SAFETY: kill(2) has no memory effects; the pid is this engine's shim.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    ensure!(
+        engine::eventually(Duration::from_secs(20), || e
+            .inspect(&id, "{{.State.Status}}")
+            .map(|s| s == "exited")
+            .unwrap_or(false)),
+        "container not exited after its shim died: {:?}",
+        e.inspect(&id, "{{.State.Status}}")
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || !engine::alive(pid)),
+        "container process {pid} outlived its shim, unsupervised"
+    );
+    let why = e.inspect(&id, "{{.State.Error}}")?;
+    ensure!(
+        why.contains("shim"),
+        "State.Error does not say why: {why:?}"
+    );
+    e.ok(&["rm", &id])?;
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        cgroup::existing_dirs(&engine::cgroup_path(&id)).is_empty(),
+        "cgroup left"
+    );
+    Ok(())
+}
