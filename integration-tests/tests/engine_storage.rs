@@ -266,3 +266,32 @@ fn json_log_rotates_at_max_size_and_keeps_max_file() -> Result<()> {
     ensure!(out.starts_with("line-2999-"), "last log line {out:?}");
     Ok(())
 }
+
+#[test]
+fn logs_timestamps_and_since() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "echo early; sleep 2; echo late",
+    ])?;
+    e.cli_timeout(&["wait", &id], Duration::from_secs(30))?
+        .check()?;
+    let out = e.ok(&["logs", "--timestamps", &id])?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure!(lines.len() == 2, "logs -t: {out:?}");
+    // docker: RFC 3339 with nanoseconds, a space, the line.
+    let (ts, text) = lines[1].split_once(' ').unwrap_or(("", ""));
+    ensure!(text == "late", "logs -t line {:?}", lines[1]);
+    ensure!(
+        ts.len() >= 20 && ts.as_bytes()[4] == b'-' && ts.contains('T') && ts.ends_with('Z'),
+        "not an RFC 3339 UTC timestamp: {ts:?}"
+    );
+    // --since the second line's time, minus nothing: only that line.
+    let out = e.ok(&["logs", "--since", ts, &id])?;
+    ensure!(out == "late", "logs --since {ts}: {out:?}");
+    Ok(())
+}
