@@ -210,7 +210,9 @@ pub fn is_static(path: &Path) -> bool {
     };
     let head = &head[..n];
     head.starts_with(b"\x7fELF")
-        && !head.windows(8).any(|w| w == b"/ld-linu" || w == b"/ld-musl")
+        && !head
+            .windows(8)
+            .any(|w| w == b"/ld-linu" || w == b"/ld-musl")
 }
 
 /// Parses docker's sizes: "10m", "1g", "512k", "100" (bytes).
