@@ -48,8 +48,12 @@ fn pty_err(step: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
 
 /// In the container's process, after the rootfs is ready: open a pty, send its master
 /// to `socket`, make the slave our controlling terminal and stdin/stdout/stderr.
-/// The caller must already be a session leader (setsid).
-pub fn setup_in_child(socket: &OwnedFd, size: Option<ConsoleSize>) -> Result<(), ConsoleError> {
+/// The caller must already be a session leader (setsid). Returns the slave's path
+/// (`/dev/pts/N` in the container's devpts) for [`crate::rootfs::mount_console`].
+pub fn setup_in_child(
+    socket: &OwnedFd,
+    size: Option<ConsoleSize>,
+) -> Result<std::path::PathBuf, ConsoleError> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(pty_err("open /dev/ptmx"))?;
@@ -90,7 +94,7 @@ pub fn setup_in_child(socket: &OwnedFd, size: Option<ConsoleSize>) -> Result<(),
             });
         }
     }
-    Ok(())
+    Ok(std::path::PathBuf::from(name))
 }
 
 fn send_fd(socket: RawFd, fd: RawFd, name: &[u8]) -> nix::Result<()> {

@@ -364,6 +364,64 @@ fn console_socket_receives_a_working_pty() {
     assert!(text.contains("done"), "{text:?}");
 }
 
+/// Create `id` with `process.terminal` and a console socket, start it and return what
+/// it wrote to the pty until it printed "done".
+fn output_on_a_tty(env: &Env, id: &str, args: &[&str]) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let b = env.bundle("b", args, |c| {
+        c["process"]["terminal"] = Value::Bool(true);
+    });
+    let sock = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let (sock_s, b_s) = (sock.to_str().unwrap(), b.to_str().unwrap());
+    let (created, master) = std::thread::scope(|s| {
+        let h = s.spawn(|| env.cmd(&["create", "--bundle", b_s, "--console-socket", sock_s, id]));
+        let (conn, _) = listener.accept().unwrap();
+        let master = berth_runtime::console::recv_fd(conn.as_raw_fd()).unwrap();
+        (h.join().unwrap(), master)
+    });
+    assert!(created.status.success(), "{}", stderr(&created));
+    env.ok(&["start", id]);
+    let mut f = std::fs::File::from(master);
+    let mut text = String::new();
+    let mut buf = [0u8; 256];
+    while !text.contains("done") {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
+#[test]
+fn terminal_container_sees_its_pty_as_dev_console() {
+    require_root!();
+    let env = Env::new();
+    let id = env.id("ttycons");
+    let text = output_on_a_tty(
+        &env,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo \"console=$(stat -L -c %t:%T /dev/console) stdin=$(stat -L -c %t:%T /proc/self/fd/0) done\"",
+        ],
+    );
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (console, stdin) = (field("console="), field("stdin="));
+    assert!(!stdin.is_empty() && !stdin.starts_with("0:"), "{text:?}");
+    assert_eq!(console, stdin, "{text:?}");
+    env.wait_status(&id, "stopped");
+    env.ok(&["delete", &id]);
+}
+
 #[test]
 fn list_and_version_and_features() {
     require_root!();

@@ -188,7 +188,11 @@ fn sequence(
         }
         if process.terminal().unwrap_or(false) {
             let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
-            console::setup_in_child(sock, process.console_size())?;
+            let slave = console::setup_in_child(sock, process.console_size())?;
+            // Like runc: programs that open /dev/console reach the terminal.
+            if mount_ns {
+                rootfs::mount_console(&slave)?;
+            }
         }
     }
     if let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {

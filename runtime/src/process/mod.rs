@@ -15,8 +15,9 @@
 //!    into v1 `tasks`: see [`CgroupJoin`]); the parent writes uid/gid maps (fast
 //!    path), the cgroup limits and oom_score_adj, then `Go(host pid)`.
 //! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
-//!    ← `HooksDone`), createContainer hooks, pivot, console, sysctl, hostname,
-//!    finish, rlimits, user, capabilities, no_new_privs, cwd, and → `Ready`.
+//!    ← `HooksDone`), createContainer hooks, pivot, console (the pty, also bound on
+//!    /dev/console), sysctl, hostname, finish, rlimits, user, capabilities,
+//!    no_new_privs, cwd, and → `Ready`.
 //! 4. child blocks on the exec fifo until `start`, then startContainer hooks,
 //!    seccomp, execve. Any failure on the way → `Error(text)`, child exits.
 mod channel;

@@ -127,6 +127,7 @@ fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infall
     })?;
     if cfg.process.terminal().unwrap_or(false) {
         let sock = cfg.console.ok_or(InitError::NoConsoleSocket)?;
+        // An exec'd process gets its own pty; /dev/console stays the init's.
         console::setup_in_child(sock, cfg.process.console_size())?;
     }
     let ready = execve::prepare(cfg.process, cfg.seccomp, cfg.preserve_fds)?;
