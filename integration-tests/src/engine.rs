@@ -27,7 +27,11 @@ use crate::runtime::{run_with_timeout, Outcome};
 /// Time limit of one CLI call unless the test gives its own.
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Numbers the CLI calls' output files.
 static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Numbers the engines of this test binary (kept apart from SEQ so the temp
+/// dir names stay short).
+static ENGINES: AtomicU32 = AtomicU32::new(0);
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -129,7 +133,7 @@ impl Engine {
         check_init()?;
         // Short: a shim socket (<state>/shims/<64 hex>/shim.sock) must fit
         // in sun_path's 108 bytes.
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let n = ENGINES.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::Builder::new()
             .prefix(&format!("be{n}."))
             .tempdir_in("/tmp")
