@@ -6,7 +6,9 @@
 //! The binaries are the workspace's release builds (`berthd`, `berth`,
 //! `berth-shim`, `berth-runtime`), taken from `$BERTH_BIN_DIR`, else from
 //! `<workspace>/target/release` (CI builds them first). A missing binary is a
-//! test failure naming the build command, never a silent skip.
+//! test failure naming the build command, never a silent skip; so is a
+//! dynamically linked `berth-init` there (plain `cargo build` makes one, and
+//! `--init` then fails inside busybox with a bare ENOENT).
 //!
 //! [`Engine`] owns everything it starts: its temp dir (root, state, socket,
 //! daemon.json, logs), the berthd process, and through it the shims and
