@@ -769,6 +769,89 @@ fn failing_start_container_hook_fails_start() {
     assert!(no_cgroup_left(&id));
 }
 
+/// A cgroup directory the test made; removed with the sub-cgroups a failed run
+/// left (their processes are gone by then: `Env` drops first) on drop.
+struct TempCgroup(std::path::PathBuf);
+
+impl Drop for TempCgroup {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn cgroup_dirs_named(id: &str) -> Vec<String> {
+    let out = std::process::Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-xdev",
+            "-maxdepth",
+            "5",
+            "-type",
+            "d",
+            "-name",
+            id,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().map(str::to_string).collect()
+}
+
+/// The default (relative) cgroupsPath resolves against the cgroup of the runtime
+/// that ran `create`; `delete` run from another cgroup must still find and remove it
+/// (it uses the directories recorded in state.json, not its own cgroup).
+#[test]
+fn delete_from_another_cgroup_removes_the_cgroup_create_made() {
+    require_root!();
+    // Declared before `env`, so it drops after `env` killed the container.
+    let tmp = TempCgroup(std::path::PathBuf::from(format!(
+        "/sys/fs/cgroup/pids/rtt-cgmove-parent-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir(&tmp.0).unwrap();
+    let env = Env::new();
+    let id = env.id("cgmove");
+    let b = env.bundle("b", &["sleep", "100"], |_| {});
+    let line = format!(
+        "echo $$ > {}/cgroup.procs && exec {} --root {} create --bundle {} {}",
+        tmp.0.display(),
+        common::BIN,
+        env.root.display(),
+        b.display(),
+        id
+    );
+    let log = env.dir.path().join("create.out");
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", &line])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let made = tmp.0.join(&id);
+    assert!(
+        made.is_dir(),
+        "create did not use its own cgroup: {:?}",
+        cgroup_dirs_named(&id)
+    );
+    // This test process is not in `tmp`: a re-resolved relative path would miss it.
+    env.ok(&["delete", "--force", &id]);
+    assert!(!made.exists(), "{} left behind", made.display());
+    assert_eq!(cgroup_dirs_named(&id), Vec::<String>::new());
+}
+
 #[test]
 fn sysctl_hostname_domainname_oom_score() {
     require_root!();

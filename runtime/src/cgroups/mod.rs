@@ -4,12 +4,13 @@
 //! Contract used by the runtime core:
 //! - `create`: `Manager::new(cgroups_path, id)` then `apply(init_pid)` then `set(resources)`.
 //!   An error after `new` must be followed by `remove()` so nothing is left behind.
-//! - later verbs (`pause`, `update`, `events`, `ps`, `delete`) rebuild the manager from the
-//!   same `(cgroups_path, id)` recorded in the container's state. A relative
-//!   `cgroupsPath` resolves against the *calling* process's own cgroup (as runc), so a
-//!   later verb run from another cgroup would find another directory: record
-//!   [`Manager::state`] after `apply` and rebuild with [`Manager::from_state`] instead
-//!   (that also lets `delete` remove parent directories `apply` created).
+//! - later verbs (`pause`, `update`, `events`, `ps`, `delete`) rebuild the manager with
+//!   [`Manager::from_state`] from the [`Manager::state`] that `create` recorded in
+//!   state.json (`Container::cgroup`). A relative `cgroupsPath` resolves against the
+//!   *calling* process's own cgroup (as runc), so re-resolving `(cgroups_path, id)` in
+//!   a verb run from another cgroup would find another directory; that is only the
+//!   fallback for state files written before the field existed. The recorded state
+//!   also lets `delete` remove parent directories `apply` created.
 //! - `set` takes a full or partial `LinuxResources` (`update`): only the fields that
 //!   are present are written. `devices` are replaced as a whole: deny all, the rules
 //!   in order, then the devices every container gets (`/dev/null`, ttys, ...).
