@@ -201,3 +201,47 @@ fn export_is_the_containers_filesystem() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn events_tell_a_containers_life_in_order() -> Result<()> {
+    let e = Engine::start()?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .saturating_sub(1)
+        .to_string();
+    let id = e.full_id(&e.ok(&["run", "-d", "busybox", "sh", "-c", "exit 2"])?)?;
+    e.cli_timeout(&["wait", &id], Duration::from_secs(30))?
+        .check()?;
+    e.ok(&["rm", &id])?;
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 1)
+    .to_string();
+    let filter = format!("container={id}");
+    let out = e.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Action}}",
+    ])?;
+    let actions: Vec<&str> = out.lines().map(str::trim).collect();
+    let want = ["create", "start", "die", "destroy"];
+    let mut at = 0;
+    for a in &actions {
+        if at < want.len() && *a == want[at] {
+            at += 1;
+        }
+    }
+    ensure!(
+        at == want.len(),
+        "events {actions:?} do not contain {want:?} in order"
+    );
+    Ok(())
+}
