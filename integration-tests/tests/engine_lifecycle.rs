@@ -537,3 +537,71 @@ fn a_killed_shim_takes_its_container_down_and_says_so() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn parallel_runs_and_removals_leave_a_consistent_engine() -> Result<()> {
+    let e = Engine::start()?;
+    const N: usize = 12;
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let e = &e;
+                s.spawn(move || {
+                    let name = format!("par{i}");
+                    e.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "600"])
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("a run thread panicked")),
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    ensure!(distinct.len() == N, "ids not distinct: {ids:?}");
+    let running = e.ok(&["ps", "-q"])?;
+    ensure!(running.lines().count() == N, "running: {running}");
+    let pids: Vec<i64> = ids.iter().map(|id| e.pid(id)).collect::<Result<_, _>>()?;
+    ensure!(
+        pids.iter().all(|p| engine::alive(*p)),
+        "a container process is not alive"
+    );
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let e = &e;
+                s.spawn(move || e.ok(&["rm", "-f", id]))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r.map(|_| ()).map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("an rm thread panicked")),
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    ensure!(e.ok(&["ps", "-aq"])?.is_empty(), "containers left");
+    ensure!(
+        pids.iter().all(|p| !engine::alive(*p)),
+        "processes left after rm -f"
+    );
+    ensure!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    ensure!(
+        e.container_dirs().is_empty(),
+        "container dirs left: {:?}",
+        e.container_dirs()
+    );
+    ensure!(
+        engine::eventually(Duration::from_secs(10), || e.own_processes().is_empty()),
+        "shims left: {:?}",
+        e.own_processes()
+    );
+    // The names are free again.
+    e.ok(&["run", "--rm", "--name", "par0", "busybox", "true"])?;
+    Ok(())
+}
