@@ -260,3 +260,48 @@ fn hostile_image_archives_write_nothing_outside_the_root() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn racing_runs_for_one_name_make_exactly_one_container() -> Result<()> {
+    let e = Engine::start()?;
+    let outcomes = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let e = &e;
+                s.spawn(move || e.cli(&["run", "-d", "--name", "race", "busybox", "sleep", "600"]))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("a run thread panicked")),
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let won: Vec<_> = outcomes.iter().filter(|o| o.success()).collect();
+    ensure!(won.len() == 1, "{} runs got the name", won.len());
+    for o in outcomes.iter().filter(|o| !o.success()) {
+        ensure!(
+            o.stderr.contains("is already in use"),
+            "a losing run failed otherwise: {}",
+            o.stderr
+        );
+    }
+    let all = e.ok(&["ps", "-aq", "--no-trunc"])?;
+    ensure!(all.lines().count() == 1, "containers: {all:?}");
+    ensure!(
+        e.container_dirs().len() == 1,
+        "container dirs: {:?}",
+        e.container_dirs()
+    );
+    ensure!(
+        engine::eventually(std::time::Duration::from_secs(5), || e
+            .own_processes()
+            .len()
+            == 1),
+        "shims: {:?}",
+        e.own_processes()
+    );
+    Ok(())
+}
