@@ -157,3 +157,45 @@ fn memory_cpus_and_cpu_shares_land_in_the_cgroup_files() -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether the host has any swap enabled (`/proc/swaps` beyond its header).
+fn host_has_swap() -> bool {
+    std::fs::read_to_string("/proc/swaps")
+        .map(|s| s.lines().count() > 1)
+        .unwrap_or(false)
+}
+
+#[test]
+fn memory_limit_caps_swap_like_docker() -> Result<()> {
+    let e = Engine::start()?;
+    let id = e.ok(&["run", "-d", "--memory", "64m", "busybox", "sleep", "600"])?;
+    let cg = engine::cgroup_path(&id);
+    // docker without --memory-swap: as much swap as memory, i.e. a
+    // memory+swap cap of twice the limit. Without it a hog on a host with
+    // swap pages out instead of being OOM-killed.
+    let memsw = cgroup::dir("memory", &cg).join("memory.memsw.limit_in_bytes");
+    let swap_max = cgroup::dir("memory", &cg).join("memory.swap.max");
+    if memsw.exists() {
+        let v = std::fs::read_to_string(&memsw)?;
+        ensure!(
+            v.trim() == (128u64 << 20).to_string(),
+            "memory.memsw.limit_in_bytes {}, docker's default is 2 × 64m",
+            v.trim()
+        );
+    } else if swap_max.exists() {
+        let v = std::fs::read_to_string(&swap_max)?;
+        ensure!(
+            v.trim() == (64u64 << 20).to_string(),
+            "memory.swap.max {}, docker's default is 64m of swap",
+            v.trim()
+        );
+    } else {
+        // No swap accounting: then only a host without swap keeps the limit.
+        ensure!(
+            !host_has_swap(),
+            "the kernel does not account swap in cgroups and the host has swap: \
+             --memory cannot hold"
+        );
+    }
+    Ok(())
+}
