@@ -133,3 +133,42 @@ async fn export_has_the_image_files_and_the_containers_changes() {
     assert!(names.iter().any(|n| n == "made-here"), "{names:?}");
     assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
 }
+
+#[tokio::test]
+async fn commit_makes_an_image_of_the_containers_changes() {
+    let d = Daemon::start("commit").await;
+    let c = d.busybox().await;
+    let mut s = spec(&["sh", "-c", "echo kept > /kept; sleep 100"]);
+    s.env = vec!["FROM_RUN=1".into()];
+    let id = c.containers().create(&s).await.unwrap().id;
+    c.containers().start(&id).await.unwrap();
+    assert!(
+        eventually(5, || d
+            .root
+            .join("containers")
+            .join(&id)
+            .join("rootfs/kept")
+            .exists())
+        .await
+    );
+    // A running container is paused for the commit and runs on afterwards.
+    let image = c
+        .images()
+        .commit(&id, "snap:1", &[], "my change", "", true)
+        .await
+        .unwrap();
+    assert!(image.starts_with("sha256:"));
+    let ct = c.containers().inspect(&id).await.unwrap();
+    assert!(ct.state.running && !ct.state.paused);
+    let mut r = spec(&["sh", "-c", "cat /kept; echo $FROM_RUN"]);
+    r.image = "snap:1".into();
+    r.auto_remove = true;
+    let (_, out, code) = run(&c, r).await;
+    assert_eq!((out.stdout().as_str(), code), ("kept\n1\n", 0));
+    let e = c
+        .images()
+        .commit("nosuch", "", &[], "", "", true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "No such container: nosuch");
+}

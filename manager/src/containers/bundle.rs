@@ -19,6 +19,22 @@ use super::record::{Container, MountKind};
 /// Where `--init` puts the init binary inside the container.
 pub const INIT_PATH: &str = "/sbin/berth-init";
 
+/// Whether the kernel accounts swap in memory cgroups (v1 `memsw`, or v2
+/// `memory.swap.max` in some cgroup), as docker checks before capping swap:
+/// the runtime refuses a swap limit it cannot write.
+fn swap_accounted() -> bool {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("memory/memory.memsw.limit_in_bytes").exists() {
+        return true;
+    }
+    if root.join("memory").is_dir() || !root.join("cgroup.controllers").exists() {
+        return false;
+    }
+    std::fs::read_dir(root)
+        .map(|rd| rd.flatten().any(|e| e.path().join("memory.swap.max").exists()))
+        .unwrap_or(false)
+}
+
 /// docker's default capability set.
 const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -246,6 +262,11 @@ pub fn config(c: &Container, user: &ResolvedUser, init: Option<&Path>) -> Value 
     let r = &c.spec.resources;
     if r.memory_bytes > 0 {
         resources["memory"] = json!({"limit": r.memory_bytes});
+        // docker without --memory-swap: as much swap as memory (OCI's `swap` is
+        // memory+swap). Without a cap a hog pages out instead of being OOM-killed.
+        if swap_accounted() {
+            resources["memory"]["swap"] = json!(r.memory_bytes.saturating_mul(2));
+        }
     }
     let mut cpu = serde_json::Map::new();
     if r.cpu_shares > 0 {

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::images::{self, ImageService};
+use super::commit::CommitRequest;
+use super::record::Container;
+use crate::images::{self, CommitOptions, ImageService};
 
 /// What a container needs from its image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub trait ImageSource: Send + Sync {
     fn remove_rootfs(&self, container_id: &str) -> Result<(), ImageError>;
     /// IDs of containers that have a rootfs (for start-up clean-up).
     fn rootfs_ids(&self) -> Result<Vec<String>, ImageError>;
+    /// The container's changes as a new image over its own; returns the ID.
+    fn commit(&self, c: &Container, req: &CommitRequest) -> Result<String, ImageError>;
 }
 
 /// [`ImageSource`] over the local image service.
@@ -115,6 +119,30 @@ impl ImageSource for LocalImages {
         self.images.snapshots().remove(container_id).map_err(other)
     }
 
+    fn commit(&self, c: &Container, req: &CommitRequest) -> Result<String, ImageError> {
+        let config = self
+            .images
+            .inspect(&c.image_id)
+            .map(|d| commit_config(d.config, c))
+            .ok();
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let opts = CommitOptions {
+            reference: nonempty(&req.reference),
+            config,
+            changes: req.changes.clone(),
+            message: nonempty(&req.message),
+            author: nonempty(&req.author),
+        };
+        let image = self
+            .images
+            .commit(&c.id, &c.image_id, &opts)
+            .map_err(|e| match e {
+                images::Error::NotFound(r) => ImageError::NotFound { reference: r },
+                e => other(e),
+            })?;
+        Ok(image.id.as_str().to_string())
+    }
+
     fn rootfs_ids(&self) -> Result<Vec<String>, ImageError> {
         Ok(self
             .images
@@ -125,4 +153,19 @@ impl ImageSource for LocalImages {
             .map(|r| r.container_id)
             .collect())
     }
+}
+
+/// docker commit stores the container's run config: its environment, command,
+/// working dir and user, over the image's.
+fn commit_config(mut base: images::ImageConfig, c: &Container) -> images::ImageConfig {
+    base.env = c.env.clone();
+    if let Some(ep) = &c.spec.entrypoint {
+        base.entrypoint = Some(ep.clone());
+    }
+    if !c.spec.cmd.is_empty() {
+        base.cmd = Some(c.spec.cmd.clone());
+    }
+    base.working_dir = c.working_dir.clone();
+    base.user = c.user.clone();
+    base
 }

@@ -25,6 +25,7 @@
 
 mod attach;
 mod bundle;
+mod commit;
 mod copy;
 mod create;
 mod exec;
@@ -47,6 +48,7 @@ mod wait;
 
 pub use attach::{AttachFuture, AttachHandle, AttachRequest};
 pub use bundle::BundleError;
+pub use commit::CommitRequest;
 pub use exec::{ExecInfo, ExecOptions, StartedExec};
 pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
 pub use logs::{LogEntry, LogOptions};

@@ -213,6 +213,12 @@ impl Container {
         self.dir.join("rootfs")
     }
 
+    /// The container's writable layer (where the snapshotter puts it:
+    /// `containers/<id>/overlay/upper`), for size reports.
+    pub fn rw_layer(&self) -> PathBuf {
+        self.dir.join("overlay").join("upper")
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
     }

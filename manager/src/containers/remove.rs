@@ -156,7 +156,7 @@ impl Containers {
                 c.state.status,
                 Status::Created | Status::Exited | Status::Dead
             ) {
-                let size = crate::volumes::dir_size(&c.dir.join("upper"));
+                let size = crate::volumes::dir_size(&c.rw_layer());
                 match self.remove(&c.id, false, false).await {
                     Ok(()) => {
                         bytes += size;

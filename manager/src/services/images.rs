@@ -14,9 +14,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{image_detail_to_pb, image_status as st, image_to_pb};
-use crate::containers::Containers;
+use crate::containers::{CommitRequest, Containers};
 use crate::events::Events;
-use crate::images::{CommitOptions, ImageFilters, ImageService, ImportOptions, RemoveAction};
+use crate::images::{ImageFilters, ImageService, ImportOptions, RemoveAction};
 
 pub struct ImagesService {
     pub images: Arc<ImageService>,
@@ -251,40 +251,19 @@ impl Api for ImagesService {
 
     async fn commit(&self, req: Request<pb::CommitRequest>) -> Res<pb::CommitResponse> {
         let r = req.into_inner();
-        let ct = self
-            .containers
-            .lookup(&r.container)
-            .map_err(super::convert::container_status)?;
-        let paused = r.pause && ct.state.status == crate::containers::Status::Running;
-        if paused {
-            self.containers
-                .pause(&ct.id)
-                .await
-                .map_err(super::convert::container_status)?;
-        }
-        let base = ct.image_id.clone();
-        let images = self.images.clone();
-        let cid = ct.id.clone();
-        let config = images
-            .inspect(&base)
-            .map(|d| commit_config(d.config, &ct))
-            .ok();
-        let opts = CommitOptions {
-            reference: (!r.reference.is_empty()).then_some(r.reference.clone()),
-            config,
+        let opts = CommitRequest {
+            reference: r.reference,
             changes: r.changes,
-            message: (!r.message.is_empty()).then_some(r.message),
-            author: (!r.author.is_empty()).then_some(r.author),
+            message: r.message,
+            author: r.author,
+            pause: r.pause,
         };
-        let result = self.blocking(move |i| i.commit(&cid, &base, &opts)).await;
-        if paused {
-            let _ = self.containers.unpause(&ct.id).await;
-        }
-        let image = result?;
-        self.event("commit", image.id.as_str(), &r.reference);
-        Ok(Response::new(pb::CommitResponse {
-            id: image.id.as_str().to_string(),
-        }))
+        let id = self
+            .containers
+            .commit(&r.container, opts)
+            .await
+            .map_err(super::convert::container_status)?;
+        Ok(Response::new(pb::CommitResponse { id }))
     }
 
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Res<pb::HistoryResponse> {
@@ -305,22 +284,4 @@ impl Api for ImagesService {
                 .collect(),
         }))
     }
-}
-
-/// docker commit stores the container's run config: its environment, command,
-/// working dir and user, over the image's.
-fn commit_config(
-    mut base: crate::images::ImageConfig,
-    c: &crate::containers::Container,
-) -> crate::images::ImageConfig {
-    base.env = c.env.clone();
-    if let Some(ep) = &c.spec.entrypoint {
-        base.entrypoint = Some(ep.clone());
-    }
-    if !c.spec.cmd.is_empty() {
-        base.cmd = Some(c.spec.cmd.clone());
-    }
-    base.working_dir = c.working_dir.clone();
-    base.user = c.user.clone();
-    base
 }

@@ -148,7 +148,7 @@ impl Api for SystemService {
                 let mut c_size = 0;
                 let mut c_reclaim = 0;
                 for c in &all {
-                    let s = dir_size(&c.dir.join("upper"));
+                    let s = dir_size(&c.rw_layer());
                     c_size += s;
                     if !c.state.status.is_live() {
                         c_reclaim += s;

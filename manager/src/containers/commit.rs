@@ -1,0 +1,51 @@
+//! `commit`: a container's changes become an image on top of its own. A
+//! running container is frozen while its upper dir is read (docker's default),
+//! so the layer is a consistent snapshot.
+
+use super::image_source::ImageError;
+use super::record::Status;
+use super::{Containers, Error, Result};
+
+/// `commit` options.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// Tag of the new image ("" for none).
+    pub reference: String,
+    /// Dockerfile-like changes (`CMD ...`, `ENV A=b`).
+    pub changes: Vec<String>,
+    pub message: String,
+    pub author: String,
+    pub pause: bool,
+}
+
+impl Containers {
+    /// Returns the new image's ID.
+    pub async fn commit(&self, reference: &str, req: CommitRequest) -> Result<String> {
+        let c = self.lookup(reference)?;
+        let paused = req.pause && c.state.status == Status::Running;
+        if paused {
+            self.pause(&c.id).await?;
+        }
+        let images = self.inner.images.clone();
+        let c2 = c.clone();
+        let r = tokio::task::spawn_blocking(move || images.commit(&c2, &req))
+            .await
+            .map_err(|e| Error::InvalidArgument {
+                message: format!("commit panicked: {e}"),
+            });
+        if paused {
+            if let Err(e) = self.unpause(&c.id).await {
+                tracing::warn!(id = %c.id, error = %e, "unpausing after commit");
+            }
+        }
+        let id = r?.map_err(|e| match e {
+            ImageError::NotFound { reference } => Error::NoSuchImage { reference },
+            ImageError::Other { message } => Error::Image {
+                reference: c.spec.image.clone(),
+                message,
+            },
+        })?;
+        self.publish(&c, "commit", &[("imageID", id.clone())]);
+        Ok(id)
+    }
+}
