@@ -140,6 +140,22 @@ pub fn run_kind(kind: HookKind, hooks: Option<&Hooks>, state_json: &[u8]) -> Res
     }
 }
 
+/// For the kinds whose failure is only a warning (`poststart`, `poststop`): run every
+/// hook of `kind` even after one failed, and return the failures (named like
+/// [`run_kind`]'s) for the caller to log.
+pub fn run_kind_all(kind: HookKind, hooks: Option<&Hooks>, state_json: &[u8]) -> Vec<HookError> {
+    let Some(h) = hooks else {
+        return Vec::new();
+    };
+    kind.of(h)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, hook)| {
+            run_one(hook, state_json, &format!("hooks.{}[{i}]", kind.name())).err()
+        })
+        .collect()
+}
+
 fn run_listed(prefix: &str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     for (i, hook) in hooks.iter().enumerate() {
         run_one(hook, state_json, &format!("{prefix}[{i}]"))?;

@@ -468,6 +468,65 @@ fn log_file_gets_runc_json_errors() {
     assert_eq!(line["msg"], "container does not exist");
 }
 
+/// What the security setup skips goes to --log at level warning (runtime spec,
+/// capabilities: "MUST be logged as a warning"), and a failing hook is named by
+/// its place in config.json.
+#[test]
+fn skipped_caps_and_syscalls_are_logged_as_warnings_and_hooks_named() {
+    require_root!();
+    let env = Env::new();
+    let log = env.dir.path().join("log.json");
+    let log_s = log.to_str().unwrap();
+    let id = env.id("warnlog");
+    let b = env.bundle("b", &["true"], |c| {
+        // Ambient needs the cap in permitted and inheritable: CAP_KILL is in neither.
+        c["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_KILL"]);
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["_llseek", "getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let out = env.cmd(&[
+        "--log",
+        log_s,
+        "--log-format",
+        "json",
+        "create",
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let warned = |needle: &str| {
+        lines
+            .iter()
+            .any(|l| l["level"] == "warning" && l["msg"].as_str().unwrap_or("").contains(needle))
+    };
+    assert!(warned("CAP_KILL"), "{lines:?}");
+    assert!(warned("_llseek"), "{lines:?}");
+    env.ok(&["delete", "--force", &id]);
+
+    let id2 = env.id("hookname");
+    let b2 = env.bundle("b2", &["true"], |c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": "/bin/true", "args": ["true"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}
+        ]});
+    });
+    let out = env.cmd(&["create", "-b", b2.to_str().unwrap(), &id2]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("hooks.createRuntime[1]"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn joining_namespaces_by_path_with_a_new_user_namespace() {
     require_root!();

@@ -8,9 +8,9 @@ use super::state::{pid_start_time, write_atomic, State, EXEC_FIFO};
 use super::{hook_state, validate_id, Container, Error};
 use crate::cgroups::Manager;
 use crate::console;
+use crate::hooks::HookKind;
 use crate::namespaces::Plan;
 use crate::process::{self, Init, InitConfig};
-use crate::seccomp;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ pub(super) fn create_init(
         own_console.is_some(),
     )?;
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::compile(s)?),
+        Some(s) => Some(super::compile_seccomp(s)?),
         None => None,
     };
     let console = match (&opts.console_socket, own_console) {
@@ -194,12 +194,8 @@ pub(super) fn create_init(
         let annotations = spec.annotations().clone().unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
             let state = hook_state(&opts.id, "creating", pid, &bundle, &annotations);
-            #[allow(deprecated)]
-            if let Some(list) = hooks.prestart() {
-                crate::hooks::run(list, &state)?;
-            }
-            if let Some(list) = hooks.create_runtime() {
-                crate::hooks::run(list, &state)?;
+            for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                crate::hooks::run_kind(kind, Some(hooks), &state)?;
             }
         }
         init.hooks_done()?;

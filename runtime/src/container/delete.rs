@@ -2,6 +2,7 @@
 //! cgroup, run the poststop hooks, remove the state directory.
 use super::{Container, Error, Status};
 use crate::cgroups::FreezerState;
+use crate::hooks::HookKind;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -102,14 +103,9 @@ pub(super) fn destroy(c: &Container) -> Result<(), Error> {
         res = cg.remove();
     }
     res?;
-    if let Some(list) = c
-        .state
-        .config
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststop().clone())
-    {
-        super::run_hooks_warning(&list, &c.hook_state(Status::Stopped), "poststop");
+    let hooks = c.state.config.hooks().as_ref();
+    if hooks.is_some_and(|h| h.poststop().is_some()) {
+        super::run_hooks_warning(HookKind::Poststop, hooks, &c.hook_state(Status::Stopped));
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
 }

@@ -3,8 +3,8 @@
 use super::config::parse_skipping_unknown_caps;
 use super::create::write_pid_file;
 use super::{Container, Error, Status};
+use crate::console;
 use crate::process::{self, ExecConfig};
-use crate::{console, seccomp};
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -143,7 +143,7 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
     {
-        Some(s) => Some(seccomp::compile(s)?),
+        Some(s) => Some(super::compile_seccomp(s)?),
         None => None,
     };
     let (console_fd, own_end): (Option<OwnedFd>, Option<UnixStream>) =

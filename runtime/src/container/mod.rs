@@ -195,12 +195,28 @@ pub(crate) fn cgroup_join(cg: &cgroups::Manager) -> Result<CgroupJoin, Error> {
 
 /// poststart/poststop: a failing hook is a warning and the next ones still run
 /// (runtime spec, "Lifecycle").
-pub(crate) fn run_hooks_warning(list: &[oci_spec::runtime::Hook], state: &[u8], kind: &str) {
-    for hook in list {
-        if let Err(e) = crate::hooks::run(std::slice::from_ref(hook), state) {
-            crate::logging::warn(&format!("{kind} hook: {e}"));
-        }
+pub(crate) fn run_hooks_warning(
+    kind: crate::hooks::HookKind,
+    hooks: Option<&oci_spec::runtime::Hooks>,
+    state: &[u8],
+) {
+    for e in crate::hooks::run_kind_all(kind, hooks, state) {
+        crate::logging::warn(&e.to_string());
     }
+}
+
+/// Compile `linux.seccomp`; the syscall names this architecture lacks are skipped
+/// (as runc) and logged at level warning.
+pub(crate) fn compile_seccomp(
+    s: &oci_spec::runtime::LinuxSeccomp,
+) -> Result<crate::seccomp::Filter, Error> {
+    let filter = crate::seccomp::compile(s)?;
+    for name in filter.skipped() {
+        crate::logging::warn(&format!(
+            "linux.seccomp.syscalls: {name:?} is not a syscall on this architecture; skipped"
+        ));
+    }
+    Ok(filter)
 }
 
 /// `state` verb.

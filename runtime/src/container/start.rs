@@ -10,6 +10,7 @@
 //! before exiting; we read it back and `start` fails (runtime spec, "Lifecycle" 7).
 use super::state::EXEC_FIFO;
 use super::{Container, Error, Status};
+use crate::hooks::HookKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -48,14 +49,9 @@ pub(super) fn start_container(c: &Container) -> Result<(), Error> {
             reason: text,
         });
     }
-    if let Some(list) = c
-        .state
-        .config
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststart().clone())
-    {
-        super::run_hooks_warning(&list, &c.hook_state(Status::Running), "poststart");
+    let hooks = c.state.config.hooks().as_ref();
+    if hooks.is_some_and(|h| h.poststart().is_some()) {
+        super::run_hooks_warning(HookKind::Poststart, hooks, &c.hook_state(Status::Running));
     }
     Ok(())
 }

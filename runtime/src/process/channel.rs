@@ -23,6 +23,9 @@ pub enum Msg {
     Ready,
     /// child → parent: the step that failed.
     Error(String),
+    /// child → parent: something the spec asked for was skipped (a capability the
+    /// kernel lacks); the parent logs it at level warning and goes on.
+    Warning(String),
 }
 
 const MAX: usize = 64 * 1024;
@@ -41,6 +44,11 @@ impl Msg {
                 let mut b = s.as_bytes().to_vec();
                 b.truncate(MAX - 1);
                 (8, b)
+            }
+            Msg::Warning(s) => {
+                let mut b = s.as_bytes().to_vec();
+                b.truncate(MAX - 1);
+                (9, b)
             }
         };
         let mut out = Vec::with_capacity(1 + payload.len());
@@ -65,6 +73,7 @@ impl Msg {
             6 => Msg::HooksDone,
             7 => Msg::Ready,
             8 => Msg::Error(String::from_utf8_lossy(rest).into_owned()),
+            9 => Msg::Warning(String::from_utf8_lossy(rest).into_owned()),
             _ => return Err(bad()),
         })
     }

@@ -73,6 +73,9 @@ pub struct Ready<'a> {
     argv: Vec<CString>,
     envp: Vec<CString>,
     late_seccomp: Option<&'a seccomp::Filter>,
+    /// What `capabilities` skipped, for the runtime's log (the child cannot write it:
+    /// the log path may not resolve after pivot_root).
+    pub warnings: Vec<String>,
 }
 
 fn cstring(s: &str) -> Result<CString, InitError> {
@@ -106,9 +109,10 @@ pub fn prepare<'a>(
         }
     }
     user::apply(process.user())?;
-    if let Some(caps) = process.capabilities() {
-        capabilities::apply(caps)?;
-    }
+    let warnings = match process.capabilities() {
+        Some(caps) => capabilities::apply_with_warnings(caps)?,
+        None => Vec::new(),
+    };
     if nnp {
         nix::sys::prctl::set_no_new_privs().map_err(|source| InitError::Sys {
             step: "process.noNewPrivileges",
@@ -129,6 +133,7 @@ pub fn prepare<'a>(
         argv: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         envp: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
         late_seccomp,
+        warnings,
     })
 }
 

@@ -162,9 +162,9 @@ fn sequence(
     recv(chan, Msg::HooksDone)?;
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hooks = spec.hooks().clone().unwrap_or_default();
-    if let Some(list) = hooks.create_container() {
+    if hooks.create_container().is_some() {
         let state = hook_state(cfg.id, "creating", host_pid, cfg.bundle, &annotations);
-        hooks::run(list, &state)?;
+        hooks::run_kind(hooks::HookKind::CreateContainer, Some(&hooks), &state)?;
     }
     if mount_ns {
         rootfs::pivot(cfg.rootfs, opts)?;
@@ -215,6 +215,9 @@ fn sequence(
         Some(p) => Some(execve::prepare(p, cfg.seccomp, cfg.preserve_fds)?),
         None => None,
     };
+    for w in ready.iter().flat_map(|r| &r.warnings) {
+        send(chan, Msg::Warning(w.clone()))?;
+    }
     send(chan, Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` waits for that.
     wait_for_start(&fifo)?;

@@ -339,8 +339,20 @@ impl Init {
     }
 
     /// Wait until the child blocks on the exec fifo.
+    /// The child's warnings on the way are logged (level warning).
     pub fn wait_ready(&self) -> Result<(), ProcessError> {
-        self.expect(Msg::Ready, "Ready")
+        loop {
+            match self.recv("Ready")? {
+                Msg::Ready => return Ok(()),
+                Msg::Warning(text) => crate::logging::warn(&text),
+                got => {
+                    return Err(ProcessError::Protocol {
+                        got,
+                        expected: "Ready",
+                    })
+                }
+            }
+        }
     }
 
     /// Kill the init (on a failed create) and reap what is ours to reap.

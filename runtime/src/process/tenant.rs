@@ -84,7 +84,12 @@ where
     parent
         .send(&Msg::Go(pid))
         .map_err(|e| kill(ProcessError::Channel(e)))?;
-    match parent.recv() {
+    let mut got = parent.recv();
+    while let Ok(Some(Msg::Warning(text))) = &got {
+        crate::logging::warn(text);
+        got = parent.recv();
+    }
+    match got {
         Ok(None) => Ok(pid),
         Ok(Some(Msg::Error(text))) => Err(kill(ProcessError::Child(text))),
         Ok(Some(got)) => Err(kill(ProcessError::Protocol {
@@ -131,5 +136,9 @@ fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infall
         console::setup_in_child(sock, cfg.process.console_size())?;
     }
     let ready = execve::prepare(cfg.process, cfg.seccomp, cfg.preserve_fds)?;
+    for w in &ready.warnings {
+        chan.send(&Msg::Warning(w.clone()))
+            .map_err(|e| InitError::Protocol(e.to_string()))?;
+    }
     Err(ready.exec())
 }
