@@ -65,3 +65,22 @@ impl Containers {
         Ok(out)
     }
 }
+
+impl Containers {
+    /// `system df`'s line for containers: their writable layers; those of
+    /// stopped containers are reclaimable. Blocks (walks the layers).
+    pub fn usage(&self) -> Result<crate::volumes::Usage> {
+        let mut u = crate::volumes::Usage::default();
+        for c in self.all()? {
+            let size = crate::volumes::dir_size(&c.rw_layer());
+            u.total += 1;
+            u.size += size;
+            if c.state.status.is_live() {
+                u.active += 1;
+            } else {
+                u.reclaimable += size;
+            }
+        }
+        Ok(u)
+    }
+}

@@ -268,3 +268,13 @@ pub fn image_detail_to_pb(d: &images::ImageDetail) -> ipb::Image {
         parent: d.parent.clone(),
     }
 }
+
+pub fn usage_to_pb(kind: &str, u: volumes::Usage) -> berth_proto::services::system::v1::UsageEntry {
+    berth_proto::services::system::v1::UsageEntry {
+        kind: kind.to_string(),
+        total: u.total as i64,
+        active: u.active as i64,
+        size: u.size,
+        reclaimable: u.reclaimable,
+    }
+}

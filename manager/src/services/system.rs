@@ -6,11 +6,11 @@ use berth_proto::services::system::v1 as pb;
 use pb::system_server::System as Api;
 use tonic::{Request, Response, Status};
 
-use super::convert::{container_status, image_status, volume_status};
+use super::convert::{container_status, image_status, usage_to_pb, volume_status};
 use crate::config::Config;
 use crate::containers::{Containers, Status as CStatus};
 use crate::images::{ImageFilters, ImageService};
-use crate::volumes::{dir_size, Volumes};
+use crate::volumes::{Usage, Volumes};
 
 pub struct SystemService {
     pub config: Config,
@@ -129,67 +129,41 @@ impl Api for SystemService {
     }
 
     async fn disk_usage(&self, _req: Request<pb::DiskUsageRequest>) -> Res<pb::DiskUsageResponse> {
-        let containers = self.containers.clone();
-        let images = self.images.clone();
-        let volumes = self.volumes.clone();
-        let entries =
-            tokio::task::spawn_blocking(move || -> Result<Vec<pb::UsageEntry>, Status> {
-                let all = containers.all().map_err(container_status)?;
-                let used_images: Vec<String> = all.iter().map(|c| c.image_id.clone()).collect();
-                let imgs = images
-                    .list(&ImageFilters::default())
-                    .map_err(image_status)?;
-                let img_size: u64 = imgs.iter().map(|i| i.size).sum();
-                let img_active: Vec<_> = imgs
-                    .iter()
-                    .filter(|i| used_images.iter().any(|u| u == i.id.as_str()))
-                    .collect();
-                let img_reclaim: u64 = img_size - img_active.iter().map(|i| i.size).sum::<u64>();
-                let mut c_size = 0;
-                let mut c_reclaim = 0;
-                for c in &all {
-                    let s = dir_size(&c.rw_layer());
-                    c_size += s;
-                    if !c.state.status.is_live() {
-                        c_reclaim += s;
-                    }
+        let (containers, images, volumes) = (
+            self.containers.clone(),
+            self.images.clone(),
+            self.volumes.clone(),
+        );
+        let entries = tokio::task::spawn_blocking(move || {
+            let used: Vec<String> = containers
+                .all()
+                .map_err(container_status)?
+                .into_iter()
+                .map(|c| c.image_id)
+                .collect();
+            let imgs = images
+                .list(&ImageFilters::default())
+                .map_err(image_status)?;
+            let mut i = Usage::default();
+            for img in &imgs {
+                i.total += 1;
+                i.size += img.size;
+                if used.iter().any(|u| u == img.id.as_str()) {
+                    i.active += 1;
+                } else {
+                    i.reclaimable += img.size;
                 }
-                let vols = volumes.list(&[]).map_err(volume_status)?;
-                let mut v_size = 0;
-                let mut v_reclaim = 0;
-                for v in &vols {
-                    let s = volumes.size(v);
-                    v_size += s;
-                    if v.users.is_empty() {
-                        v_reclaim += s;
-                    }
-                }
-                Ok(vec![
-                    pb::UsageEntry {
-                        kind: "Images".into(),
-                        total: imgs.len() as i64,
-                        active: img_active.len() as i64,
-                        size: img_size,
-                        reclaimable: img_reclaim,
-                    },
-                    pb::UsageEntry {
-                        kind: "Containers".into(),
-                        total: all.len() as i64,
-                        active: all.iter().filter(|c| c.state.status.is_live()).count() as i64,
-                        size: c_size,
-                        reclaimable: c_reclaim,
-                    },
-                    pb::UsageEntry {
-                        kind: "Local Volumes".into(),
-                        total: vols.len() as i64,
-                        active: vols.iter().filter(|v| !v.users.is_empty()).count() as i64,
-                        size: v_size,
-                        reclaimable: v_reclaim,
-                    },
-                ])
-            })
-            .await
-            .map_err(|e| Status::internal(e.to_string()))??;
+            }
+            let c = containers.usage().map_err(container_status)?;
+            let v = volumes.usage().map_err(volume_status)?;
+            Ok::<_, Status>(vec![
+                usage_to_pb("Images", i),
+                usage_to_pb("Containers", c),
+                usage_to_pb("Local Volumes", v),
+            ])
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         Ok(Response::new(pb::DiskUsageResponse { entries }))
     }
 

@@ -54,6 +54,15 @@ pub struct Volume {
     pub users: BTreeSet<String>,
 }
 
+/// Disk usage of one kind of object (`system df`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub total: u64,
+    pub active: u64,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
 /// Options of `volume create`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -249,6 +258,23 @@ impl Volumes {
     /// Bytes used by a volume's data.
     pub fn size(&self, v: &Volume) -> u64 {
         dir_size(&v.mountpoint)
+    }
+
+    /// `system df`'s line for volumes: in use = mounted by a container;
+    /// reclaimable = the data of unused ones. Blocks (walks the data).
+    pub fn usage(&self) -> Result<Usage, Error> {
+        let mut u = Usage::default();
+        for v in self.list(&[])? {
+            let size = self.size(&v);
+            u.total += 1;
+            u.size += size;
+            if v.users.is_empty() {
+                u.reclaimable += size;
+            } else {
+                u.active += 1;
+            }
+        }
+        Ok(u)
     }
 }
 
