@@ -31,7 +31,10 @@ fn swap_accounted() -> bool {
         return false;
     }
     std::fs::read_dir(root)
-        .map(|rd| rd.flatten().any(|e| e.path().join("memory.swap.max").exists()))
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.path().join("memory.swap.max").exists())
+        })
         .unwrap_or(false)
 }
 
