@@ -173,7 +173,7 @@ fn restart_always_restarts_after_the_process_exits() -> Result<()> {
         "busybox",
         "sh",
         "-c",
-        "sleep 1; exit 0",
+        "sleep 3; exit 0",
     ])?;
     let first = e.pid(&id)?;
     let restarted = engine::eventually(Duration::from_secs(30), || {
@@ -462,7 +462,7 @@ fn volume_rm_refuses_a_volume_in_use_and_removes_the_data_otherwise() -> Result<
 fn a_rm_container_that_exited_while_berthd_was_down_is_removed_after_restart() -> Result<()> {
     let mut e = Engine::start()?;
     let snaps_before = snapshot_dirs(&e.root());
-    let id = e.full_id(&e.ok(&["run", "-d", "--rm", "busybox", "sleep", "2"])?)?;
+    let id = e.full_id(&e.ok(&["run", "-d", "--rm", "busybox", "sleep", "4"])?)?;
     let pid = e.pid(&id)?;
     let cg = engine::cgroup_path(&id);
     e.kill9_berthd();
