@@ -204,7 +204,7 @@ fn logs_follow_ends_when_the_container_exits() -> Result<()> {
         "busybox",
         "sh",
         "-c",
-        "echo a; sleep 2; echo b",
+        "echo a; sleep 5; echo b",
     ])?;
     let start = std::time::Instant::now();
     let o = e
@@ -216,7 +216,7 @@ fn logs_follow_ends_when_the_container_exits() -> Result<()> {
         o.stdout
     );
     ensure!(
-        start.elapsed() >= Duration::from_millis(1500),
+        start.elapsed() >= Duration::from_millis(2500),
         "logs -f returned before the container exited"
     );
     Ok(())
