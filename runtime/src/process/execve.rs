@@ -6,6 +6,7 @@
 //! very last step (so it need not allow the runtime's own syscalls); without it the
 //! filter must be loaded while we still hold CAP_SYS_ADMIN, i.e. before the user and
 //! capability switch.
+use super::sys::{LinuxProcessSys, ProcessSys};
 use crate::console::ConsoleError;
 use crate::namespaces::NamespaceError;
 use crate::{capabilities, hooks, rlimits, rootfs, seccomp, user};
@@ -88,16 +89,25 @@ pub fn prepare<'a>(
     filter: Option<&'a seccomp::Filter>,
     preserve_fds: u32,
 ) -> Result<Ready<'a>, InitError> {
+    prepare_with(&LinuxProcessSys, process, filter, preserve_fds)
+}
+
+fn prepare_with<'a>(
+    sys: &dyn ProcessSys,
+    process: &Process,
+    filter: Option<&'a seccomp::Filter>,
+    preserve_fds: u32,
+) -> Result<Ready<'a>, InitError> {
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(InitError::NoArgs);
     }
     let env = process.env().clone().unwrap_or_default();
     if let Some(limits) = process.rlimits() {
-        rlimits::apply(limits)?;
+        sys.rlimits(limits)?;
     }
     if let Some(io) = process.io_priority() {
-        set_io_priority(io)?;
+        sys.io_priority(io)?;
     }
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut late_seccomp = None;
@@ -105,29 +115,23 @@ pub fn prepare<'a>(
         if nnp {
             late_seccomp = Some(f);
         } else {
-            seccomp::install(f)?;
+            sys.seccomp(f)?;
         }
     }
-    user::apply(process.user())?;
+    sys.user(process.user())?;
     let warnings = match process.capabilities() {
-        Some(caps) => capabilities::apply_with_warnings(caps)?,
+        Some(caps) => sys.capabilities(caps)?,
         None => Vec::new(),
     };
     if nnp {
-        nix::sys::prctl::set_no_new_privs().map_err(|source| InitError::Sys {
-            step: "process.noNewPrivileges",
-            source,
-        })?;
+        sys.no_new_privs()?;
     }
     let cwd = process.cwd();
     if !cwd.as_os_str().is_empty() {
-        nix::unistd::chdir(cwd).map_err(|source| InitError::Cwd {
-            path: cwd.clone(),
-            source,
-        })?;
+        sys.chdir(cwd)?;
     }
     let path = lookup(&args[0], &env)?;
-    set_fd_inheritance(preserve_fds);
+    sys.fd_inheritance(preserve_fds);
     Ok(Ready {
         path: cstring(&path)?,
         argv: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
@@ -157,7 +161,7 @@ impl Ready<'_> {
 }
 
 /// `process.ioPriority` (before the user switch: the realtime class needs privilege).
-fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), InitError> {
+pub(super) fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), InitError> {
     use oci_spec::runtime::IOPriorityClass;
     const IOPRIO_WHO_PROCESS: libc::c_long = 1;
     let class: libc::c_long = match io.class() {
@@ -281,7 +285,7 @@ fn executable(path: &str) -> bool {
 
 /// fds 3..3+preserve_fds are passed on; every other descriptor above stderr is
 /// closed at exec.
-fn set_fd_inheritance(preserve_fds: u32) {
+pub(super) fn set_fd_inheritance(preserve_fds: u32) {
     let first = 3 + preserve_fds;
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only flags descriptors; no memory is touched.
@@ -313,7 +317,91 @@ fn set_fd_inheritance(preserve_fds: u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sys::fake::FakeProcessSys;
     use super::*;
+
+    fn process(nnp: bool) -> Process {
+        serde_json::from_value(serde_json::json!({
+            "args": ["/bin/sh"], "cwd": "/work", "user": {"uid": 1000, "gid": 1000},
+            "noNewPrivileges": nnp,
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "capabilities": {"bounding": ["CAP_KILL"]}
+        }))
+        .expect("process")
+    }
+
+    fn filter() -> seccomp::Filter {
+        let spec = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        }))
+        .expect("seccomp spec");
+        seccomp::compile(&spec).expect("filter")
+    }
+
+    #[test]
+    fn seccomp_goes_on_before_the_user_switch_without_no_new_privs() {
+        let sys = FakeProcessSys::default();
+        let f = filter();
+        let ready = prepare_with(&sys, &process(false), Some(&f), 2).expect("prepare");
+        assert_eq!(
+            sys.calls(),
+            [
+                "rlimits 1",
+                "seccomp",
+                "user 1000",
+                "capabilities",
+                "chdir /work",
+                "fd_inheritance 2"
+            ]
+        );
+        assert!(ready.late_seccomp.is_none());
+    }
+
+    #[test]
+    fn with_no_new_privs_seccomp_waits_for_the_exec() {
+        let sys = FakeProcessSys {
+            warnings: vec!["capabilities: CAP_X skipped".into()],
+            ..Default::default()
+        };
+        let f = filter();
+        let ready = prepare_with(&sys, &process(true), Some(&f), 0).expect("prepare");
+        assert_eq!(
+            sys.calls(),
+            [
+                "rlimits 1",
+                "user 1000",
+                "capabilities",
+                "no_new_privs",
+                "chdir /work",
+                "fd_inheritance 0"
+            ]
+        );
+        assert!(ready.late_seccomp.is_some());
+        assert_eq!(ready.warnings, ["capabilities: CAP_X skipped"]);
+    }
+
+    #[test]
+    fn a_failed_step_stops_the_sequence() {
+        let sys = FakeProcessSys {
+            fail: Some("capabilities"),
+            ..Default::default()
+        };
+        let err = prepare_with(&sys, &process(true), None, 0)
+            .err()
+            .expect("capabilities fail");
+        assert!(
+            matches!(
+                err,
+                InitError::Sys {
+                    step: "capabilities",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(sys.calls(), ["rlimits 1", "user 1000", "capabilities"]);
+    }
 
     #[test]
     fn lookup_uses_the_container_path() {

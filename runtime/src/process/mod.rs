@@ -20,10 +20,14 @@
 //!    no_new_privs, cwd, and → `Ready`.
 //! 4. child blocks on the exec fifo until `start`, then startContainer hooks,
 //!    seccomp, execve. Any failure on the way → `Error(text)`, child exits.
+//!
+//! The security steps before execve (`execve::prepare`) make their calls through
+//! the `ProcessSys` seam (`sys.rs`), so their order is unit-tested with a fake.
 mod channel;
 mod execve;
 mod init;
 mod supervise;
+mod sys;
 mod sysctl;
 mod tenant;
 
