@@ -261,6 +261,34 @@ mod tests {
         );
     }
 
+    /// A state.json from before the `cgroup` field (only `cgroups_path`) still loads;
+    /// `Container::cgroup` then re-resolves the path as those versions did.
+    #[test]
+    fn state_without_the_recorded_cgroup_still_loads() {
+        let state = State {
+            id: "old".into(),
+            init_pid: 1,
+            init_start_time: 1,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: Utc::now(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroups_path: Some("/berth/old".into()),
+            cgroup: None,
+            paused: false,
+            no_pivot: false,
+            config: Spec::default(),
+        };
+        let mut json = serde_json::to_value(&state).expect("json");
+        json.as_object_mut().expect("object").remove("cgroup");
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(STATE_FILE), json.to_string()).expect("write");
+        let loaded = State::load(dir.path()).expect("an old state file loads");
+        assert_eq!(loaded.cgroup, None);
+        assert_eq!(loaded.cgroups_path.as_deref(), Some("/berth/old"));
+    }
+
     #[test]
     fn atomic_write_replaces_content() {
         let dir = tempfile::tempdir().expect("tempdir");
