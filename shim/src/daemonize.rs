@@ -32,7 +32,11 @@ pub fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let sock = state_dir.join(crate::shim::SOCKET_FILE);
-            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            if crate::socket_path::with_short_path(&sock, |p| {
+                std::os::unix::net::UnixStream::connect(p)
+            })
+            .is_ok()
+            {
                 anyhow::bail!("a shim is already listening on {}", sock.display());
             }
             // One still starting up has written its pid but may not listen yet.

@@ -28,6 +28,7 @@ mod reaper;
 mod runtime;
 mod service;
 mod shim;
+mod socket_path;
 
 use std::process::ExitCode;
 

@@ -549,8 +549,9 @@ fn setup(cfg: &Config) -> anyhow::Result<std::os::unix::net::UnixListener> {
     let dir = &cfg.state_dir;
     let sock = dir.join(SOCKET_FILE);
     let _ = std::fs::remove_file(&sock);
-    let listener = std::os::unix::net::UnixListener::bind(&sock)
-        .with_context(|| format!("binding {}", sock.display()))?;
+    let listener =
+        crate::socket_path::with_short_path(&sock, |p| std::os::unix::net::UnixListener::bind(p))
+            .with_context(|| format!("binding {}", sock.display()))?;
     listener.set_nonblocking(true).context("socket")?;
     let address = format!("unix://{}", sock.display());
     write_atomic(dir, ADDRESS_FILE, address.as_bytes()).context("writing address")?;

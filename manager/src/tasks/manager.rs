@@ -387,7 +387,7 @@ async fn connect_address(id: &str, address: &str, dir: &Path) -> Result<Task, Ta
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let sock = sock.clone();
             async move {
-                let stream = tokio::net::UnixStream::connect(sock).await?;
+                let stream = connect_unix(&sock).await?;
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
         }))
@@ -425,4 +425,27 @@ mod tests {
         assert!(validate_id(".hidden").is_err());
         assert!(validate_id("a/b").is_err());
     }
+}
+
+/// Connects to a shim's socket. Unix socket addresses hold at most 107 bytes, and a
+/// state dir under a long `--state` root plus a 64-hex id passes that: then the
+/// address goes through `/proc/self/fd/<dir fd>/<name>`, which the kernel resolves
+/// to the same socket (the shim binds the same way).
+async fn connect_unix(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    if path.as_os_str().len() <= 100 {
+        return tokio::net::UnixStream::connect(path).await;
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return tokio::net::UnixStream::connect(path).await;
+    };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(parent)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    let stream = tokio::net::UnixStream::connect(&short).await;
+    drop(dir);
+    stream
 }

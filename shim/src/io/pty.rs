@@ -14,6 +14,8 @@ use tokio::net::UnixListener;
 /// A listening console socket; removed from disk when dropped.
 pub struct ConsoleSocket {
     path: PathBuf,
+    /// What the runtime is given: `path`, or a short alias of it when too long.
+    address: crate::socket_path::Address,
     listener: UnixListener,
 }
 
@@ -22,12 +24,14 @@ impl ConsoleSocket {
         let _ = std::fs::remove_file(path);
         Ok(ConsoleSocket {
             path: path.to_path_buf(),
-            listener: UnixListener::bind(path)?,
+            address: crate::socket_path::Address::for_other_processes(path)?,
+            listener: crate::socket_path::with_short_path(path, |p| UnixListener::bind(p))?,
         })
     }
 
+    /// The address to pass as `--console-socket`.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.address.path()
     }
 
     /// Accepts the runtime's connection and takes the pty master it sends.
