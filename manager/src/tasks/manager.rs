@@ -413,20 +413,6 @@ pub(super) fn map_status(id: &str, s: tonic::Status) -> TaskError {
     status_to_error(id, s)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_validated() {
-        assert!(validate_id("abc-1_2.x").is_ok());
-        assert!(validate_id("").is_err());
-        assert!(validate_id("../x").is_err());
-        assert!(validate_id(".hidden").is_err());
-        assert!(validate_id("a/b").is_err());
-    }
-}
-
 /// Connects to a shim's socket. Unix socket addresses hold at most 107 bytes, and a
 /// state dir under a long `--state` root plus a 64-hex id passes that: then the
 /// address goes through `/proc/self/fd/<dir fd>/<name>`, which the kernel resolves
@@ -448,4 +434,18 @@ async fn connect_unix(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
     let stream = tokio::net::UnixStream::connect(&short).await;
     drop(dir);
     stream
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(validate_id("abc-1_2.x").is_ok());
+        assert!(validate_id("").is_err());
+        assert!(validate_id("../x").is_err());
+        assert!(validate_id(".hidden").is_err());
+        assert!(validate_id("a/b").is_err());
+    }
 }
