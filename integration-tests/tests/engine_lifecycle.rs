@@ -252,6 +252,12 @@ fn a_state_dir_of_ordinary_length_runs_containers() -> Result<()> {
     e.import_busybox()?;
     let out = e.ok(&["run", "--rm", "busybox", "echo", "hello"])?;
     ensure!(out == "hello", "run printed {out:?}");
+    // The console sockets live there too: one for the container, one per exec.
+    let out = e.ok(&["run", "-t", "--rm", "busybox", "tty"])?;
+    ensure!(out.starts_with("/dev/pts/"), "run -t: {out:?}");
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "600"])?;
+    let out = e.ok(&["exec", "-t", &id, "tty"])?;
+    ensure!(out.starts_with("/dev/pts/"), "exec -t: {out:?}");
     Ok(())
 }
 
