@@ -8,15 +8,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BERTH_BIN_DIR:-$here/target/release}
-# Short: a shim socket, <state>/shims/<64 hex>/shim.sock, must fit in sun_path (108).
-work=$(mktemp -d /tmp/bbe.XXXXXX)
+work=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 runs=${RUNS:-20}
 n=${N:-50}
 
 command -v hyperfine >/dev/null || { echo "bench: hyperfine missing (apt-get install hyperfine)" >&2; exit 1; }
 command -v dockerd >/dev/null || { echo "bench: dockerd missing (apt-get install docker.io)" >&2; exit 1; }
 
-B="$bin/berth --host unix://$work/bs/berthd.sock"
+B="$bin/berth --host unix://$work/berth-state/berthd.sock"
 D="docker -H unix://$work/docker.sock"
 
 cleanup() {
@@ -35,7 +34,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 "$here/scripts/make-busybox-rootfs.sh" > "$work/busybox.tar"
 
-setsid "$bin/berthd" --root "$work/berth-root" --state "$work/bs" >"$work/berthd.log" 2>&1 < /dev/null &
+setsid "$bin/berthd" --root "$work/berth-root" --state "$work/berth-state" >"$work/berthd.log" 2>&1 < /dev/null &
 echo $! > "$work/berthd.pid"
 setsid dockerd --data-root "$work/docker-root" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
   -H "unix://$work/docker.sock" --iptables=false --bridge=none >"$work/dockerd.log" 2>&1 < /dev/null &
