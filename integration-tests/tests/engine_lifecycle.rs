@@ -611,3 +611,48 @@ fn parallel_runs_and_removals_leave_a_consistent_engine() -> Result<()> {
     e.ok(&["run", "--rm", "--name", "par0", "busybox", "true"])?;
     Ok(())
 }
+
+#[test]
+fn at_daemon_start_always_comes_back_but_unless_stopped_stays_stopped() -> Result<()> {
+    let mut e = Engine::start()?;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "al",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "600",
+    ])?;
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "us",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "600",
+    ])?;
+    e.ok(&["stop", "-t", "0", "al", "us"])?;
+    // docker: a manually stopped `always` container is started again when the
+    // daemon starts; `unless-stopped` is not.
+    e.kill9_berthd();
+    e.spawn_berthd()?;
+    ensure!(
+        engine::eventually(Duration::from_secs(20), || e
+            .inspect("al", "{{.State.Running}}")
+            .map(|s| s == "true")
+            .unwrap_or(false)),
+        "restart=always not started at daemon start: {:?}",
+        e.inspect("al", "{{.State.Status}}")
+    );
+    ensure!(engine::alive(e.pid("al")?), "al's process is not alive");
+    std::thread::sleep(Duration::from_secs(1));
+    let us = e.inspect("us", "{{.State.Status}}")?;
+    ensure!(us == "exited", "unless-stopped after daemon start: {us}");
+    Ok(())
+}
