@@ -123,8 +123,11 @@ impl Containers {
                     self.policy_restart(&id).await;
                 }
                 Status::Exited | Status::Created | Status::Dead => {
+                    // docker: a daemon start brings back `always` containers even
+                    // when they were stopped by hand; `unless-stopped` stays stopped.
                     let wants = match c.spec.restart_policy {
-                        RestartPolicy::Always | RestartPolicy::UnlessStopped => {
+                        RestartPolicy::Always => c.state.started_at.is_some(),
+                        RestartPolicy::UnlessStopped => {
                             !c.manually_stopped && c.state.started_at.is_some()
                         }
                         _ => false,
