@@ -305,3 +305,52 @@ fn racing_runs_for_one_name_make_exactly_one_container() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn impossible_resource_limits_are_refused_like_docker() -> Result<()> {
+    let e = Engine::start()?;
+    let o = e.cli(&["run", "--rm", "--memory", "1k", "busybox", "true"])?;
+    ensure!(o.status.code() == Some(125), "--memory 1k: {:?}", o.status);
+    ensure!(
+        o.stderr.contains("Minimum memory limit allowed is 6MB"),
+        "not docker's message: {}",
+        o.stderr
+    );
+    let ncpu = affinity_cpus();
+    let too_many = (ncpu + 1).to_string();
+    let o = e.cli(&["run", "--rm", "--cpus", &too_many, "busybox", "true"])?;
+    ensure!(
+        o.status.code() == Some(125),
+        "--cpus {too_many}: {:?}",
+        o.status
+    );
+    let want =
+        format!("Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available");
+    ensure!(
+        o.stderr.contains(&want),
+        "not docker's message ({want}): {}",
+        o.stderr
+    );
+    let o = e.cli(&["run", "--rm", "--restart", "always", "busybox", "true"])?;
+    ensure!(
+        o.status.code() == Some(125) && o.stderr.contains("--restart and --rm"),
+        "--rm with --restart: {:?} {}",
+        o.status,
+        o.stderr
+    );
+    nothing_left(&e)
+}
+
+/// CPUs in this process's affinity mask (what docker calls NumCPU).
+fn affinity_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity writes at most
+    // the size passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            (libc::CPU_COUNT(&set) as usize).max(1)
+        } else {
+            1
+        }
+    }
+}

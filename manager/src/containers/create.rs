@@ -15,6 +15,19 @@ use crate::metadata::{self, Table};
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Merges `KEY=VALUE` lists; later entries win, order of first appearance kept.
+/// CPUs this process may run on (docker's `NumCPU`: the affinity mask).
+fn online_cpus() -> i64 {
+    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => (0..nix::sched::CpuSet::count())
+            .filter(|i| set.is_set(*i).unwrap_or(false))
+            .count()
+            .max(1) as i64,
+        Err(_) => std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1),
+    }
+}
+
 fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in base.iter().chain(over) {
@@ -115,6 +128,18 @@ impl Containers {
             return Err(Error::InvalidArgument {
                 message: "Minimum memory limit allowed is 6MB".to_string(),
             });
+        }
+        let nano_cpus = spec.resources.nano_cpus;
+        if nano_cpus != 0 {
+            // docker's bounds: a quota the host cannot give is refused, not clamped.
+            let n = online_cpus();
+            if nano_cpus < 10_000_000 || nano_cpus > n.saturating_mul(1_000_000_000) {
+                return Err(Error::InvalidArgument {
+                    message: format!(
+                        "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+                    ),
+                });
+            }
         }
         let image = self
             .inner
