@@ -14,7 +14,6 @@ use crate::metadata::{self, Table};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Merges `KEY=VALUE` lists; later entries win, order of first appearance kept.
 /// CPUs this process may run on (docker's `NumCPU`: the affinity mask).
 fn online_cpus() -> i64 {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
@@ -28,6 +27,7 @@ fn online_cpus() -> i64 {
     }
 }
 
+/// Merges `KEY=VALUE` lists; later entries win, order of first appearance kept.
 fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for e in base.iter().chain(over) {
