@@ -57,40 +57,11 @@ pub struct StartedExec {
     pub exit: oneshot::Receiver<i32>,
 }
 
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-];
+/// Every capability, for `exec --privileged` (the `caps` crate's table, the one
+/// berth-runtime checks names against).
+fn all_caps() -> Vec<String> {
+    caps::all().iter().map(|c| c.to_string()).collect()
+}
 
 impl Containers {
     /// Registers an exec in a running container; returns its ID.
@@ -157,8 +128,9 @@ impl Containers {
             p["cwd"] = serde_json::json!(opts.working_dir);
         }
         if opts.privileged {
+            let all = all_caps();
             p["capabilities"] = serde_json::json!({
-                "bounding": ALL_CAPS, "effective": ALL_CAPS, "permitted": ALL_CAPS,
+                "bounding": all, "effective": all, "permitted": all,
             });
         }
         serde_json::from_value(p).map_err(|e| Error::InvalidArgument {
