@@ -12,8 +12,9 @@
 //! Names come already parsed by oci-spec (unknown names fail `config.json` parsing);
 //! [`parse_name`] parses a single name for `exec --cap`. What cannot be granted is
 //! skipped with a warning, not an error (runtime spec; runc does the same): names the
-//! running kernel lacks (newer than `/proc/sys/kernel/cap_last_cap`), effective caps
-//! not permitted, ambient caps not both permitted and inheritable.
+//! running kernel lacks (newer than `/proc/sys/kernel/cap_last_cap`), permitted and
+//! inheritable caps the runtime itself does not hold, effective caps not permitted,
+//! ambient caps not both permitted and inheritable.
 //! [`apply_with_warnings`] returns those warnings for the runtime's log.
 use caps::{CapSet, Capability as Cap, CapsHashSet};
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
@@ -58,7 +59,14 @@ struct Plan {
 /// and SHOULD NOT fail the container. So, like runc: names the kernel lacks are
 /// skipped, effective is limited to permitted and ambient to permitted ∩ inheritable
 /// (capset/prctl would refuse the rest).
-fn plan(spec: &LinuxCapabilities, supported: &CapsHashSet) -> Result<Plan, CapabilitiesError> {
+/// `held` is the runtime's own permitted set: capset(2) cannot raise a capability the
+/// calling process does not hold (e.g. a runtime started with a reduced bounding set),
+/// so such a one is skipped with a warning rather than failing the whole set.
+fn plan(
+    spec: &LinuxCapabilities,
+    supported: &CapsHashSet,
+    held: &CapsHashSet,
+) -> Result<Plan, CapabilitiesError> {
     let mut warnings = Vec::new();
     let mut kernel = |set: &Option<Capabilities>, field: &str| {
         let (caps, lacking) = kernel_set(set, supported)?;
@@ -71,8 +79,8 @@ fn plan(spec: &LinuxCapabilities, supported: &CapsHashSet) -> Result<Plan, Capab
     };
     let bounding = kernel(spec.bounding(), "bounding")?;
     let mut effective = kernel(spec.effective(), "effective")?;
-    let permitted = kernel(spec.permitted(), "permitted")?;
-    let inheritable = kernel(spec.inheritable(), "inheritable")?;
+    let mut permitted = kernel(spec.permitted(), "permitted")?;
+    let mut inheritable = kernel(spec.inheritable(), "inheritable")?;
     let mut ambient = kernel(spec.ambient(), "ambient")?;
     let mut limit = |set: &mut CapsHashSet, field: &str, allowed: &CapsHashSet, needs: &str| {
         let mut dropped: Vec<String> = set.difference(allowed).map(|c| c.to_string()).collect();
@@ -84,6 +92,18 @@ fn plan(spec: &LinuxCapabilities, supported: &CapsHashSet) -> Result<Plan, Capab
         }
         set.retain(|c| allowed.contains(c));
     };
+    limit(
+        &mut permitted,
+        "permitted",
+        held,
+        "the runtime's own permitted set",
+    );
+    limit(
+        &mut inheritable,
+        "inheritable",
+        held,
+        "the runtime's own permitted set",
+    );
     limit(&mut effective, "effective", &permitted, "permitted");
     let both: CapsHashSet = permitted.intersection(&inheritable).copied().collect();
     limit(
@@ -114,10 +134,10 @@ pub fn apply(spec: &LinuxCapabilities) -> Result<(), CapabilitiesError> {
 /// the runtime's log, as the spec asks).
 pub fn apply_with_warnings(spec: &LinuxCapabilities) -> Result<Vec<String>, CapabilitiesError> {
     let supported = caps::runtime::thread_all_supported();
-    let plan = plan(spec, &supported)?;
-
     let permitted_now = caps::read(None, CapSet::Permitted)
         .map_err(|e| set_err("permitted", &CapsHashSet::new(), e))?;
+    let plan = plan(spec, &supported, &permitted_now)?;
+
     set(CapSet::Effective, "effective", &permitted_now)?;
 
     for cap in &supported {
@@ -303,7 +323,7 @@ mod tests {
             .ambient(set_of(&[]))
             .build()
             .unwrap();
-        let p = plan(&s, &supported).unwrap();
+        let p = plan(&s, &supported, &caps::all()).unwrap();
         assert_eq!(p.bounding, supported);
         assert_eq!(
             p.warnings,
@@ -321,7 +341,7 @@ mod tests {
             .ambient(set_of(&[Capability::Kill]))
             .build()
             .unwrap();
-        let p = plan(&s, &caps::all()).unwrap();
+        let p = plan(&s, &caps::all(), &caps::all()).unwrap();
         let chown: CapsHashSet = [Cap::CAP_CHOWN].into_iter().collect();
         assert_eq!(p.effective, chown);
         assert!(p.ambient.is_empty());
@@ -330,6 +350,31 @@ mod tests {
             [
                 "capabilities: CAP_KILL in process.capabilities.effective is not in permitted; not raised",
                 "capabilities: CAP_KILL in process.capabilities.ambient is not in both permitted and inheritable; not raised",
+            ]
+        );
+    }
+
+    #[test]
+    fn caps_the_runtime_does_not_hold_are_skipped_with_a_warning() {
+        let s = LinuxCapabilitiesBuilder::default()
+            .bounding(set_of(&[Capability::Chown, Capability::SysResource]))
+            .permitted(set_of(&[Capability::Chown, Capability::SysResource]))
+            .inheritable(set_of(&[]))
+            .effective(set_of(&[Capability::Chown, Capability::SysResource]))
+            .ambient(set_of(&[]))
+            .build()
+            .unwrap();
+        let mut held = caps::all();
+        held.remove(&Cap::CAP_SYS_RESOURCE);
+        let p = plan(&s, &caps::all(), &held).unwrap();
+        let chown: CapsHashSet = [Cap::CAP_CHOWN].into_iter().collect();
+        assert_eq!(p.permitted, chown);
+        assert_eq!(p.effective, chown);
+        assert_eq!(
+            p.warnings,
+            [
+                "capabilities: CAP_SYS_RESOURCE in process.capabilities.permitted is not in the runtime's own permitted set; not raised",
+                "capabilities: CAP_SYS_RESOURCE in process.capabilities.effective is not in permitted; not raised",
             ]
         );
     }
