@@ -244,6 +244,36 @@ fn stop_of_a_pid1_ignoring_sigterm_waits_kills_and_says_why() -> Result<()> {
 }
 
 #[test]
+fn stop_under_init_blames_the_command_not_the_init() -> Result<()> {
+    let e = Engine::start()?;
+    // berth-init blocks every signal to forward it; the command (busybox sh execs
+    // its last command, so sleep inherits the ignored SIGTERM) is what refuses.
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 600",
+    ])?;
+    std::thread::sleep(Duration::from_millis(300));
+    let o = e.cli(&["stop", "-t", "1", &id])?.check()?;
+    let why = format!("{}{}", o.stdout, o.stderr);
+    ensure!(
+        why.contains("forwarded SIGTERM to sleep, which ignores or blocks it"),
+        "stop blamed the wrong process: {why:?}"
+    );
+    ensure!(
+        !why.contains("Run it with --init"),
+        "stop suggested --init to a container that has it: {why:?}"
+    );
+    let code = e.inspect(&id, "{{.State.ExitCode}}")?;
+    ensure!(code == "137", "exit code after the kill: {code}");
+    Ok(())
+}
+
+#[test]
 fn a_state_dir_of_ordinary_length_runs_containers() -> Result<()> {
     // /tmp/beN.XXXXXX/ plus 40 characters: a shim socket directly under
     // <state>/shims/<64 hex>/ would no longer fit in sun_path (108 bytes),

@@ -42,6 +42,16 @@ fn signal_name(n: i32) -> String {
         .unwrap_or_else(|_| format!("signal {n}"))
 }
 
+/// The oldest child of `pid` (the command berth-init runs), from the kernel's list.
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// What a process does with a signal, from /proc/<pid>/status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Disposition {
@@ -106,7 +116,14 @@ impl Containers {
             let _ = live.task.resume().await;
         }
         let sig = parse_signal(&c.stop_signal).unwrap_or(libc::SIGTERM);
-        let handler = disposition(c.state.pid, sig);
+        // Under --init, PID 1 is berth-init, which blocks every signal to forward it:
+        // what matters is what the command it runs does with the signal.
+        let target = if c.spec.init {
+            first_child(c.state.pid).unwrap_or(c.state.pid)
+        } else {
+            c.state.pid
+        };
+        let handler = disposition(target, sig);
         let grace = timeout.unwrap_or(c.stop_timeout);
         self.publish(&c, "kill", &[("signal", sig.to_string())]);
         if let Err(e) = live.task.kill(sig, false).await {
@@ -130,6 +147,12 @@ impl Containers {
             c.name
         );
         let reason = match handler {
+            Some((Disposition::Ignored | Disposition::Default, name)) if c.spec.init => format!(
+                "{head}: the --init process forwarded {signame} to {name}, which ignores or blocks it. Handle {signame} in the program, or choose a signal it acts on with --stop-signal."
+            ),
+            Some((Disposition::Caught, name)) if c.spec.init => format!(
+                "{head}: the --init process forwarded {signame} to {name}, which handles it but did not exit. `exec` the program from a shell wrapper, or give it longer with --stop-timeout."
+            ),
             Some((Disposition::Ignored, name)) => format!(
                 "{head}: its PID 1 ({name}) ignores or blocks {signame}. Run it with --init (an init that forwards signals and exits), handle {signame} in the program, or choose a signal it acts on with --stop-signal."
             ),
