@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Channel;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::io::{Attach, Input};
 use crate::types::{
     Container, ContainerSpec, CreateResponse, LogEntry, LogsOptions, PruneReport, Stats,
@@ -38,7 +38,7 @@ impl Containers {
             .c
             .clone()
             .create(pb::CreateRequest {
-                spec: Some(spec.to_pb()),
+                spec: Some(spec.into()),
             })
             .await?
             .into_inner();
@@ -132,12 +132,12 @@ impl Containers {
             })
             .await?
             .into_inner();
-        Ok(r.containers.into_iter().map(Container::from_pb).collect())
+        Ok(r.containers.into_iter().map(Container::from).collect())
     }
 
     pub async fn inspect(&self, id: &str) -> Result<Container> {
         let r = self.c.clone().inspect(Self::r(id)).await?.into_inner();
-        Ok(Container::from_pb(r))
+        Ok(Container::from(r))
     }
 
     /// `condition`: "not-running", "next-exit" or "removed".
@@ -196,7 +196,7 @@ impl Containers {
             })
             .await?
             .into_inner();
-        Ok(s.map(|r| r.map(Stats::from_pb).map_err(Error::from)))
+        Ok(s.map(|r| r.map(Stats::from).map_err(Error::from)))
     }
 
     /// Removes stopped containers.
@@ -232,9 +232,12 @@ impl Containers {
                 logs: false,
             })),
         };
-        req_tx.send(first).await.map_err(|_| Error::Daemon {
-            kind: ErrorKind::Other,
-            message: "attach: request stream closed".into(),
+        req_tx.send(first).await.map_err(|_| {
+            Error::daemon(
+                ErrorKind::Other,
+                Reason::Internal,
+                "attach: request stream closed",
+            )
         })?;
         let mut output = self
             .c
@@ -248,10 +251,11 @@ impl Containers {
                 msg: Some(pb::attach_response::Msg::Ready(_)),
             }) => {}
             _ => {
-                return Err(Error::Daemon {
-                    kind: ErrorKind::Other,
-                    message: "attach: the daemon did not confirm the attach".into(),
-                })
+                return Err(Error::daemon(
+                    ErrorKind::Other,
+                    Reason::Internal,
+                    "attach: the daemon did not confirm the attach",
+                ))
             }
         }
         let (in_tx, mut in_rx) = mpsc::channel::<Input>(64);

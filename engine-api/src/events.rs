@@ -38,6 +38,6 @@ impl Events {
             })
             .await?
             .into_inner();
-        Ok(s.map(|r| r.map(Event::from_pb).map_err(Error::from)))
+        Ok(s.map(|r| r.map(Event::from).map_err(Error::from)))
     }
 }

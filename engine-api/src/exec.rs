@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::Streaming;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::io::{Input, Output, OutputKind};
 
 /// What to run.
@@ -115,10 +115,11 @@ impl Exec {
                 msg: Some(pb::start_response::Msg::Ready(_)),
             }) => {}
             _ => {
-                return Err(Error::Daemon {
-                    kind: ErrorKind::Other,
-                    message: "exec: the daemon did not confirm the start".into(),
-                })
+                return Err(Error::daemon(
+                    ErrorKind::Other,
+                    Reason::Internal,
+                    "exec: the daemon did not confirm the start",
+                ))
             }
         }
         let (in_tx, mut in_rx) = mpsc::channel::<Input>(64);

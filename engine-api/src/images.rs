@@ -91,7 +91,7 @@ impl Images {
                 source: e,
             });
         }
-        Ok(Image::from_pb(r?.into_inner().image.unwrap_or_default()))
+        Ok(Image::from(r?.into_inner().image.unwrap_or_default()))
     }
 
     /// `import` from a file.
@@ -156,7 +156,7 @@ impl Images {
             })
             .await?
             .into_inner();
-        Ok(r.images.into_iter().map(Image::from_pb).collect())
+        Ok(r.images.into_iter().map(Image::from).collect())
     }
 
     pub async fn inspect(&self, reference: &str) -> Result<Image> {
@@ -168,7 +168,7 @@ impl Images {
             })
             .await?
             .into_inner();
-        Ok(Image::from_pb(r))
+        Ok(Image::from(r))
     }
 
     pub async fn remove(&self, reference: &str, force: bool) -> Result<RemovedImage> {

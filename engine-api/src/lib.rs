@@ -26,6 +26,7 @@
 
 mod client;
 mod containers;
+mod convert;
 mod error;
 mod events;
 mod exec;
@@ -37,15 +38,16 @@ mod volumes;
 
 pub use client::{Client, DEFAULT_SOCKET};
 pub use containers::Containers;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Reason};
 pub use events::Events;
 pub use exec::{Exec, ExecConfig, ExecSession};
 pub use images::Images;
 pub use io::{Attach, Input, Output, OutputKind};
 pub use system::{DiskUsage, Info, System, SystemPrune, Version};
 pub use types::{
-    Container, ContainerSpec, ContainerState, CreateResponse, Event, HistoryEntry, Image,
-    ImageConfig, LogEntry, LogsOptions, Mount, MountPoint, PruneReport, RemovedImage, Stats,
-    StopResult, Top, Volume, WaitResult,
+    ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, Event, HistoryEntry, Image,
+    ImageConfig, InvalidCpus, InvalidNetworkMode, InvalidSize, LogEntry, LogsOptions, Mount,
+    MountKind, MountPoint, NanoCpus, NetworkMode, PruneReport, RemovedImage, Resources,
+    RestartPolicy, RestartPolicyError, Stats, StopResult, Top, Volume, WaitResult,
 };
 pub use volumes::Volumes;

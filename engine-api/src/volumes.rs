@@ -39,7 +39,7 @@ impl Volumes {
             })
             .await?
             .into_inner();
-        Ok(Volume::from_pb(r))
+        Ok(Volume::from(r))
     }
 
     pub async fn list(&self, filters: &[String]) -> Result<Vec<Volume>> {
@@ -51,7 +51,7 @@ impl Volumes {
             })
             .await?
             .into_inner();
-        Ok(r.volumes.into_iter().map(Volume::from_pb).collect())
+        Ok(r.volumes.into_iter().map(Volume::from).collect())
     }
 
     pub async fn inspect(&self, name: &str) -> Result<Volume> {
@@ -63,7 +63,7 @@ impl Volumes {
             })
             .await?
             .into_inner();
-        Ok(Volume::from_pb(r))
+        Ok(Volume::from(r))
     }
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<()> {

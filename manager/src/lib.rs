@@ -4,6 +4,7 @@
 pub mod config;
 pub mod containers;
 pub mod content;
+pub mod errors;
 pub mod events;
 pub mod images;
 pub mod metadata;

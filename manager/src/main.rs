@@ -109,7 +109,7 @@ async fn run(cfg: Config) -> Result<()> {
             root: cfg.root.clone(),
             log_max_size: cfg.log_max_size,
             log_max_file: cfg.log_max_file,
-            default_network: cfg.default_network.clone(),
+            default_network: berthd::containers::NetworkMode::parse(&cfg.default_network),
             init_path: cfg.init_path.clone(),
         },
         store.clone(),

@@ -26,7 +26,7 @@ async fn unknown_image_container_and_name_clash() {
     assert_eq!(e.to_string(), "No such container: nope");
 
     let mut s = spec(&["true"]);
-    s.name = "web".into();
+    s.name = Some("web".into());
     let id = c.containers().create(&s).await.unwrap().id;
     let e = c.containers().create(&s).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict);
@@ -43,7 +43,7 @@ async fn a_missing_bind_source_leaves_no_container() {
     let c = d.busybox().await;
     let mut s = spec(&["true"]);
     s.mounts.push(berth_engine_api::Mount {
-        kind: "bind".into(),
+        kind: berth_engine_api::MountKind::Bind,
         source: "/nonexistent/berth-test".into(),
         target: "/x".into(),
         read_only: false,

@@ -122,7 +122,7 @@ async fn events_follow_a_containers_life() {
     );
     let mut s = spec(&["sh", "-c", "exit 2"]);
     s.auto_remove = true;
-    s.name = "ev1".into();
+    s.name = Some("ev1".into());
     let (id, _, code) = run(&c, s).await;
     assert_eq!(code, 2);
     let mut actions = Vec::new();

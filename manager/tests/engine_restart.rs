@@ -9,8 +9,7 @@ async fn on_failure_restarts_up_to_the_limit() {
     let d = Daemon::start("restart").await;
     let c = d.busybox().await;
     let mut s = spec(&["sh", "-c", "echo run; exit 3"]);
-    s.restart_policy = "on-failure".into();
-    s.restart_max_retries = 2;
+    s.restart_policy = berth_engine_api::RestartPolicy::OnFailure { max_retries: 2 };
     let id = c.containers().create(&s).await.unwrap().id;
     c.containers().start(&id).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -44,7 +43,7 @@ async fn always_does_not_restart_what_the_user_stopped() {
     let d = Daemon::start("restart-stop").await;
     let c = d.busybox().await;
     let mut s = spec(&["sleep", "100"]);
-    s.restart_policy = "always".into();
+    s.restart_policy = berth_engine_api::RestartPolicy::Always;
     let id = c.containers().create(&s).await.unwrap().id;
     c.containers().start(&id).await.unwrap();
     c.containers().stop(&id, Some(1)).await.unwrap();
@@ -59,7 +58,7 @@ async fn named_volumes_persist_across_rm_and_are_shared() {
     let d = Daemon::start("vol").await;
     let c = d.busybox().await;
     let vol = berth_engine_api::Mount {
-        kind: "volume".into(),
+        kind: berth_engine_api::MountKind::Volume,
         source: "data".into(),
         target: "/data".into(),
         read_only: false,

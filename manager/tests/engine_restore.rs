@@ -59,7 +59,7 @@ async fn a_create_cut_short_by_a_crash_is_cleaned_up() {
     assert!(!dir.exists(), "the half-made directory is still there");
     // The name is free again.
     let mut s = spec(&["true"]);
-    s.name = "half".into();
+    s.name = Some("half".into());
     c.containers().create(&s).await.unwrap();
 }
 
@@ -68,7 +68,7 @@ async fn always_restarts_a_container_that_died_while_berthd_was_down() {
     let mut d = Daemon::start("restore-always").await;
     let c = d.busybox().await;
     let mut s = spec(&["sleep", "100"]);
-    s.restart_policy = "always".into();
+    s.restart_policy = berth_engine_api::RestartPolicy::Always;
     let id = c.containers().create(&s).await.unwrap().id;
     c.containers().start(&id).await.unwrap();
     let pid = c.containers().inspect(&id).await.unwrap().state.pid;

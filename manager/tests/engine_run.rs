@@ -52,7 +52,7 @@ async fn namespaces_and_hostname_are_the_containers_own() {
     let d = Daemon::start("run-ns").await;
     let c = d.busybox().await;
     let mut s = spec(&["sleep", "100"]);
-    s.hostname = "box1".into();
+    s.hostname = Some("box1".into());
     let id = c.containers().create(&s).await.unwrap().id;
     c.containers().start(&id).await.unwrap();
     let ct = c.containers().inspect(&id).await.unwrap();
@@ -96,7 +96,7 @@ async fn network_host_shares_the_hosts_network_namespace() {
     let d = Daemon::start("run-nethost").await;
     let c = d.busybox().await;
     let mut s = spec(&["sleep", "100"]);
-    s.network_mode = "host".into();
+    s.network_mode = berth_engine_api::NetworkMode::Host;
     let id = c.containers().create(&s).await.unwrap().id;
     c.containers().start(&id).await.unwrap();
     let pid = c.containers().inspect(&id).await.unwrap().state.pid;

@@ -41,6 +41,13 @@ pub mod services {
     }
 }
 
+/// Why a call failed, attached to every error status of the manager API.
+pub mod errors {
+    pub mod v1 {
+        tonic::include_proto!("berth.errors.v1");
+    }
+}
+
 /// The shim API (one berth-shim per container, spoken only by berthd's `tasks`).
 pub mod shim {
     pub mod v1 {

@@ -1,5 +1,6 @@
 //! Container verbs' arguments.
 
+use berth_engine_api::{ByteSize, NanoCpus, NetworkMode, RestartPolicy};
 use clap::{Args, Subcommand};
 
 /// Flags shared by `run` and `create`.
@@ -40,16 +41,16 @@ pub struct CreateArgs {
     pub user: Option<String>,
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, default_value = "no")]
-    pub restart: String,
+    pub restart: RestartPolicy,
     /// Memory limit (e.g. 64m, 1g)
     #[arg(short = 'm', long)]
-    pub memory: Option<String>,
+    pub memory: Option<ByteSize>,
     /// Number of CPUs
     #[arg(long)]
-    pub cpus: Option<f64>,
+    pub cpus: Option<NanoCpus>,
     /// CPU shares (relative weight)
     #[arg(short = 'c', long = "cpu-shares")]
-    pub cpu_shares: Option<i64>,
+    pub cpu_shares: Option<u64>,
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
@@ -70,7 +71,7 @@ pub struct CreateArgs {
     pub label: Vec<String>,
     /// Connect a container to a network: none or host
     #[arg(long = "network", visible_alias = "net")]
-    pub network: Option<String>,
+    pub network: Option<NetworkMode>,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,

@@ -1,25 +1,9 @@
 //! `berth create`, and the run options → ContainerSpec translation `run` shares.
 
-use anyhow::{anyhow, bail, Context, Result};
-use berth_engine_api::{Client, ContainerSpec, Mount};
+use anyhow::{bail, Context, Result};
+use berth_engine_api::{Client, ContainerSpec, Mount, MountKind, Reason, Resources};
 
 use crate::args::CreateArgs;
-
-/// Parses docker's memory sizes ("64m", "1g", "512k", bytes).
-fn parse_bytes(s: &str) -> Result<i64> {
-    let l = s.trim().to_ascii_lowercase();
-    let l = l.strip_suffix('b').unwrap_or(&l);
-    let (num, mult) = match l.chars().last() {
-        Some('k') => (&l[..l.len() - 1], 1i64 << 10),
-        Some('m') => (&l[..l.len() - 1], 1 << 20),
-        Some('g') => (&l[..l.len() - 1], 1 << 30),
-        _ => (l, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow!("invalid size: '{s}' (use e.g. 64m or 1g)"))?;
-    Ok((n * mult as f64) as i64)
-}
 
 /// `-v` forms: `name:/path[:ro]`, `/host:/path[:ro]`, `/path` (anonymous).
 fn parse_volume(v: &str) -> Result<Mount> {
@@ -41,11 +25,11 @@ fn parse_volume(v: &str) -> Result<Mount> {
         bail!("invalid volume specification: '{v}': the container path must be absolute");
     }
     let kind = if source.starts_with('/') || source.starts_with('.') {
-        "bind"
+        MountKind::Bind
     } else {
-        "volume"
+        MountKind::Volume
     };
-    let source = if kind == "bind" {
+    let source = if kind == MountKind::Bind {
         std::fs::canonicalize(source)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| source.to_string())
@@ -53,7 +37,7 @@ fn parse_volume(v: &str) -> Result<Mount> {
         source.to_string()
     };
     Ok(Mount {
-        kind: kind.to_string(),
+        kind,
         source,
         target: target.to_string(),
         read_only,
@@ -69,99 +53,92 @@ fn env_entry(e: &str) -> Option<String> {
     }
 }
 
-pub fn spec_from_args(a: &CreateArgs) -> Result<ContainerSpec> {
-    let mut env = Vec::new();
-    for f in &a.env_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+/// The one conversion of the CLI boundary: what the user typed to what the
+/// engine API takes. Reads `--env-file`s and resolves bind sources here.
+impl TryFrom<&CreateArgs> for ContainerSpec {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &CreateArgs) -> Result<ContainerSpec> {
+        let mut env = Vec::new();
+        for f in &a.env_file {
+            let text = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
+            for line in text.lines() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                env.extend(env_entry(line));
             }
-            env.extend(env_entry(line));
         }
+        env.extend(a.env.iter().filter_map(|e| env_entry(e)));
+        let mut mounts = Vec::new();
+        for v in &a.volume {
+            mounts.push(parse_volume(v)?);
+        }
+        for t in &a.tmpfs {
+            mounts.push(Mount {
+                kind: MountKind::Tmpfs,
+                source: String::new(),
+                target: t.split(':').next().unwrap_or(t).to_string(),
+                read_only: false,
+            });
+        }
+        let mut labels = std::collections::BTreeMap::new();
+        for l in &a.label {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        Ok(ContainerSpec {
+            name: a.name.clone(),
+            image: a.image().to_string(),
+            entrypoint: a.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            cmd: a.command().to_vec(),
+            env,
+            working_dir: a.workdir.clone(),
+            user: a.user.clone(),
+            hostname: a.hostname.clone(),
+            tty: a.tty,
+            open_stdin: a.interactive,
+            mounts,
+            resources: Resources {
+                memory: a.memory,
+                cpus: a.cpus,
+                cpu_shares: a.cpu_shares,
+                // docker: 0 and -1 both mean unlimited.
+                pids_limit: a
+                    .pids_limit
+                    .and_then(|p| u64::try_from(p).ok())
+                    .filter(|p| *p > 0),
+            },
+            restart_policy: a.restart,
+            read_only: a.read_only,
+            init: a.init,
+            stop_signal: a.stop_signal.clone(),
+            stop_timeout: a.stop_timeout,
+            labels,
+            network_mode: a.network.clone().unwrap_or_default(),
+            auto_remove: a.rm,
+        })
     }
-    env.extend(a.env.iter().filter_map(|e| env_entry(e)));
-    let mut mounts = Vec::new();
-    for v in &a.volume {
-        mounts.push(parse_volume(v)?);
-    }
-    for t in &a.tmpfs {
-        mounts.push(Mount {
-            kind: "tmpfs".into(),
-            source: String::new(),
-            target: t.split(':').next().unwrap_or(t).to_string(),
-            read_only: false,
-        });
-    }
-    let (restart_policy, restart_max_retries) = match a.restart.split_once(':') {
-        Some(("on-failure", n)) => (
-            "on-failure".to_string(),
-            n.parse().map_err(|_| {
-                anyhow!("invalid restart policy: maximum retry count must be an integer")
-            })?,
-        ),
-        Some((p, _)) => bail!("invalid restart policy: {p}: only on-failure takes a retry count"),
-        None => (a.restart.clone(), 0),
-    };
-    let mut labels = std::collections::BTreeMap::new();
-    for l in &a.label {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
-    Ok(ContainerSpec {
-        name: a.name.clone().unwrap_or_default(),
-        image: a.image().to_string(),
-        entrypoint: a.entrypoint.as_ref().map(|e| {
-            if e.is_empty() {
-                Vec::new()
-            } else {
-                vec![e.clone()]
-            }
-        }),
-        cmd: a.command().to_vec(),
-        env,
-        working_dir: a.workdir.clone().unwrap_or_default(),
-        user: a.user.clone().unwrap_or_default(),
-        hostname: a.hostname.clone().unwrap_or_default(),
-        tty: a.tty,
-        open_stdin: a.interactive,
-        mounts,
-        memory_bytes: a
-            .memory
-            .as_deref()
-            .map(parse_bytes)
-            .transpose()?
-            .unwrap_or(0),
-        nano_cpus: a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
-        cpu_shares: a.cpu_shares.unwrap_or(0),
-        pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0),
-        restart_policy,
-        restart_max_retries,
-        read_only: a.read_only,
-        init: a.init,
-        stop_signal: a.stop_signal.clone().unwrap_or_default(),
-        stop_timeout: a.stop_timeout,
-        labels,
-        network_mode: a.network.clone().unwrap_or_default(),
-        auto_remove: a.rm,
-    })
 }
 
 /// Creates the container; prints warnings; returns its ID.
 pub async fn create_container(c: &Client, spec: &ContainerSpec) -> Result<String> {
     let r = c.containers().create(spec).await.map_err(|e| {
-        let hint = e.is_not_found() && e.to_string().starts_with("No such image");
+        let no_image = e.reason() == Reason::NoSuchImage;
         let e = anyhow::Error::from(e);
-        if hint {
-            super::ExitCode(
-                125,
-                e.context("no registry pulls yet: make the image with `berth image import TAR NAME` or `berth load -i FILE`"),
-            )
-            .into()
+        let e = if no_image {
+            e.context("no registry pulls yet: make the image with `berth image import TAR NAME` or `berth load -i FILE`")
         } else {
-            anyhow::Error::from(super::ExitCode(125, e))
-        }
+            e
+        };
+        anyhow::Error::from(super::ExitCode(125, e))
     })?;
     for w in r.warnings {
         eprintln!("WARNING: {w}");
@@ -170,7 +147,7 @@ pub async fn create_container(c: &Client, spec: &ContainerSpec) -> Result<String
 }
 
 pub async fn create(c: &Client, a: CreateArgs) -> Result<i32> {
-    let spec = spec_from_args(&a)?;
+    let spec = ContainerSpec::try_from(&a)?;
     let id = create_container(c, &spec).await?;
     println!("{id}");
     Ok(0)
@@ -188,17 +165,10 @@ mod tests {
             ("volume", "data", true)
         );
         let m = parse_volume("/tmp:/x").unwrap();
-        assert_eq!(m.kind, "bind");
+        assert_eq!(m.kind, MountKind::Bind);
         let m = parse_volume("/anon").unwrap();
         assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", ""));
         assert!(parse_volume("a:b").is_err());
         assert!(parse_volume("a:/b:bogus").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
-        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
-        assert!(parse_bytes("lots").is_err());
     }
 }

@@ -22,7 +22,7 @@ pub async fn exec(c: &Client, a: ExecArgs) -> Result<i32> {
     let mut session = exec
         .start(&id, a.detach)
         .await
-        .map_err(|e| ExitCode(super::run::start_failure_code(&e.to_string()), e.into()))?;
+        .map_err(|e| ExitCode(super::run::start_failure_code(&e), e.into()))?;
     if a.detach {
         return Ok(0);
     }

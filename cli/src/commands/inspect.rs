@@ -50,10 +50,11 @@ async fn find(
     }
     Err(match (kind, last) {
         (Some(_), Some(e)) => e,
-        _ => berth_engine_api::Error::Daemon {
-            kind: berth_engine_api::ErrorKind::NotFound,
-            message: format!("No such object: {name}"),
-        },
+        _ => berth_engine_api::Error::daemon(
+            berth_engine_api::ErrorKind::NotFound,
+            berth_engine_api::Reason::NotFound,
+            format!("No such object: {name}"),
+        ),
     })
 }
 

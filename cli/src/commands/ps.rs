@@ -58,7 +58,7 @@ fn row_value(c: &Container, trunc: bool) -> Value {
         "Names": c.name,
         "Labels": labels,
         "Mounts": c.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
-        "Networks": c.spec.network_mode,
+        "Networks": c.spec.network_mode.to_string(),
         "Size": "",
     })
 }

@@ -4,32 +4,27 @@
 use anyhow::Result;
 use berth_engine_api::Client;
 
-use super::create::{create_container, spec_from_args};
+use berth_engine_api::ContainerSpec;
+
+use super::create::create_container;
 use super::ExitCode;
 use crate::args::RunArgs;
 use crate::stdio::{self, End};
 
-/// docker's status for a start that failed: 127 command not found, 126 not
-/// executable, 125 anything else.
-pub fn start_failure_code(msg: &str) -> i32 {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("not found") || m.contains("no such file") {
-        127
-    } else if m.contains("permission denied") {
-        126
-    } else {
-        125
-    }
+/// docker's status for a start that failed: the daemon's (127 command not
+/// found, 126 not executable), else 125.
+pub fn start_failure_code(e: &berth_engine_api::Error) -> i32 {
+    e.exit_code().unwrap_or(125)
 }
 
 pub async fn run(c: &Client, a: RunArgs) -> Result<i32> {
-    let spec = spec_from_args(&a.create)?;
+    let spec = ContainerSpec::try_from(&a.create)?;
     let detach = a.detach;
     let id = create_container(c, &spec).await?;
     let containers = c.containers();
     if detach {
         if let Err(e) = containers.start(&id).await {
-            let code = start_failure_code(&e.to_string());
+            let code = start_failure_code(&e);
             if spec.auto_remove {
                 let _ = containers.remove(&id, true, true).await;
             }
@@ -43,7 +38,7 @@ pub async fn run(c: &Client, a: RunArgs) -> Result<i32> {
         .await
         .map_err(|e| ExitCode(125, e.into()))?;
     if let Err(e) = containers.start(&id).await {
-        let code = start_failure_code(&e.to_string());
+        let code = start_failure_code(&e);
         if spec.auto_remove {
             let _ = containers.remove(&id, true, true).await;
         }

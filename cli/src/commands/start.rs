@@ -24,7 +24,7 @@ pub async fn start(c: &Client, a: StartArgs) -> Result<i32> {
     let stdin = a.interactive && info.spec.open_stdin;
     let mut attach = containers.attach(id, stdin, true, true).await?;
     if let Err(e) = containers.start(id).await {
-        let code = super::run::start_failure_code(&e.to_string());
+        let code = super::run::start_failure_code(&e);
         return Err(ExitCode(code, e.into()).into());
     }
     if !info.spec.tty {

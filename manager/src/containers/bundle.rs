@@ -12,9 +12,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use oci_spec::runtime as oci;
 
-use super::record::{Container, MountKind};
+use super::record::{Container, MountKind, Resources};
 
 /// Where `--init` puts the init binary inside the container.
 pub const INIT_PATH: &str = "/sbin/berth-init";
@@ -39,21 +39,21 @@ fn swap_accounted() -> bool {
 }
 
 /// docker's default capability set.
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
+const DEFAULT_CAPS: &[oci::Capability] = &[
+    oci::Capability::Chown,
+    oci::Capability::DacOverride,
+    oci::Capability::Fsetid,
+    oci::Capability::Fowner,
+    oci::Capability::Mknod,
+    oci::Capability::NetRaw,
+    oci::Capability::Setgid,
+    oci::Capability::Setuid,
+    oci::Capability::Setfcap,
+    oci::Capability::Setpcap,
+    oci::Capability::NetBindService,
+    oci::Capability::SysChroot,
+    oci::Capability::Kill,
+    oci::Capability::AuditWrite,
 ];
 
 /// Errors writing a bundle.
@@ -63,6 +63,8 @@ pub enum BundleError {
     UnknownUser { user: String },
     #[error("unable to find group {group}: no matching entries in group file")]
     UnknownGroup { group: String },
+    #[error("the runtime config cannot be built: {message}")]
+    Spec { message: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -161,7 +163,7 @@ pub fn write_etc_files(c: &Container) -> Result<(), BundleError> {
     let hostname = c.dir.join("hostname");
     std::fs::write(&hostname, format!("{}\n", c.hostname)).map_err(io(hostname.clone()))?;
     let hosts = c.dir.join("hosts");
-    let hosts_text = if c.spec.network_mode == "host" {
+    let hosts_text = if c.spec.network_mode.is_host() {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
         format!(
@@ -176,9 +178,112 @@ pub fn write_etc_files(c: &Container) -> Result<(), BundleError> {
     Ok(())
 }
 
+/// A mount entry of the runtime config.
+fn mount(
+    destination: impl Into<PathBuf>,
+    typ: &str,
+    source: impl Into<PathBuf>,
+    options: &[&str],
+) -> Result<oci::Mount, oci_spec::OciSpecError> {
+    oci::MountBuilder::default()
+        .destination(destination.into())
+        .typ(typ)
+        .source(source.into())
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+}
+
+fn char_device(major: Option<i64>, minor: Option<i64>, access: &str) -> oci::LinuxDeviceCgroup {
+    let mut rule = oci::LinuxDeviceCgroup::default();
+    rule.set_allow(true);
+    rule.set_typ(Some(oci::LinuxDeviceType::C));
+    rule.set_major(major);
+    rule.set_minor(minor);
+    rule.set_access(Some(access.to_string()));
+    rule
+}
+
+/// docker's device cgroup: deny all, then the standard devices (null, zero,
+/// full, random, urandom, tty, console, ptmx, the ptys), and mknod of any.
+fn device_rules() -> Vec<oci::LinuxDeviceCgroup> {
+    let mut deny = oci::LinuxDeviceCgroup::default();
+    deny.set_allow(false);
+    deny.set_access(Some("rwm".to_string()));
+    let mut rules = vec![deny];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
+        rules.push(char_device(Some(major), Some(minor), "rwm"));
+    }
+    rules.push(char_device(Some(136), None, "rwm"));
+    rules.push(char_device(None, None, "m"));
+    let mut block = char_device(None, None, "m");
+    block.set_typ(Some(oci::LinuxDeviceType::B));
+    rules.push(block);
+    rules
+}
+
+fn resources(r: &Resources) -> Result<oci::LinuxResources, oci_spec::OciSpecError> {
+    let mut out = oci::LinuxResourcesBuilder::default().devices(device_rules());
+    if let Some(limit) = r.memory_bytes {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut memory = oci::LinuxMemoryBuilder::default().limit(limit);
+        // docker without --memory-swap: as much swap as memory (OCI's `swap` is
+        // memory+swap). Without a cap a hog pages out instead of being OOM-killed.
+        if swap_accounted() {
+            memory = memory.swap(limit.saturating_mul(2));
+        }
+        out = out.memory(memory.build()?);
+    }
+    if r.cpu_shares.is_some() || r.nano_cpus.is_some() {
+        let mut cpu = oci::LinuxCpuBuilder::default();
+        if let Some(shares) = r.cpu_shares {
+            cpu = cpu.shares(shares);
+        }
+        if let Some(nano) = r.nano_cpus {
+            const PERIOD: u64 = 100_000;
+            let quota = nano.saturating_mul(PERIOD) / 1_000_000_000;
+            cpu = cpu
+                .period(PERIOD)
+                .quota(i64::try_from(quota).unwrap_or(i64::MAX));
+        }
+        out = out.cpu(cpu.build()?);
+    }
+    if let Some(limit) = r.pids_limit {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        out = out.pids(oci::LinuxPidsBuilder::default().limit(limit).build()?);
+    }
+    out.build()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
 /// The OCI runtime config of a container whose rootfs is at `<dir>/rootfs`.
 /// `init` is the host path of the init binary when `--init` was asked for.
-pub fn config(c: &Container, user: &ResolvedUser, init: Option<&Path>) -> Value {
+pub fn config(
+    c: &Container,
+    user: &ResolvedUser,
+    init: Option<&Path>,
+) -> Result<oci::Spec, BundleError> {
+    build_config(c, user, init).map_err(|e| BundleError::Spec {
+        message: e.to_string(),
+    })
+}
+
+fn build_config(
+    c: &Container,
+    user: &ResolvedUser,
+    init: Option<&Path>,
+) -> Result<oci::Spec, oci_spec::OciSpecError> {
     let mut args: Vec<String> = Vec::new();
     if init.is_some() {
         args.push(INIT_PATH.to_string());
@@ -187,148 +292,188 @@ pub fn config(c: &Container, user: &ResolvedUser, init: Option<&Path>) -> Value 
     args.push(c.path.clone());
     args.extend(c.args.iter().cloned());
     let cwd = if c.working_dir.is_empty() {
-        "/".to_string()
+        "/"
     } else {
-        c.working_dir.clone()
+        c.working_dir.as_str()
     };
 
     let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-               "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-               "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
     ];
     for (file, dest) in [
         ("resolv.conf", "/etc/resolv.conf"),
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),
     ] {
-        mounts.push(json!({"destination": dest, "type": "bind",
-            "source": c.dir.join(file), "options": ["rbind", "rprivate"]}));
+        mounts.push(mount(
+            dest,
+            "bind",
+            c.dir.join(file),
+            &["rbind", "rprivate"],
+        )?);
     }
     if let Some(init) = init {
-        mounts.push(json!({"destination": INIT_PATH, "type": "bind",
-            "source": init, "options": ["bind", "ro", "rprivate"]}));
+        mounts.push(mount(INIT_PATH, "bind", init, &["bind", "ro", "rprivate"])?);
     }
     for m in &c.mounts {
-        let mut opts = vec!["rbind", "rprivate"];
-        if m.kind == MountKind::Tmpfs {
-            opts = vec!["nosuid", "nodev", "noexec"];
-        }
+        let mut opts = match m.kind {
+            MountKind::Tmpfs => vec!["nosuid", "nodev", "noexec"],
+            _ => vec!["rbind", "rprivate"],
+        };
         if !m.rw {
             opts.push("ro");
         }
-        let (kind, source) = match m.kind {
-            MountKind::Tmpfs => ("tmpfs", json!("tmpfs")),
-            _ => ("bind", json!(m.source)),
-        };
-        mounts.push(json!({"destination": m.destination, "type": kind,
-            "source": source, "options": opts}));
+        mounts.push(match m.kind {
+            MountKind::Tmpfs => mount(m.destination.as_str(), "tmpfs", "tmpfs", &opts)?,
+            _ => mount(m.destination.as_str(), "bind", m.source.clone(), &opts)?,
+        });
     }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
+    let mut kinds = vec![
+        oci::LinuxNamespaceType::Pid,
+        oci::LinuxNamespaceType::Ipc,
+        oci::LinuxNamespaceType::Uts,
+        oci::LinuxNamespaceType::Mount,
     ];
-    if c.spec.network_mode != "host" {
-        namespaces.push(json!({"type": "network"}));
+    if !c.spec.network_mode.is_host() {
+        kinds.push(oci::LinuxNamespaceType::Network);
     }
+    let namespaces = kinds
+        .into_iter()
+        .map(|typ| oci::LinuxNamespaceBuilder::default().typ(typ).build())
+        .collect::<Result<Vec<_>, _>>()?;
 
-    let mut resources = json!({
-        "devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"},
-            {"allow": true, "type": "b", "access": "m"}
-        ]
-    });
-    let r = &c.spec.resources;
-    if r.memory_bytes > 0 {
-        resources["memory"] = json!({"limit": r.memory_bytes});
-        // docker without --memory-swap: as much swap as memory (OCI's `swap` is
-        // memory+swap). Without a cap a hog pages out instead of being OOM-killed.
-        if swap_accounted() {
-            resources["memory"]["swap"] = json!(r.memory_bytes.saturating_mul(2));
-        }
-    }
-    let mut cpu = serde_json::Map::new();
-    if r.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(r.cpu_shares));
-    }
-    if r.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        cpu.insert("period".into(), json!(period));
-        cpu.insert("quota".into(), json!(r.nano_cpus * period / 1_000_000_000));
-    }
-    if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
-    }
-    if r.pids_limit > 0 {
-        resources["pids"] = json!({"limit": r.pids_limit});
-    }
+    let caps: oci::Capabilities = DEFAULT_CAPS.iter().copied().collect();
+    let mut capabilities = oci::LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()?;
+    // The builder starts from oci-spec's own defaults; docker sets only these three.
+    capabilities.set_inheritable(None);
+    capabilities.set_ambient(None);
 
-    json!({
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": c.spec.tty,
-            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
-            "args": args,
-            "env": c.env,
-            "cwd": cwd,
-            "capabilities": {
-                "bounding": DEFAULT_CAPS,
-                "effective": DEFAULT_CAPS,
-                "permitted": DEFAULT_CAPS,
-            },
-            "noNewPrivileges": false,
-        },
-        "root": {"path": "rootfs", "readonly": c.spec.read_only},
-        "hostname": c.hostname,
-        "mounts": mounts,
-        "annotations": {"org.berth.container.name": c.name},
-        "linux": {
-            "cgroupsPath": format!("/berth/{}", c.id),
-            "resources": resources,
-            "namespaces": namespaces,
-            "maskedPaths": [
-                "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ],
-        },
-    })
+    let mut process = oci::ProcessBuilder::default()
+        .terminal(c.spec.tty)
+        .user(
+            oci::UserBuilder::default()
+                .uid(user.uid)
+                .gid(user.gid)
+                .additional_gids(user.additional_gids.clone())
+                .build()?,
+        )
+        .args(args)
+        .env(c.env.clone())
+        .cwd(cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(false)
+        .build()?;
+    process.set_rlimits(None);
+
+    let mut linux = oci::LinuxBuilder::default()
+        .cgroups_path(PathBuf::from(format!("/berth/{}", c.id)))
+        .resources(resources(&c.spec.resources)?)
+        .namespaces(namespaces)
+        .masked_paths(strings(&[
+            "/proc/asound",
+            "/proc/acpi",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+            "/sys/devices/virtual/powercap",
+        ]))
+        .readonly_paths(strings(&[
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger",
+        ]))
+        .build()?;
+    linux.set_uid_mappings(None);
+    linux.set_gid_mappings(None);
+    linux.set_sysctl(None);
+    linux.set_devices(None);
+
+    let mut spec = oci::SpecBuilder::default()
+        .version("1.0.2")
+        .process(process)
+        .root(
+            oci::RootBuilder::default()
+                .path("rootfs")
+                .readonly(c.spec.read_only)
+                .build()?,
+        )
+        .hostname(c.hostname.clone())
+        .mounts(mounts)
+        .annotations(
+            [("org.berth.container.name".to_string(), c.name.clone())]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .linux(linux)
+        .build()?;
+    spec.set_domainname(None);
+    Ok(spec)
 }
 
 /// Writes `config.json` atomically (temp file, fsync, rename).
-pub fn write_config(dir: &Path, config: &Value) -> Result<(), BundleError> {
+pub fn write_config(dir: &Path, config: &oci::Spec) -> Result<(), BundleError> {
     use std::io::Write;
     let tmp = dir.join(".config.json.tmp");
     let path = dir.join("config.json");
     let io = |path: PathBuf| move |source| BundleError::Io { path, source };
-    let bytes = serde_json::to_vec_pretty(config).unwrap_or_default();
+    let bytes = serde_json::to_vec_pretty(config).map_err(|e| BundleError::Spec {
+        message: e.to_string(),
+    })?;
     let mut f = std::fs::File::create(&tmp).map_err(io(tmp.clone()))?;
     f.write_all(&bytes).map_err(io(tmp.clone()))?;
     f.sync_all().map_err(io(tmp.clone()))?;
@@ -374,6 +519,93 @@ mod tests {
             resolve_user(d.path(), "nobody"),
             Err(BundleError::UnknownUser { .. })
         ));
+    }
+
+    fn container() -> Container {
+        use super::super::record::{MountPoint, NetworkMode, Spec, State};
+        let mut spec = Spec {
+            image: "busybox".into(),
+            network_mode: NetworkMode::None,
+            ..Default::default()
+        };
+        spec.resources.memory_bytes = Some(64 << 20);
+        spec.resources.nano_cpus = Some(1_500_000_000);
+        spec.resources.pids_limit = Some(20);
+        Container {
+            id: "c0ffee".into(),
+            name: "web".into(),
+            created: chrono::Utc::now(),
+            spec,
+            image_id: "sha256:1".into(),
+            path: "sh".into(),
+            args: vec!["-c".into(), "true".into()],
+            env: vec!["PATH=/bin".into()],
+            working_dir: String::new(),
+            user: String::new(),
+            hostname: "c0ffee".into(),
+            stop_signal: "SIGTERM".into(),
+            stop_timeout: 10,
+            state: State::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            mounts: vec![MountPoint {
+                kind: MountKind::Tmpfs,
+                destination: "/t".into(),
+                rw: false,
+                ..Default::default()
+            }],
+            dir: PathBuf::from("/var/lib/berth/containers/c0ffee"),
+            log_path: PathBuf::from("/x.log"),
+        }
+    }
+
+    #[test]
+    fn config_is_dockers_shape() {
+        let user = ResolvedUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+        };
+        let spec = config(&container(), &user, None).unwrap();
+        let v = serde_json::to_value(&spec).unwrap();
+        let p = &v["process"];
+        assert_eq!(p["args"], serde_json::json!(["sh", "-c", "true"]));
+        assert_eq!(p["cwd"], "/");
+        assert_eq!(p["noNewPrivileges"], false);
+        // Only what docker sets: no rlimits, no inheritable or ambient caps.
+        assert!(p.get("rlimits").is_none(), "{p}");
+        assert!(p["capabilities"].get("inheritable").is_none());
+        assert!(p["capabilities"].get("ambient").is_none());
+        assert_eq!(p["capabilities"]["bounding"].as_array().unwrap().len(), 14);
+        let l = &v["linux"];
+        assert_eq!(l["cgroupsPath"], "/berth/c0ffee");
+        assert_eq!(l["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(l["resources"]["cpu"]["quota"], 150_000);
+        assert_eq!(l["resources"]["cpu"]["period"], 100_000);
+        assert_eq!(l["resources"]["pids"]["limit"], 20);
+        assert_eq!(l["resources"]["devices"].as_array().unwrap().len(), 12);
+        assert_eq!(l["resources"]["devices"][0]["allow"], false);
+        assert!(l.get("devices").is_none() && l.get("sysctl").is_none());
+        let ns: Vec<&str> = l["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["pid", "ipc", "uts", "mount", "network"]);
+        let tmpfs = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/t")
+            .unwrap();
+        assert_eq!(
+            tmpfs["options"],
+            serde_json::json!(["nosuid", "nodev", "noexec", "ro"])
+        );
+        assert_eq!(v["root"]["path"], "rootfs");
+        assert_eq!(v["annotations"]["org.berth.container.name"], "web");
+        assert!(v.get("domainname").is_none() && v.get("hooks").is_none());
     }
 
     #[test]

@@ -8,21 +8,23 @@ use chrono::Utc;
 use super::bundle;
 use super::image_source::{ImageError, ImageInfo};
 use super::names;
-use super::record::{Container, MountKind, MountPoint, Spec, State, DEFAULT_STOP_TIMEOUT};
+use super::record::{
+    Container, MountKind, MountPoint, NetworkMode, Spec, State, DEFAULT_STOP_TIMEOUT,
+};
 use super::{io_err, Containers, Error, Result};
 use crate::metadata::{self, Table};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// CPUs this process may run on (docker's `NumCPU`: the affinity mask).
-fn online_cpus() -> i64 {
+fn online_cpus() -> u64 {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
         Ok(set) => (0..nix::sched::CpuSet::count())
             .filter(|i| set.is_set(*i).unwrap_or(false))
             .count()
-            .max(1) as i64,
+            .max(1) as u64,
         Err(_) => std::thread::available_parallelism()
-            .map(|n| n.get() as i64)
+            .map(|n| n.get() as u64)
             .unwrap_or(1),
     }
 }
@@ -78,21 +80,24 @@ impl Containers {
             spec.name = spec.name.trim_start_matches('/').to_string();
             names::validate(&spec.name)?;
         }
-        if spec.network_mode.is_empty() {
+        if spec.network_mode == NetworkMode::Default {
             spec.network_mode = self.inner.settings.default_network.clone();
         }
-        match spec.network_mode.as_str() {
-            "none" | "host" => {}
-            "bridge" | "default" => {
+        match &spec.network_mode {
+            NetworkMode::None | NetworkMode::Host => {}
+            NetworkMode::Bridge | NetworkMode::Default => {
                 warnings.push(
                     "bridge networking is not available yet; the container has no network (--network none)"
                         .to_string(),
                 );
-                spec.network_mode = "none".to_string();
+                spec.network_mode = NetworkMode::None;
             }
             other => {
                 return Err(Error::InvalidArgument {
-                    message: format!("network {other} not found (supported: none, host)"),
+                    message: format!(
+                        "network {} not found (supported: none, host)",
+                        other.as_string()
+                    ),
                 })
             }
         }
@@ -124,13 +129,16 @@ impl Containers {
                 message: "--init: no init binary found (install berth-init next to berthd, or set \"init-path\" in daemon.json)".to_string(),
             });
         }
-        if spec.resources.memory_bytes > 0 && spec.resources.memory_bytes < 6 * 1024 * 1024 {
+        if spec
+            .resources
+            .memory_bytes
+            .is_some_and(|m| m < 6 * 1024 * 1024)
+        {
             return Err(Error::InvalidArgument {
                 message: "Minimum memory limit allowed is 6MB".to_string(),
             });
         }
-        let nano_cpus = spec.resources.nano_cpus;
-        if nano_cpus != 0 {
+        if let Some(nano_cpus) = spec.resources.nano_cpus {
             // docker's bounds: a quota the host cannot give is refused, not clamped.
             let n = online_cpus();
             if nano_cpus < 10_000_000 || nano_cpus > n.saturating_mul(1_000_000_000) {
@@ -161,7 +169,7 @@ impl Containers {
 
         let id = names::new_id();
         let hostname = if spec.hostname.is_empty() {
-            if spec.network_mode == "host" {
+            if spec.network_mode.is_host() {
                 nix::unistd::gethostname()
                     .ok()
                     .and_then(|h| h.into_string().ok())
@@ -304,7 +312,10 @@ impl Containers {
         } else {
             None
         };
-        let config = bundle::config(&c, &user, init);
+        let config = bundle::config(&c, &user, init).map_err(|source| Error::Bundle {
+            id: c.id.clone(),
+            source,
+        })?;
         bundle::write_config(&c.dir, &config).map_err(|source| Error::Bundle {
             id: c.id.clone(),
             source,

@@ -53,8 +53,8 @@ pub use exec::{ExecInfo, ExecOptions, StartedExec};
 pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
 pub use logs::{LogEntry, LogOptions};
 pub use record::{
-    Container, MountKind, MountPoint, MountSpec, Resources, RestartPolicy, Spec, State, Status,
-    DEFAULT_STOP_TIMEOUT,
+    Container, MountKind, MountPoint, MountSpec, NetworkMode, Resources, RestartPolicy, Spec,
+    State, Status, DEFAULT_STOP_TIMEOUT,
 };
 pub use stop::{parse_signal, StopOutcome};
 pub use wait::WaitResult;
@@ -65,6 +65,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+pub use crate::errors::{Classify, ErrorKind, Reason};
 use crate::events::Events;
 use crate::metadata::{self, Store, Table};
 use crate::tasks::{Task, TaskError, TaskManager};
@@ -121,39 +122,42 @@ pub enum Error {
     Store(#[from] metadata::Error),
 }
 
-/// The error kinds the API edge maps to status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    FailedPrecondition,
-    Internal,
-}
-
-impl Error {
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for Error {
+    fn reason(&self) -> Reason {
         match self {
-            Error::NotFound { .. } | Error::NoSuchImage { .. } | Error::PathNotFound { .. } => {
-                ErrorKind::NotFound
-            }
-            Error::NameInUse { .. } => ErrorKind::AlreadyExists,
+            Error::NotFound { .. } | Error::PathNotFound { .. } => Reason::NotFound,
+            Error::NoSuchImage { .. } => Reason::NoSuchImage,
+            Error::NameInUse { .. } => Reason::AlreadyExists,
             Error::InvalidName { .. }
             | Error::NoCommand
             | Error::InvalidArgument { .. }
             | Error::Ambiguous { .. }
-            | Error::Bundle { .. } => ErrorKind::InvalidArgument,
-            Error::NotRunning { .. }
-            | Error::Paused { .. }
-            | Error::Running { .. }
-            | Error::Restarting { .. } => ErrorKind::FailedPrecondition,
-            Error::Volume(volumes::Error::NotFound { .. }) => ErrorKind::NotFound,
-            Error::Volume(volumes::Error::InUse { .. }) => ErrorKind::FailedPrecondition,
-            Error::Volume(volumes::Error::InvalidName { .. }) => ErrorKind::InvalidArgument,
-            Error::Task(TaskError::NotFound { .. }) => ErrorKind::NotFound,
-            Error::Task(TaskError::FailedPrecondition { .. }) => ErrorKind::FailedPrecondition,
-            Error::Task(TaskError::InvalidArgument { .. }) => ErrorKind::InvalidArgument,
-            _ => ErrorKind::Internal,
+            | Error::Bundle { .. } => Reason::InvalidArgument,
+            Error::NotRunning { .. } => Reason::NotRunning,
+            Error::Paused { .. } | Error::Running { .. } | Error::Restarting { .. } => {
+                Reason::Conflict
+            }
+            Error::Volume(e) => e.reason(),
+            Error::Task(e) => e.reason(),
+            Error::Image { .. } | Error::Io { .. } | Error::Store(_) => Reason::Internal,
+        }
+    }
+
+    fn subject(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { reference }
+            | Error::Ambiguous { reference }
+            | Error::NoSuchImage { reference }
+            | Error::Image { reference, .. } => Some(reference),
+            Error::NameInUse { name, .. } | Error::InvalidName { name } => Some(name),
+            Error::NotRunning { id }
+            | Error::Paused { id }
+            | Error::Running { id }
+            | Error::Restarting { id }
+            | Error::Io { id, .. }
+            | Error::Bundle { id, .. } => Some(id),
+            Error::PathNotFound { path, .. } => Some(path),
+            _ => None,
         }
     }
 }
@@ -167,8 +171,8 @@ pub struct Settings {
     pub root: PathBuf,
     pub log_max_size: u64,
     pub log_max_file: u32,
-    /// "none" or "host".
-    pub default_network: String,
+    /// What `--network` (or its absence) means: none or host for now.
+    pub default_network: NetworkMode,
     /// The init binary for `--init` (statically linked, bind-mounted in).
     pub init_path: Option<PathBuf>,
 }

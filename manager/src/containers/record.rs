@@ -39,13 +39,15 @@ impl MountKind {
     }
 }
 
-/// cgroup limits; 0 means unlimited / default.
+/// cgroup limits; `None` means no limit (the kernel's default). Values are
+/// checked against the kernel's range at create (`create.rs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
-    pub memory_bytes: i64,
-    pub nano_cpus: i64,
-    pub cpu_shares: i64,
-    pub pids_limit: i64,
+    pub memory_bytes: Option<u64>,
+    /// CPUs times 1e9 (docker's NanoCPUs).
+    pub nano_cpus: Option<u64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<u64>,
 }
 
 /// docker's restart policies.
@@ -63,19 +65,6 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
-    /// Parses `no`, `always`, `unless-stopped`, `on-failure[:N]`.
-    pub fn parse(name: &str, max: i32) -> Option<RestartPolicy> {
-        Some(match name {
-            "" | "no" => RestartPolicy::No,
-            "always" => RestartPolicy::Always,
-            "unless-stopped" => RestartPolicy::UnlessStopped,
-            "on-failure" => RestartPolicy::OnFailure {
-                max_retries: u32::try_from(max).ok()?,
-            },
-            _ => return None,
-        })
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             RestartPolicy::No => "no",
@@ -90,6 +79,54 @@ impl RestartPolicy {
             RestartPolicy::OnFailure { max_retries } => *max_retries,
             _ => 0,
         }
+    }
+}
+
+/// docker's `--network`. `Default` only arrives from a client; `create`
+/// replaces it by the daemon's default before the record is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    #[default]
+    Default,
+    None,
+    Host,
+    Bridge,
+    /// Join another container's network namespace.
+    Container(String),
+    /// A user-defined network.
+    Network(String),
+}
+
+impl NetworkMode {
+    /// docker's text: "none", "host", "bridge", "container:ID", a name.
+    pub fn parse(s: &str) -> NetworkMode {
+        match s {
+            "" | "default" => NetworkMode::Default,
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            "bridge" => NetworkMode::Bridge,
+            s => match s.strip_prefix("container:") {
+                Some(c) => NetworkMode::Container(c.to_string()),
+                None => NetworkMode::Network(s.to_string()),
+            },
+        }
+    }
+
+    pub fn as_string(&self) -> String {
+        match self {
+            NetworkMode::Default => "default".into(),
+            NetworkMode::None => "none".into(),
+            NetworkMode::Host => "host".into(),
+            NetworkMode::Bridge => "bridge".into(),
+            NetworkMode::Container(c) => format!("container:{c}"),
+            NetworkMode::Network(n) => n.clone(),
+        }
+    }
+
+    /// The container shares the host's network namespace.
+    pub fn is_host(&self) -> bool {
+        *self == NetworkMode::Host
     }
 }
 
@@ -114,7 +151,7 @@ pub struct Spec {
     pub stop_signal: String,
     pub stop_timeout: Option<i64>,
     pub labels: BTreeMap<String, String>,
-    pub network_mode: String,
+    pub network_mode: NetworkMode,
     pub auto_remove: bool,
 }
 
@@ -237,13 +274,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn restart_policy_parse() {
-        assert_eq!(RestartPolicy::parse("no", 0), Some(RestartPolicy::No));
+    fn network_modes_parse() {
+        assert_eq!(NetworkMode::parse(""), NetworkMode::Default);
+        assert_eq!(NetworkMode::parse("host"), NetworkMode::Host);
         assert_eq!(
-            RestartPolicy::parse("on-failure", 3),
-            Some(RestartPolicy::OnFailure { max_retries: 3 })
+            NetworkMode::parse("container:db"),
+            NetworkMode::Container("db".into())
         );
-        assert_eq!(RestartPolicy::parse("sometimes", 0), None);
-        assert_eq!(RestartPolicy::parse("on-failure", -1), None);
+        assert_eq!(NetworkMode::parse("net1").as_string(), "net1");
     }
 }

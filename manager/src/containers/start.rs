@@ -5,7 +5,8 @@ use chrono::Utc;
 
 use super::record::{Container, Status};
 use super::{Containers, Error, Live, Result};
-use crate::tasks::CreateTask;
+use crate::errors::Classify;
+use crate::tasks::{CreateTask, TaskError};
 
 impl Containers {
     /// Starts a created or exited container; a running one is left alone.
@@ -55,7 +56,7 @@ impl Containers {
         let task = match self.inner.tasks.create(spec).await {
             Ok(t) => t,
             Err(e) => {
-                self.record_start_error(&id, &e.to_string())?;
+                self.record_start_error(&id, &e)?;
                 return Err(e.into());
             }
         };
@@ -67,7 +68,7 @@ impl Containers {
                     tracing::warn!(%id, error = %d, "deleting a task that failed to start");
                     let _ = self.inner.tasks.cleanup_dead(&id).await;
                 }
-                self.record_start_error(&id, &e.to_string())?;
+                self.record_start_error(&id, &e)?;
                 return Err(e.into());
             }
         };
@@ -94,22 +95,18 @@ impl Containers {
         Ok(())
     }
 
-    fn record_start_error(&self, id: &str, message: &str) -> Result<()> {
+    fn record_start_error(&self, id: &str, error: &TaskError) -> Result<()> {
+        let message = error.to_string();
+        // docker's State.ExitCode of a start that failed: 127/126 by reason, else 128.
+        let exit_code = error.reason().exit_code().unwrap_or(128);
         self.modify(id, |c| {
             c.state.status = if c.state.started_at.is_some() {
                 Status::Exited
             } else {
                 Status::Created
             };
-            c.state.error = message.to_string();
-            c.state.exit_code = if message.contains("not found") || message.contains("no such file")
-            {
-                127
-            } else if message.contains("permission denied") {
-                126
-            } else {
-                128
-            };
+            c.state.error = message;
+            c.state.exit_code = exit_code;
             c.state.pid = 0;
         })?;
         // Clients waiting to attach get "not running".

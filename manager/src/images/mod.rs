@@ -185,15 +185,7 @@ pub enum RemoveAction {
     Deleted(Digest),
 }
 
-/// Error kinds, for the one mapping to gRPC codes in services/.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    InvalidArgument,
-    FailedPrecondition,
-    Internal,
-}
+pub use crate::errors::{Classify, ErrorKind, Reason};
 
 /// Errors of the image service.
 #[derive(Debug, thiserror::Error)]
@@ -231,26 +223,33 @@ pub enum Error {
     Stream(#[source] std::io::Error),
 }
 
-impl Error {
-    /// The kind, for mapping to a status code once, at the edge.
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for Error {
+    fn reason(&self) -> Reason {
         use crate::snapshots::Error as S;
         match self {
-            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::NotFound(_) => Reason::NoSuchImage,
             Error::InvalidReference { .. }
             | Error::InvalidFilter(_)
             | Error::InvalidChange { .. }
             | Error::InvalidArchive(_)
             | Error::InvalidConfig { .. }
-            | Error::Stream(_) => ErrorKind::InvalidArgument,
-            Error::Content(crate::content::Error::DigestMismatch { .. }) => {
-                ErrorKind::InvalidArgument
-            }
+            | Error::Stream(_) => Reason::InvalidArgument,
+            Error::Content(crate::content::Error::DigestMismatch { .. }) => Reason::InvalidArgument,
             Error::Snapshots(S::Unpack { .. } | S::DiffIdMismatch { .. }) => {
-                ErrorKind::InvalidArgument
+                Reason::InvalidArgument
             }
-            Error::MultipleTags { .. } | Error::InUse { .. } => ErrorKind::FailedPrecondition,
-            _ => ErrorKind::Internal,
+            Error::MultipleTags { .. } | Error::InUse { .. } => Reason::Conflict,
+            _ => Reason::Internal,
+        }
+    }
+
+    fn subject(&self) -> Option<&str> {
+        match self {
+            Error::NotFound(reference) => Some(reference),
+            Error::InvalidReference { reference, .. } | Error::InUse { reference, .. } => {
+                Some(reference)
+            }
+            _ => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use pb::containers_server::Containers as Api;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert::{container_status as st, container_to_pb, spec_from_pb};
+use super::convert::{container_status as st, container_to_pb};
 use super::io;
 use crate::containers::{AttachRequest, Containers};
 use crate::events::parse_filters;
@@ -20,7 +20,7 @@ type Res<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl Api for ContainersService {
     async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
-        let spec = spec_from_pb(req.into_inner().spec.unwrap_or_default())?;
+        let spec = crate::containers::Spec::try_from(req.into_inner().spec.unwrap_or_default())?;
         let (id, warnings) = self.containers.create(spec).await.map_err(st)?;
         Ok(Response::new(pb::CreateResponse { id, warnings }))
     }

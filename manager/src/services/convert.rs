@@ -10,7 +10,10 @@ use berth_proto::services::images::v1 as ipb;
 use berth_proto::services::volumes::v1 as vpb;
 use tonic::{Code, Status};
 
-use crate::containers::{self, ErrorKind};
+use berth_proto::errors::v1 as epb;
+
+use crate::containers;
+use crate::errors::{Classify, ErrorKind, Reason};
 use crate::images;
 use crate::volumes;
 
@@ -24,29 +27,46 @@ fn code(kind: ErrorKind) -> Code {
     }
 }
 
+fn reason_to_pb(r: Reason) -> epb::Reason {
+    match r {
+        Reason::NotFound => epb::Reason::NotFound,
+        Reason::NoSuchImage => epb::Reason::NoSuchImage,
+        Reason::AlreadyExists => epb::Reason::AlreadyExists,
+        Reason::Conflict => epb::Reason::Conflict,
+        Reason::InvalidArgument => epb::Reason::InvalidArgument,
+        Reason::CommandNotFound => epb::Reason::CommandNotFound,
+        Reason::CommandNotExecutable => epb::Reason::CommandNotExecutable,
+        Reason::NotRunning => epb::Reason::NotRunning,
+        Reason::Internal => epb::Reason::Internal,
+    }
+}
+
+/// The one mapping of a domain error to a gRPC status: the code from its
+/// kind, the text a user reads, and an `ErrorDetail` clients branch on.
+pub fn status<E: Classify>(e: E) -> Status {
+    let reason = e.reason();
+    let detail = epb::ErrorDetail {
+        reason: reason_to_pb(reason).into(),
+        subject: e.subject().unwrap_or_default().to_string(),
+        exit_code: reason.exit_code().unwrap_or(0),
+    };
+    Status::with_details(
+        code(reason.kind()),
+        e.to_string(),
+        prost::Message::encode_to_vec(&detail).into(),
+    )
+}
+
 pub fn container_status(e: containers::Error) -> Status {
-    Status::new(code(e.kind()), e.to_string())
+    status(e)
 }
 
 pub fn image_status(e: images::Error) -> Status {
-    let c = match e.kind() {
-        images::ErrorKind::NotFound => Code::NotFound,
-        images::ErrorKind::AlreadyExists => Code::AlreadyExists,
-        images::ErrorKind::InvalidArgument => Code::InvalidArgument,
-        images::ErrorKind::FailedPrecondition => Code::FailedPrecondition,
-        images::ErrorKind::Internal => Code::Internal,
-    };
-    Status::new(c, e.to_string())
+    status(e)
 }
 
 pub fn volume_status(e: volumes::Error) -> Status {
-    let c = match &e {
-        volumes::Error::NotFound { .. } => Code::NotFound,
-        volumes::Error::InvalidName { .. } | volumes::Error::Driver { .. } => Code::InvalidArgument,
-        volumes::Error::InUse { .. } => Code::FailedPrecondition,
-        _ => Code::Internal,
-    };
-    Status::new(c, e.to_string())
+    status(e)
 }
 
 pub fn time(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -54,104 +74,159 @@ pub fn time(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
         .unwrap_or_default()
 }
 
-pub fn spec_from_pb(s: cpb::ContainerSpec) -> Result<containers::Spec, Status> {
-    let mut mounts = Vec::new();
-    for m in s.mounts {
-        let kind = match m.r#type.as_str() {
-            "" | "volume" => containers::MountKind::Volume,
-            "bind" => containers::MountKind::Bind,
-            "tmpfs" => containers::MountKind::Tmpfs,
-            other => {
+/// A wire limit: 0 is unset, a negative value is refused with the option's name.
+fn limit(value: i64, option: &str) -> Result<Option<u64>, Status> {
+    match u64::try_from(value) {
+        Ok(0) => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "invalid {option}: {value} (a limit cannot be negative)"
+        ))),
+    }
+}
+
+fn mount_kind(t: cpb::MountType) -> containers::MountKind {
+    match t {
+        cpb::MountType::Volume => containers::MountKind::Volume,
+        cpb::MountType::Bind => containers::MountKind::Bind,
+        cpb::MountType::Tmpfs => containers::MountKind::Tmpfs,
+    }
+}
+
+fn mount_type(k: containers::MountKind) -> cpb::MountType {
+    match k {
+        containers::MountKind::Volume => cpb::MountType::Volume,
+        containers::MountKind::Bind => cpb::MountType::Bind,
+        containers::MountKind::Tmpfs => cpb::MountType::Tmpfs,
+    }
+}
+
+impl TryFrom<cpb::ContainerSpec> for containers::Spec {
+    type Error = Status;
+
+    fn try_from(s: cpb::ContainerSpec) -> Result<Self, Status> {
+        let mut mounts = Vec::new();
+        for m in s.mounts {
+            let kind = cpb::MountType::try_from(m.r#type).map_err(|_| {
+                Status::invalid_argument(format!(
+                    "invalid mount type {} (use volume, bind or tmpfs)",
+                    m.r#type
+                ))
+            })?;
+            mounts.push(containers::MountSpec {
+                kind: mount_kind(kind),
+                source: m.source,
+                target: m.target,
+                read_only: m.read_only,
+            });
+        }
+        let rp = s.restart_policy.unwrap_or_default();
+        let restart_policy = match cpb::RestartPolicyName::try_from(rp.name) {
+            Ok(cpb::RestartPolicyName::RestartPolicyNo) => containers::RestartPolicy::No,
+            Ok(cpb::RestartPolicyName::RestartPolicyOnFailure) => {
+                containers::RestartPolicy::OnFailure {
+                    max_retries: rp.maximum_retry_count,
+                }
+            }
+            Ok(cpb::RestartPolicyName::RestartPolicyAlways) => containers::RestartPolicy::Always,
+            Ok(cpb::RestartPolicyName::RestartPolicyUnlessStopped) => {
+                containers::RestartPolicy::UnlessStopped
+            }
+            Err(_) => {
                 return Err(Status::invalid_argument(format!(
-                    "invalid mount type {other:?} (use volume, bind or tmpfs)"
+                    "invalid restart policy {}: use no, always, unless-stopped or on-failure[:N]",
+                    rp.name
                 )))
             }
         };
-        mounts.push(containers::MountSpec {
-            kind,
-            source: m.source,
-            target: m.target,
-            read_only: m.read_only,
-        });
+        let r = s.resources.unwrap_or_default();
+        Ok(containers::Spec {
+            name: s.name,
+            image: s.image,
+            entrypoint: s.entrypoint_set.then_some(s.entrypoint),
+            cmd: s.cmd,
+            env: s.env,
+            working_dir: s.working_dir,
+            user: s.user,
+            hostname: s.hostname,
+            tty: s.tty,
+            open_stdin: s.open_stdin,
+            mounts,
+            resources: containers::Resources {
+                memory_bytes: limit(r.memory_bytes, "--memory")?,
+                nano_cpus: limit(r.nano_cpus, "--cpus")?,
+                cpu_shares: limit(r.cpu_shares, "--cpu-shares")?,
+                pids_limit: limit(r.pids_limit, "--pids-limit")?,
+            },
+            restart_policy,
+            read_only: s.read_only,
+            init: s.init,
+            stop_signal: s.stop_signal,
+            stop_timeout: s.stop_timeout,
+            labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            network_mode: containers::NetworkMode::parse(&s.network_mode),
+            auto_remove: s.auto_remove,
+        })
     }
-    let rp = s.restart_policy.unwrap_or_default();
-    let restart_policy = containers::RestartPolicy::parse(&rp.name, rp.maximum_retry_count)
-        .ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "invalid restart policy {:?}: use no, always, unless-stopped or on-failure[:N]",
-                rp.name
-            ))
-        })?;
-    let r = s.resources.unwrap_or_default();
-    Ok(containers::Spec {
-        name: s.name,
-        image: s.image,
-        entrypoint: s.entrypoint_set.then_some(s.entrypoint),
-        cmd: s.cmd,
-        env: s.env,
-        working_dir: s.working_dir,
-        user: s.user,
-        hostname: s.hostname,
-        tty: s.tty,
-        open_stdin: s.open_stdin,
-        mounts,
-        resources: containers::Resources {
-            memory_bytes: r.memory_bytes,
-            nano_cpus: r.nano_cpus,
-            cpu_shares: r.cpu_shares,
-            pids_limit: r.pids_limit,
-        },
-        restart_policy,
-        read_only: s.read_only,
-        init: s.init,
-        stop_signal: s.stop_signal,
-        stop_timeout: s.stop_timeout,
-        labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
-        network_mode: s.network_mode,
-        auto_remove: s.auto_remove,
-    })
 }
 
-pub fn spec_to_pb(s: &containers::Spec) -> cpb::ContainerSpec {
-    cpb::ContainerSpec {
-        name: s.name.clone(),
-        image: s.image.clone(),
-        entrypoint: s.entrypoint.clone().unwrap_or_default(),
-        entrypoint_set: s.entrypoint.is_some(),
-        cmd: s.cmd.clone(),
-        env: s.env.clone(),
-        working_dir: s.working_dir.clone(),
-        user: s.user.clone(),
-        hostname: s.hostname.clone(),
-        tty: s.tty,
-        open_stdin: s.open_stdin,
-        mounts: s
-            .mounts
-            .iter()
-            .map(|m| cpb::Mount {
-                r#type: m.kind.as_str().to_string(),
-                source: m.source.clone(),
-                target: m.target.clone(),
-                read_only: m.read_only,
-            })
-            .collect(),
-        resources: Some(cpb::Resources {
-            memory_bytes: s.resources.memory_bytes,
-            nano_cpus: s.resources.nano_cpus,
-            cpu_shares: s.resources.cpu_shares,
-            pids_limit: s.resources.pids_limit,
-        }),
-        restart_policy: Some(cpb::RestartPolicy {
-            name: s.restart_policy.name().to_string(),
-            maximum_retry_count: s.restart_policy.max_retries() as i32,
-        }),
-        read_only: s.read_only,
-        init: s.init,
-        stop_signal: s.stop_signal.clone(),
-        stop_timeout: s.stop_timeout,
-        labels: s.labels.clone().into_iter().collect(),
-        network_mode: s.network_mode.clone(),
-        auto_remove: s.auto_remove,
+/// Limits back on the wire (0: unset).
+fn wire(v: Option<u64>) -> i64 {
+    v.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl From<&containers::Spec> for cpb::ContainerSpec {
+    fn from(s: &containers::Spec) -> Self {
+        let name = match s.restart_policy {
+            containers::RestartPolicy::No => cpb::RestartPolicyName::RestartPolicyNo,
+            containers::RestartPolicy::OnFailure { .. } => {
+                cpb::RestartPolicyName::RestartPolicyOnFailure
+            }
+            containers::RestartPolicy::Always => cpb::RestartPolicyName::RestartPolicyAlways,
+            containers::RestartPolicy::UnlessStopped => {
+                cpb::RestartPolicyName::RestartPolicyUnlessStopped
+            }
+        };
+        cpb::ContainerSpec {
+            name: s.name.clone(),
+            image: s.image.clone(),
+            entrypoint: s.entrypoint.clone().unwrap_or_default(),
+            entrypoint_set: s.entrypoint.is_some(),
+            cmd: s.cmd.clone(),
+            env: s.env.clone(),
+            working_dir: s.working_dir.clone(),
+            user: s.user.clone(),
+            hostname: s.hostname.clone(),
+            tty: s.tty,
+            open_stdin: s.open_stdin,
+            mounts: s
+                .mounts
+                .iter()
+                .map(|m| cpb::Mount {
+                    r#type: mount_type(m.kind).into(),
+                    source: m.source.clone(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                })
+                .collect(),
+            resources: Some(cpb::Resources {
+                memory_bytes: wire(s.resources.memory_bytes),
+                nano_cpus: wire(s.resources.nano_cpus),
+                cpu_shares: wire(s.resources.cpu_shares),
+                pids_limit: wire(s.resources.pids_limit),
+            }),
+            restart_policy: Some(cpb::RestartPolicy {
+                name: name.into(),
+                maximum_retry_count: s.restart_policy.max_retries(),
+            }),
+            read_only: s.read_only,
+            init: s.init,
+            stop_signal: s.stop_signal.clone(),
+            stop_timeout: s.stop_timeout,
+            labels: s.labels.clone().into_iter().collect(),
+            network_mode: s.network_mode.as_string(),
+            auto_remove: s.auto_remove,
+        }
     }
 }
 
@@ -178,7 +253,7 @@ pub fn container_to_pb(c: &containers::Container) -> cpb::Container {
         }),
         image: c.spec.image.clone(),
         image_id: c.image_id.clone(),
-        spec: Some(spec_to_pb(&c.spec)),
+        spec: Some((&c.spec).into()),
         restart_count: c.restart_count as i32,
         log_path: c.log_path.display().to_string(),
         hostname_path: c.dir.join("hostname").display().to_string(),

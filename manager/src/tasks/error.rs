@@ -53,3 +53,73 @@ impl TaskError {
         matches!(self, TaskError::NotFound { .. })
     }
 }
+
+/// The runtime's own words for an exec failure, as runc prints them (the OCI
+/// runtime CLI contract: berth-runtime, runc and crun agree on them). This is
+/// the one place berthd reads meaning out of text, because it is where the
+/// runtime's text enters it.
+fn exec_failure(message: &str) -> Option<crate::errors::Reason> {
+    use crate::errors::Reason;
+    let m = message.to_ascii_lowercase();
+    if m.contains("executable file not found") || m.contains("no such file or directory") {
+        Some(Reason::CommandNotFound)
+    } else if m.contains("permission denied") {
+        Some(Reason::CommandNotExecutable)
+    } else {
+        None
+    }
+}
+
+impl crate::errors::Classify for TaskError {
+    fn reason(&self) -> crate::errors::Reason {
+        use crate::errors::Reason;
+        match self {
+            TaskError::NotFound { .. } => Reason::NotFound,
+            TaskError::AlreadyExists { .. } => Reason::AlreadyExists,
+            TaskError::FailedPrecondition { message, .. } => {
+                exec_failure(message).unwrap_or(Reason::Conflict)
+            }
+            TaskError::InvalidArgument { .. } => Reason::InvalidArgument,
+            TaskError::Shim { message, .. } => exec_failure(message).unwrap_or(Reason::Internal),
+            TaskError::Unreachable { .. } | TaskError::Spawn { .. } | TaskError::Io { .. } => {
+                Reason::Internal
+            }
+        }
+    }
+
+    fn subject(&self) -> Option<&str> {
+        match self {
+            TaskError::NotFound { id, .. }
+            | TaskError::AlreadyExists { id, .. }
+            | TaskError::FailedPrecondition { id, .. }
+            | TaskError::InvalidArgument { id, .. }
+            | TaskError::Shim { id, .. }
+            | TaskError::Unreachable { id, .. }
+            | TaskError::Spawn { id, .. }
+            | TaskError::Io { id, .. } => Some(id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::{Classify, Reason};
+
+    #[test]
+    fn runtime_exec_failures_are_classified() {
+        let shim = |m: &str| TaskError::Shim {
+            id: "c".into(),
+            message: m.into(),
+        };
+        assert_eq!(
+            shim("exec: \"nope\": executable file not found in $PATH").reason(),
+            Reason::CommandNotFound
+        );
+        assert_eq!(
+            shim("exec: \"/etc/passwd\": permission denied").reason(),
+            Reason::CommandNotExecutable
+        );
+        assert_eq!(shim("cgroup: EBUSY").reason(), Reason::Internal);
+    }
+}

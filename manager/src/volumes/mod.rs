@@ -36,6 +36,28 @@ pub enum Error {
     Store(#[from] metadata::Error),
 }
 
+impl crate::errors::Classify for Error {
+    fn reason(&self) -> crate::errors::Reason {
+        use crate::errors::Reason;
+        match self {
+            Error::NotFound { .. } => Reason::NotFound,
+            Error::InvalidName { .. } | Error::Driver { .. } => Reason::InvalidArgument,
+            Error::InUse { .. } => Reason::Conflict,
+            Error::Io { .. } | Error::Store(_) => Reason::Internal,
+        }
+    }
+
+    fn subject(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { name }
+            | Error::InvalidName { name }
+            | Error::InUse { name, .. }
+            | Error::Io { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
 /// A stored volume.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Volume {

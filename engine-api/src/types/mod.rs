@@ -1,0 +1,22 @@
+//! Plain data exchanged with berthd, one module per noun. The proto
+//! conversions live apart, in `crate::convert`.
+
+mod container;
+mod event;
+mod image;
+mod log;
+mod spec;
+mod volume;
+
+pub use container::{
+    Container, ContainerState, CreateResponse, MountPoint, PruneReport, Stats, StopResult, Top,
+    WaitResult,
+};
+pub use event::Event;
+pub use image::{HistoryEntry, Image, ImageConfig, RemovedImage};
+pub use log::{LogEntry, LogsOptions};
+pub use spec::{
+    ByteSize, ContainerSpec, InvalidCpus, InvalidNetworkMode, InvalidSize, Mount, MountKind,
+    NanoCpus, NetworkMode, Resources, RestartPolicy, RestartPolicyError,
+};
+pub use volume::Volume;
