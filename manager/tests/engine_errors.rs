@@ -2,7 +2,7 @@
 
 mod engine_support;
 
-use berth_engine_api::ErrorKind;
+use berth_engine_api::{ErrorKind, Reason};
 use engine_support::*;
 
 #[tokio::test]
@@ -13,6 +13,7 @@ async fn unknown_image_container_and_name_clash() {
     s.image = "nosuchimage".into();
     let e = c.containers().create(&s).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.reason(), Reason::NoSuchImage);
     assert!(
         e.to_string().starts_with("No such image: nosuchimage"),
         "{e}"
@@ -30,6 +31,7 @@ async fn unknown_image_container_and_name_clash() {
     let id = c.containers().create(&s).await.unwrap().id;
     let e = c.containers().create(&s).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(e.reason(), Reason::AlreadyExists);
     assert_eq!(
         e.to_string(),
         format!("Conflict. The container name \"/web\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")
@@ -69,6 +71,38 @@ async fn no_command_is_a_clear_error() {
     let e = c.containers().create(&spec(&[])).await.unwrap_err();
     assert!(e.to_string().starts_with("No command specified"), "{e}");
     assert!(c.containers().list(true, &[], 0).await.unwrap().is_empty());
+}
+
+/// The reason and the exit status of a failed start arrive as data: the
+/// client never reads them out of the message.
+#[tokio::test]
+async fn exec_failures_carry_their_reason_and_exit_status() {
+    let d = Daemon::start("err-exec").await;
+    let c = d.busybox().await;
+    for (cmd, reason, code) in [
+        ("/no/such/binary", Reason::CommandNotFound, 127),
+        ("/etc/passwd", Reason::CommandNotExecutable, 126),
+    ] {
+        let id = c.containers().create(&spec(&[cmd])).await.unwrap().id;
+        let e = c.containers().start(&id).await.unwrap_err();
+        assert_eq!(e.reason(), reason, "{cmd}: {e}");
+        assert_eq!(e.exit_code(), Some(code), "{cmd}: {e}");
+        // Named as the user knows it, no 64-hex id, no internal layers.
+        let name = c.containers().inspect(&id).await.unwrap().name;
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("failed to start container {name}: ")),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&id) && !text.contains("task ") && !text.contains("shim"),
+            "{text}"
+        );
+        let state = c.containers().inspect(&id).await.unwrap().state;
+        assert_eq!(state.exit_code, code, "{cmd}");
+        assert!(!state.running);
+        c.containers().remove(&id, true, false).await.unwrap();
+    }
 }
 
 #[test]

@@ -94,5 +94,8 @@ async fn exec_with_and_without_tty() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), format!("Container {id} is not running"));
+    // docker's words, naming the container as the user knows it; the reason is data.
+    let name = c.containers().inspect(&id).await.unwrap().name;
+    assert_eq!(e.to_string(), format!("Container {name} is not running"));
+    assert_eq!(e.reason(), berth_engine_api::Reason::NotRunning);
 }

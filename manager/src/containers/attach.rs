@@ -99,9 +99,14 @@ impl Containers {
         };
         let tty = c.spec.tty;
         let id = c.id.clone();
+        let name = c.name.clone();
         if let Some(live) = self.live_task(&id) {
             let guard = self.guard(&id);
-            let a = live.task.attach(opts).await?;
+            let a = live
+                .task
+                .attach(opts)
+                .await
+                .map_err(super::task_err(&name))?;
             return Ok(Box::pin(async move {
                 Ok(AttachHandle {
                     stdin: a.stdin,
@@ -124,7 +129,8 @@ impl Containers {
         Ok(Box::pin(async move {
             let a = rx
                 .await
-                .map_err(|_| Error::NotRunning { id: id.clone() })??;
+                .map_err(|_| Error::NotRunning { name: name.clone() })?
+                .map_err(super::task_err(&name))?;
             Ok(AttachHandle {
                 stdin: a.stdin,
                 output: a.output,
@@ -156,10 +162,13 @@ impl Containers {
     /// Sets the pty size of a running container.
     pub async fn resize(&self, reference: &str, width: u32, height: u32) -> Result<()> {
         let c = self.lookup(reference)?;
-        let live = self
-            .live_task(&c.id)
-            .ok_or_else(|| Error::NotRunning { id: c.id.clone() })?;
-        live.task.resize(width, height).await?;
+        let live = self.live_task(&c.id).ok_or_else(|| Error::NotRunning {
+            name: c.name.clone(),
+        })?;
+        live.task
+            .resize(width, height)
+            .await
+            .map_err(super::task_err(&c.name))?;
         Ok(())
     }
 

@@ -30,9 +30,7 @@ impl Containers {
         let c2 = c.clone();
         let r = tokio::task::spawn_blocking(move || images.commit(&c2, &req))
             .await
-            .map_err(|e| Error::InvalidArgument {
-                message: format!("commit panicked: {e}"),
-            });
+            .map_err(super::interrupted("committing", &c.name));
         if paused {
             if let Err(e) = self.unpause(&c.id).await {
                 tracing::warn!(id = %c.id, error = %e, "unpausing after commit");

@@ -11,7 +11,7 @@ use super::names;
 use super::record::{
     Container, MountKind, MountPoint, NetworkMode, Spec, State, DEFAULT_STOP_TIMEOUT,
 };
-use super::{io_err, Containers, Error, Result};
+use super::{interrupted, io_err, Containers, Error, Result};
 use crate::metadata::{self, Table};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -67,11 +67,10 @@ impl Containers {
     /// Creates a container; returns its ID and warnings for the user.
     pub async fn create(&self, spec: Spec) -> Result<(String, Vec<String>)> {
         let this = self.clone();
+        let name = spec.name.clone();
         tokio::task::spawn_blocking(move || this.create_blocking(spec))
             .await
-            .map_err(|e| Error::InvalidArgument {
-                message: format!("create panicked: {e}"),
-            })?
+            .map_err(interrupted("creating", &name))?
     }
 
     fn create_blocking(&self, mut spec: Spec) -> Result<(String, Vec<String>)> {

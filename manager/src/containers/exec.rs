@@ -68,10 +68,10 @@ impl Containers {
     pub fn exec_create(&self, reference: &str, opts: ExecOptions) -> Result<String> {
         let c = self.lookup(reference)?;
         if self.live_task(&c.id).is_none() {
-            return Err(Error::NotRunning { id: c.id });
+            return Err(Error::NotRunning { name: c.name });
         }
         if c.state.status == super::Status::Paused {
-            return Err(Error::Paused { id: c.id });
+            return Err(Error::Paused { name: c.name });
         }
         if opts.args.is_empty() {
             return Err(Error::InvalidArgument {
@@ -140,14 +140,18 @@ impl Containers {
 
     /// Starts an exec. Unless `detach`, its stdio is attached before it runs.
     pub async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<StartedExec> {
-        let not_found = || Error::InvalidArgument {
-            message: format!("No such exec instance: {exec_id}"),
+        let not_found = || Error::NoSuchExec {
+            id: exec_id.to_string(),
         };
         let (container_id, opts, state) = {
             let m = self.inner.execs.lock().unwrap_or_else(|e| e.into_inner());
             let e = m.get(exec_id).ok_or_else(not_found)?;
             (e.container_id.clone(), e.opts.clone(), e.state.clone())
         };
+        // Messages name the container as the user knows it.
+        let name = self
+            .lookup(&container_id)
+            .map_or_else(|_| container_id.clone(), |c| c.name);
         {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             if s.started {
@@ -159,17 +163,13 @@ impl Containers {
         }
         let live = self
             .live_task(&container_id)
-            .ok_or_else(|| Error::NotRunning {
-                id: container_id.clone(),
-            })?;
+            .ok_or_else(|| Error::NotRunning { name: name.clone() })?;
         let this = self.clone();
         let cid = container_id.clone();
         let o2 = opts.clone();
         let process = tokio::task::spawn_blocking(move || this.exec_process(&cid, &o2))
             .await
-            .map_err(|e| Error::InvalidArgument {
-                message: format!("exec panicked: {e}"),
-            })??;
+            .map_err(super::interrupted("executing a process in", &name))??;
         let p = live
             .task
             .exec(ExecSpec {
@@ -178,7 +178,8 @@ impl Containers {
                 stdin: opts.attach_stdin,
                 tty: opts.tty,
             })
-            .await?;
+            .await
+            .map_err(super::task_err(&name))?;
         let attach = if detach {
             None
         } else {
@@ -188,10 +189,11 @@ impl Containers {
                     stdout: true,
                     stderr: true,
                 })
-                .await?;
+                .await
+                .map_err(super::task_err(&name))?;
             Some(AttachHandle::new(self, &container_id, a, opts.tty))
         };
-        let pid = p.start().await?;
+        let pid = p.start().await.map_err(super::task_err(&name))?;
         {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             s.pid = pid;
@@ -231,17 +233,19 @@ impl Containers {
             .unwrap_or_else(|e| e.into_inner())
             .get(exec_id)
             .and_then(|e| e.process.clone())
-            .ok_or_else(|| Error::InvalidArgument {
-                message: format!("No such exec instance: {exec_id}"),
+            .ok_or_else(|| Error::NoSuchExec {
+                id: exec_id.to_string(),
             })?;
-        p.resize(width, height).await?;
+        p.resize(width, height)
+            .await
+            .map_err(super::task_err(exec_id))?;
         Ok(())
     }
 
     pub fn exec_inspect(&self, exec_id: &str) -> Result<ExecInfo> {
         let m = self.inner.execs.lock().unwrap_or_else(|e| e.into_inner());
-        let e = m.get(exec_id).ok_or_else(|| Error::InvalidArgument {
-            message: format!("No such exec instance: {exec_id}"),
+        let e = m.get(exec_id).ok_or_else(|| Error::NoSuchExec {
+            id: exec_id.to_string(),
         })?;
         let s = e.state.lock().unwrap_or_else(|e| e.into_inner());
         Ok(ExecInfo {

@@ -76,6 +76,8 @@ use crate::volumes::{self, Volumes};
 pub enum Error {
     #[error("No such container: {reference}")]
     NotFound { reference: String },
+    #[error("No such exec instance: {id}")]
+    NoSuchExec { id: String },
     #[error("Could not find the file {path} in container {container}")]
     PathNotFound { path: String, container: String },
     #[error("multiple containers match {reference:?}: use more characters of the ID or the name")]
@@ -94,14 +96,23 @@ pub enum Error {
     NoCommand,
     #[error("{message}")]
     InvalidArgument { message: String },
-    #[error("Container {id} is not running")]
-    NotRunning { id: String },
-    #[error("Container {id} is paused. Unpause the container before stopping or killing")]
-    Paused { id: String },
-    #[error("You cannot remove a running container {id}. Stop the container before attempting removal or force remove")]
-    Running { id: String },
-    #[error("Container {id} is restarting, wait until the container is running")]
-    Restarting { id: String },
+    #[error("Container {name} is not running")]
+    NotRunning { name: String },
+    #[error("Container {name} is paused. Unpause the container before stopping or killing")]
+    Paused { name: String },
+    #[error("You cannot remove a running container {name}. Stop the container before attempting removal or force remove")]
+    Running { name: String },
+    #[error("Container {name} is restarting, wait until the container is running")]
+    Restarting { name: String },
+    /// A blocking step of a verb did not finish (it panicked or berthd is
+    /// shutting down); the details are in berthd's log.
+    #[error(
+        "{operation} container {name} was interrupted inside berthd; see berthd's log, then retry"
+    )]
+    Interrupted {
+        operation: &'static str,
+        name: String,
+    },
     #[error("container {id}: {path}: {source}")]
     Io {
         id: String,
@@ -114,8 +125,15 @@ pub enum Error {
         #[source]
         source: BundleError,
     },
-    #[error(transparent)]
-    Task(#[from] TaskError),
+    /// What the shim or the runtime under it said, about container `name`.
+    #[error("container {name}: {}", source.detail())]
+    Task { name: String, source: TaskError },
+    /// The shims' state cannot be read (at restore, before any container).
+    #[error("reading the shims' state: {}", .0.detail())]
+    Shims(TaskError),
+    /// The first run of the container's process failed.
+    #[error("failed to start container {name}: {}", source.detail())]
+    StartFailed { name: String, source: TaskError },
     #[error(transparent)]
     Volume(#[from] volumes::Error),
     #[error(transparent)]
@@ -125,7 +143,9 @@ pub enum Error {
 impl Classify for Error {
     fn reason(&self) -> Reason {
         match self {
-            Error::NotFound { .. } | Error::PathNotFound { .. } => Reason::NotFound,
+            Error::NotFound { .. } | Error::PathNotFound { .. } | Error::NoSuchExec { .. } => {
+                Reason::NotFound
+            }
             Error::NoSuchImage { .. } => Reason::NoSuchImage,
             Error::NameInUse { .. } => Reason::AlreadyExists,
             Error::InvalidName { .. }
@@ -138,8 +158,13 @@ impl Classify for Error {
                 Reason::Conflict
             }
             Error::Volume(e) => e.reason(),
-            Error::Task(e) => e.reason(),
-            Error::Image { .. } | Error::Io { .. } | Error::Store(_) => Reason::Internal,
+            Error::Task { source, .. }
+            | Error::StartFailed { source, .. }
+            | Error::Shims(source) => source.reason(),
+            Error::Image { .. }
+            | Error::Io { .. }
+            | Error::Store(_)
+            | Error::Interrupted { .. } => Reason::Internal,
         }
     }
 
@@ -150,13 +175,16 @@ impl Classify for Error {
             | Error::NoSuchImage { reference }
             | Error::Image { reference, .. } => Some(reference),
             Error::NameInUse { name, .. } | Error::InvalidName { name } => Some(name),
-            Error::NotRunning { id }
-            | Error::Paused { id }
-            | Error::Running { id }
-            | Error::Restarting { id }
-            | Error::Io { id, .. }
-            | Error::Bundle { id, .. } => Some(id),
+            Error::NotRunning { name }
+            | Error::Paused { name }
+            | Error::Running { name }
+            | Error::Restarting { name }
+            | Error::Interrupted { name, .. }
+            | Error::Task { name, .. }
+            | Error::StartFailed { name, .. } => Some(name),
+            Error::Io { id, .. } | Error::Bundle { id, .. } => Some(id),
             Error::PathNotFound { path, .. } => Some(path),
+            Error::NoSuchExec { id } => Some(id),
             _ => None,
         }
     }
@@ -377,6 +405,25 @@ impl Containers {
     /// The task manager (for system-wide reports).
     pub fn tasks(&self) -> &TaskManager {
         &self.inner.tasks
+    }
+}
+
+/// Maps a task error of container `name` (what users see names it).
+fn task_err(name: &str) -> impl FnOnce(TaskError) -> Error {
+    let name = name.to_string();
+    move |source| Error::Task { name, source }
+}
+
+/// Maps a failed blocking step to [`Error::Interrupted`], logging the cause
+/// (a panic's message is for berthd's log, not for the user).
+fn interrupted(
+    operation: &'static str,
+    name: &str,
+) -> impl FnOnce(tokio::task::JoinError) -> Error {
+    let name = name.to_string();
+    move |e| {
+        tracing::error!(container = %name, operation, error = %e, "blocking step did not finish");
+        Error::Interrupted { operation, name }
     }
 }
 

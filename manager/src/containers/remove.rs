@@ -15,7 +15,9 @@ impl Containers {
         let _g = lock.lock().await;
         let c = self.lookup(&c.id)?;
         if c.state.status.is_live() && !force {
-            return Err(Error::Running { id: c.id.clone() });
+            return Err(Error::Running {
+                name: c.name.clone(),
+            });
         }
         self.remove_locked(c, volumes).await
     }
@@ -40,9 +42,7 @@ impl Containers {
             this.destroy_blocking(&c2)
         })
         .await
-        .map_err(|e| Error::InvalidArgument {
-            message: format!("remove panicked: {e}"),
-        })??;
+        .map_err(super::interrupted("removing", &c.name))??;
         self.forget(&c.id);
         tracing::debug!(id = %c.id, task = ?t_task, total = ?t0.elapsed(), "removed");
         self.publish(&c, "destroy", &[]);

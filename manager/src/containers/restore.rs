@@ -26,7 +26,7 @@ impl Containers {
         let known: HashSet<String> = records.iter().map(|c| c.id.clone()).collect();
 
         // Shims of containers with no record: a create cut short.
-        for id in self.inner.tasks.list()? {
+        for id in self.inner.tasks.list().map_err(super::Error::Shims)? {
             if !known.contains(&id) {
                 self.kill_task(&id).await;
                 report.removed_half_done.push(id);

@@ -17,7 +17,7 @@ impl Containers {
         let c = self.lookup(&c.id)?;
         match c.state.status {
             Status::Running => return Ok(()),
-            Status::Paused => return Err(Error::Paused { id: c.id }),
+            Status::Paused => return Err(Error::Paused { name: c.name }),
             Status::Removing => {
                 return Err(Error::NotFound {
                     reference: reference.to_string(),
@@ -36,9 +36,7 @@ impl Containers {
         let mid = id.clone();
         tokio::task::spawn_blocking(move || images.mount_rootfs(&mid))
             .await
-            .map_err(|e| Error::InvalidArgument {
-                message: format!("mount panicked: {e}"),
-            })?
+            .map_err(super::interrupted("mounting the filesystem of", &c.name))?
             .map_err(|e| Error::Image {
                 reference: c.spec.image.clone(),
                 message: e.to_string(),
@@ -57,7 +55,10 @@ impl Containers {
             Ok(t) => t,
             Err(e) => {
                 self.record_start_error(&id, &e)?;
-                return Err(e.into());
+                return Err(Error::StartFailed {
+                    name: c.name.clone(),
+                    source: e,
+                });
             }
         };
         self.hand_over_attaches(&id, &task).await;
@@ -69,7 +70,10 @@ impl Containers {
                     let _ = self.inner.tasks.cleanup_dead(&id).await;
                 }
                 self.record_start_error(&id, &e)?;
-                return Err(e.into());
+                return Err(Error::StartFailed {
+                    name: c.name.clone(),
+                    source: e,
+                });
             }
         };
         let epoch = self.next_epoch();

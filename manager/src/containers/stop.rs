@@ -206,17 +206,20 @@ impl Containers {
                 message: format!("Invalid signal: {signal}"),
             })?
         };
-        let live = self
-            .live_task(&c.id)
-            .ok_or_else(|| Error::NotRunning { id: c.id.clone() })?;
+        let live = self.live_task(&c.id).ok_or_else(|| Error::NotRunning {
+            name: c.name.clone(),
+        })?;
         if c.state.status == Status::Paused && sig != libc::SIGKILL {
-            return Err(Error::Paused { id: c.id });
+            return Err(Error::Paused { name: c.name });
         }
         if sig == libc::SIGKILL || sig == libc::SIGTERM {
             self.modify(&c.id, |c| c.manually_stopped = true)?;
         }
         self.publish(&c, "kill", &[("signal", sig.to_string())]);
-        live.task.kill(sig, sig == libc::SIGKILL).await?;
+        live.task
+            .kill(sig, sig == libc::SIGKILL)
+            .await
+            .map_err(super::task_err(&c.name))?;
         Ok(())
     }
 

@@ -10,10 +10,17 @@ impl Containers {
         ps_args: &str,
     ) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let c = self.lookup(reference)?;
-        let live = self
-            .live_task(&c.id)
-            .ok_or_else(|| Error::NotRunning { id: c.id.clone() })?;
-        let pids: Vec<u32> = live.task.pids().await?.into_iter().map(|p| p.pid).collect();
+        let live = self.live_task(&c.id).ok_or_else(|| Error::NotRunning {
+            name: c.name.clone(),
+        })?;
+        let pids: Vec<u32> = live
+            .task
+            .pids()
+            .await
+            .map_err(super::task_err(&c.name))?
+            .into_iter()
+            .map(|p| p.pid)
+            .collect();
         let args: Vec<&str> = if ps_args.trim().is_empty() {
             vec!["-ef"]
         } else {

@@ -48,6 +48,26 @@ pub enum TaskError {
 }
 
 impl TaskError {
+    /// What went wrong, for a user: no task id (the caller names the
+    /// container), no internal layer names, and what to do where it is known.
+    pub fn detail(&self) -> String {
+        match self {
+            TaskError::NotFound { message, .. }
+            | TaskError::AlreadyExists { message, .. }
+            | TaskError::FailedPrecondition { message, .. }
+            | TaskError::InvalidArgument { message, .. } => message.clone(),
+            TaskError::Shim { message, .. } => format!("the runtime failed: {message}"),
+            TaskError::Unreachable { .. } => "its shim is gone (killed from outside?); \
+                `berth rm -f` removes the container"
+                .to_string(),
+            TaskError::Spawn { shim, source, .. } => format!(
+                "cannot run the shim {}: {source} (is berth-shim installed next to berthd?)",
+                shim.display()
+            ),
+            TaskError::Io { path, source, .. } => format!("{}: {source}", path.display()),
+        }
+    }
+
     /// True for [`TaskError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, TaskError::NotFound { .. })
