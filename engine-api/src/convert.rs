@@ -11,7 +11,7 @@ use berth_proto::services::volumes::v1 as vpb;
 
 use crate::types::{
     ByteSize, Container, ContainerSpec, ContainerState, Event, Image, ImageConfig, Mount,
-    MountKind, MountPoint, NanoCpus, Resources, RestartPolicy, Stats, Volume,
+    MountKind, MountPoint, NanoCpus, Resources, RestartPolicy, Stats, TmpfsOptions, Volume,
 };
 
 impl From<MountKind> for cpb::MountType {
@@ -93,6 +93,34 @@ impl From<cpb::Resources> for Resources {
     }
 }
 
+impl From<&TmpfsOptions> for cpb::TmpfsOptions {
+    fn from(o: &TmpfsOptions) -> Self {
+        cpb::TmpfsOptions {
+            size_bytes: o.size.map_or(0, |b| b.0),
+            mode: o.mode,
+            uid: o.uid,
+            gid: o.gid,
+            exec: o.exec,
+            suid: o.suid,
+            dev: o.dev,
+        }
+    }
+}
+
+impl From<cpb::TmpfsOptions> for TmpfsOptions {
+    fn from(o: cpb::TmpfsOptions) -> Self {
+        TmpfsOptions {
+            size: (o.size_bytes > 0).then_some(ByteSize(o.size_bytes)),
+            mode: o.mode,
+            uid: o.uid,
+            gid: o.gid,
+            exec: o.exec,
+            suid: o.suid,
+            dev: o.dev,
+        }
+    }
+}
+
 impl From<&ContainerSpec> for cpb::ContainerSpec {
     fn from(s: &ContainerSpec) -> Self {
         cpb::ContainerSpec {
@@ -115,6 +143,7 @@ impl From<&ContainerSpec> for cpb::ContainerSpec {
                     source: m.source.clone(),
                     target: m.target.clone(),
                     read_only: m.read_only,
+                    tmpfs: (m.kind == MountKind::Tmpfs).then(|| (&m.tmpfs).into()),
                 })
                 .collect(),
             resources: Some((&s.resources).into()),
@@ -126,6 +155,7 @@ impl From<&ContainerSpec> for cpb::ContainerSpec {
             labels: s.labels.clone().into_iter().collect(),
             network_mode: s.network_mode.as_string(),
             auto_remove: s.auto_remove,
+            shm_size_bytes: to_wire(s.shm_size.map(|b| b.0)),
         }
     }
 }
@@ -152,6 +182,7 @@ impl From<cpb::ContainerSpec> for ContainerSpec {
                 .into_iter()
                 .map(|m| Mount {
                     kind: m.r#type().into(),
+                    tmpfs: m.tmpfs.map(TmpfsOptions::from).unwrap_or_default(),
                     source: m.source,
                     target: m.target,
                     read_only: m.read_only,
@@ -166,6 +197,7 @@ impl From<cpb::ContainerSpec> for ContainerSpec {
             labels: s.labels.into_iter().collect(),
             network_mode: s.network_mode.parse().unwrap_or_default(),
             auto_remove: s.auto_remove,
+            shm_size: from_wire(s.shm_size_bytes).map(ByteSize),
         }
     }
 }
@@ -313,8 +345,15 @@ mod tests {
             mounts: vec![Mount {
                 kind: MountKind::Tmpfs,
                 target: "/t".into(),
+                tmpfs: TmpfsOptions {
+                    size: Some(ByteSize(1 << 20)),
+                    mode: Some(0o1700),
+                    exec: true,
+                    ..Default::default()
+                },
                 ..Default::default()
             }],
+            shm_size: Some(ByteSize(128 << 20)),
             resources: Resources {
                 memory: Some(ByteSize(64 << 20)),
                 cpus: Some(NanoCpus(500_000_000)),

@@ -46,8 +46,9 @@ pub use io::{Attach, Input, Output, OutputKind};
 pub use system::{DiskUsage, Info, System, SystemPrune, Version};
 pub use types::{
     ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, Event, HistoryEntry, Image,
-    ImageConfig, InvalidCpus, InvalidNetworkMode, InvalidSize, LogEntry, LogsOptions, Mount,
-    MountKind, MountPoint, NanoCpus, NetworkMode, PruneReport, RemovedImage, Resources,
-    RestartPolicy, RestartPolicyError, Stats, StopResult, Top, Volume, WaitResult,
+    ImageConfig, InvalidCpus, InvalidNetworkMode, InvalidSize, InvalidTmpfsOption, LogEntry,
+    LogsOptions, Mount, MountKind, MountPoint, NanoCpus, NetworkMode, PruneReport, RemovedImage,
+    Resources, RestartPolicy, RestartPolicyError, Stats, StopResult, TmpfsOptions, Top, Volume,
+    WaitResult,
 };
 pub use volumes::Volumes;

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod events;
 pub mod images;
 pub mod metadata;
+pub mod restricted_name;
 pub mod services;
 pub mod snapshots;
 pub mod tasks;

@@ -49,6 +49,7 @@ async fn a_missing_bind_source_leaves_no_container() {
         source: "/nonexistent/berth-test".into(),
         target: "/x".into(),
         read_only: false,
+        tmpfs: Default::default(),
     });
     let e = c.containers().create(&s).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);

@@ -62,6 +62,7 @@ async fn named_volumes_persist_across_rm_and_are_shared() {
         source: "data".into(),
         target: "/data".into(),
         read_only: false,
+        tmpfs: Default::default(),
     };
     let mut w = spec(&["sh", "-c", "echo persisted > /data/f"]);
     w.mounts.push(vol.clone());

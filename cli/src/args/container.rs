@@ -24,7 +24,7 @@ pub struct CreateArgs {
     /// Bind mount a volume: NAME:/path, /host/path:/path, /path (anonymous); append :ro for read-only
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
-    /// Mount a tmpfs directory
+    /// Mount a tmpfs directory: PATH[:OPTIONS] (size=, mode=, uid=, gid=, exec, suid, dev, ro)
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Working directory inside the container
@@ -54,6 +54,9 @@ pub struct CreateArgs {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
+    /// Size of /dev/shm (e.g. 128m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<ByteSize>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,

@@ -38,6 +38,7 @@ fn parse_volume(v: &str) -> Result<Mount> {
     };
     Ok(Mount {
         kind,
+        tmpfs: Default::default(),
         source,
         target: target.to_string(),
         read_only,
@@ -76,12 +77,7 @@ impl TryFrom<&CreateArgs> for ContainerSpec {
             mounts.push(parse_volume(v)?);
         }
         for t in &a.tmpfs {
-            mounts.push(Mount {
-                kind: MountKind::Tmpfs,
-                source: String::new(),
-                target: t.split(':').next().unwrap_or(t).to_string(),
-                read_only: false,
-            });
+            mounts.push(Mount::tmpfs(t).with_context(|| format!("--tmpfs {t}"))?);
         }
         let mut labels = std::collections::BTreeMap::new();
         for l in &a.label {
@@ -124,6 +120,7 @@ impl TryFrom<&CreateArgs> for ContainerSpec {
             labels,
             network_mode: a.network.clone().unwrap_or_default(),
             auto_remove: a.rm,
+            shm_size: a.shm_size,
         })
     }
 }

@@ -16,7 +16,8 @@ pub use event::Event;
 pub use image::{HistoryEntry, Image, ImageConfig, RemovedImage};
 pub use log::{LogEntry, LogsOptions};
 pub use spec::{
-    ByteSize, ContainerSpec, InvalidCpus, InvalidNetworkMode, InvalidSize, Mount, MountKind,
-    NanoCpus, NetworkMode, Resources, RestartPolicy, RestartPolicyError,
+    ByteSize, ContainerSpec, InvalidCpus, InvalidNetworkMode, InvalidSize, InvalidTmpfsOption,
+    Mount, MountKind, NanoCpus, NetworkMode, Resources, RestartPolicy, RestartPolicyError,
+    TmpfsOptions,
 };
 pub use volume::Volume;

@@ -38,6 +38,8 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     pub network_mode: NetworkMode,
     pub auto_remove: bool,
+    /// Size of `/dev/shm`; `None`: docker's default (64 MiB).
+    pub shm_size: Option<ByteSize>,
 }
 
 /// A mount to set up (`-v`, `--tmpfs`).
@@ -48,6 +50,92 @@ pub struct Mount {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    /// Only for [`MountKind::Tmpfs`].
+    pub tmpfs: TmpfsOptions,
+}
+
+/// docker's `--tmpfs PATH:OPTIONS`: the mount is `noexec,nosuid,nodev`
+/// unless `exec`, `suid` or `dev` say otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TmpfsOptions {
+    pub size: Option<ByteSize>,
+    /// Permission bits of the mount's root (e.g. 0o1777).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub exec: bool,
+    pub suid: bool,
+    pub dev: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid tmpfs option {option:?}: {why}")]
+pub struct InvalidTmpfsOption {
+    pub option: String,
+    pub why: &'static str,
+}
+
+impl Mount {
+    /// docker's `--tmpfs PATH[:OPTIONS]`, where OPTIONS may also hold `ro`/`rw`.
+    pub fn tmpfs(arg: &str) -> Result<Mount, InvalidTmpfsOption> {
+        let (target, opts) = arg.split_once(':').unwrap_or((arg, ""));
+        let mut read_only = false;
+        let mut rest = Vec::new();
+        for o in opts.split(',') {
+            match o {
+                "ro" => read_only = true,
+                "rw" => read_only = false,
+                o => rest.push(o),
+            }
+        }
+        Ok(Mount {
+            kind: MountKind::Tmpfs,
+            source: String::new(),
+            target: target.to_string(),
+            read_only,
+            tmpfs: rest.join(",").parse()?,
+        })
+    }
+}
+
+impl FromStr for TmpfsOptions {
+    type Err = InvalidTmpfsOption;
+
+    /// `size=64m,mode=1777,uid=1000,gid=1000,exec,nosuid,ro`, comma-separated.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut o = TmpfsOptions::default();
+        for opt in s.split(',').filter(|x| !x.is_empty()) {
+            let bad = |why| InvalidTmpfsOption {
+                option: opt.to_string(),
+                why,
+            };
+            match opt.split_once('=') {
+                Some(("size", v)) => {
+                    o.size = Some(v.parse().map_err(|_| bad("not a size (e.g. 64m)"))?)
+                }
+                Some(("mode", v)) => {
+                    let m = u32::from_str_radix(v, 8).map_err(|_| bad("not an octal mode"))?;
+                    if m > 0o7777 {
+                        return Err(bad("a mode is at most 7777"));
+                    }
+                    o.mode = Some(m);
+                }
+                Some(("uid", v)) => o.uid = Some(v.parse().map_err(|_| bad("not a uid"))?),
+                Some(("gid", v)) => o.gid = Some(v.parse().map_err(|_| bad("not a gid"))?),
+                Some(_) => return Err(bad("use size, mode, uid or gid")),
+                None => match opt {
+                    "exec" => o.exec = true,
+                    "noexec" => o.exec = false,
+                    "suid" => o.suid = true,
+                    "nosuid" => o.suid = false,
+                    "dev" => o.dev = true,
+                    "nodev" => o.dev = false,
+                    _ => return Err(bad("use exec, noexec, suid, nosuid, dev or nodev")),
+                },
+            }
+        }
+        Ok(o)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -321,6 +409,24 @@ mod tests {
         ] {
             assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tmpfs_options_parse() {
+        let o: TmpfsOptions = "size=1m,mode=1700,uid=5,exec,nodev".parse().unwrap();
+        assert_eq!(o.size, Some(ByteSize(1 << 20)));
+        assert_eq!(o.mode, Some(0o1700));
+        assert_eq!(o.uid, Some(5));
+        assert!(o.exec && !o.dev && !o.suid);
+        assert!("mode=8000".parse::<TmpfsOptions>().is_err());
+        assert!("mode=77777".parse::<TmpfsOptions>().is_err());
+        assert!("size=lots".parse::<TmpfsOptions>().is_err());
+        assert!("bogus".parse::<TmpfsOptions>().is_err());
+        assert!("nr_inodes=5".parse::<TmpfsOptions>().is_err());
+        let m = Mount::tmpfs("/x:size=1m,ro,mode=1700").unwrap();
+        assert_eq!((m.target.as_str(), m.read_only), ("/x", true));
+        assert_eq!(m.tmpfs.mode, Some(0o1700));
+        assert_eq!(Mount::tmpfs("/y").unwrap().tmpfs, TmpfsOptions::default());
     }
 
     #[test]

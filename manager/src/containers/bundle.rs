@@ -291,6 +291,10 @@ fn build_config(
     }
     args.push(c.path.clone());
     args.extend(c.args.iter().cloned());
+    let shm_size = match c.spec.shm_size {
+        Some(bytes) => format!("size={bytes}"),
+        None => "size=65536k".to_string(),
+    };
     let cwd = if c.working_dir.is_empty() {
         "/"
     } else {
@@ -340,7 +344,7 @@ fn build_config(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
         )?,
     ];
     for (file, dest) in [
@@ -360,12 +364,13 @@ fn build_config(
     }
     for m in &c.mounts {
         let mut opts = match m.kind {
-            MountKind::Tmpfs => vec!["nosuid", "nodev", "noexec"],
-            _ => vec!["rbind", "rprivate"],
+            MountKind::Tmpfs => m.tmpfs.mount_options(),
+            _ => vec!["rbind".to_string(), "rprivate".to_string()],
         };
         if !m.rw {
-            opts.push("ro");
+            opts.push("ro".to_string());
         }
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         mounts.push(match m.kind {
             MountKind::Tmpfs => mount(m.destination.as_str(), "tmpfs", "tmpfs", &opts)?,
             _ => mount(m.destination.as_str(), "bind", m.source.clone(), &opts)?,

@@ -9,25 +9,13 @@ use super::bundle;
 use super::image_source::{ImageError, ImageInfo};
 use super::names;
 use super::record::{
-    Container, MountKind, MountPoint, NetworkMode, Spec, State, DEFAULT_STOP_TIMEOUT,
+    Container, MountKind, MountPoint, MountSpec, Spec, State, DEFAULT_STOP_TIMEOUT,
 };
+use super::validate;
 use super::{interrupted, io_err, Containers, Error, Result};
 use crate::metadata::{self, Table};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// CPUs this process may run on (docker's `NumCPU`: the affinity mask).
-fn online_cpus() -> u64 {
-    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
-        Ok(set) => (0..nix::sched::CpuSet::count())
-            .filter(|i| set.is_set(*i).unwrap_or(false))
-            .count()
-            .max(1) as u64,
-        Err(_) => std::thread::available_parallelism()
-            .map(|n| n.get() as u64)
-            .unwrap_or(1),
-    }
-}
 
 /// Merges `KEY=VALUE` lists; later entries win, order of first appearance kept.
 fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
@@ -74,80 +62,7 @@ impl Containers {
     }
 
     fn create_blocking(&self, mut spec: Spec) -> Result<(String, Vec<String>)> {
-        let mut warnings = Vec::new();
-        if !spec.name.is_empty() {
-            spec.name = spec.name.trim_start_matches('/').to_string();
-            names::validate(&spec.name)?;
-        }
-        if spec.network_mode == NetworkMode::Default {
-            spec.network_mode = self.inner.settings.default_network.clone();
-        }
-        match &spec.network_mode {
-            NetworkMode::None | NetworkMode::Host => {}
-            NetworkMode::Bridge | NetworkMode::Default => {
-                warnings.push(
-                    "bridge networking is not available yet; the container has no network (--network none)"
-                        .to_string(),
-                );
-                spec.network_mode = NetworkMode::None;
-            }
-            other => {
-                return Err(Error::InvalidArgument {
-                    message: format!(
-                        "network {} not found (supported: none, host)",
-                        other.as_string()
-                    ),
-                })
-            }
-        }
-        for m in &spec.mounts {
-            if !m.target.starts_with('/') {
-                return Err(Error::InvalidArgument {
-                    message: format!(
-                        "invalid mount config: mount path must be absolute: {:?}",
-                        m.target
-                    ),
-                });
-            }
-            if m.kind == MountKind::Bind && !Path::new(&m.source).exists() {
-                return Err(Error::InvalidArgument {
-                    message: format!(
-                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                        m.source
-                    ),
-                });
-            }
-        }
-        if spec.auto_remove && spec.restart_policy != super::RestartPolicy::No {
-            return Err(Error::InvalidArgument {
-                message: "conflicting options: cannot specify both --restart and --rm".to_string(),
-            });
-        }
-        if spec.init && self.inner.settings.init_path.is_none() {
-            return Err(Error::InvalidArgument {
-                message: "--init: no init binary found (install berth-init next to berthd, or set \"init-path\" in daemon.json)".to_string(),
-            });
-        }
-        if spec
-            .resources
-            .memory_bytes
-            .is_some_and(|m| m < 6 * 1024 * 1024)
-        {
-            return Err(Error::InvalidArgument {
-                message: "Minimum memory limit allowed is 6MB".to_string(),
-            });
-        }
-        if let Some(nano_cpus) = spec.resources.nano_cpus {
-            // docker's bounds: a quota the host cannot give is refused, not clamped.
-            let n = online_cpus();
-            if nano_cpus < 10_000_000 || nano_cpus > n.saturating_mul(1_000_000_000) {
-                return Err(Error::InvalidArgument {
-                    message: format!(
-                        "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
-                    ),
-                });
-            }
-        }
+        let warnings = validate::check(&mut spec, &self.inner.settings)?;
         let image = self
             .inner
             .images
@@ -285,11 +200,15 @@ impl Containers {
         let mut mounts = Vec::new();
         let user_targets: Vec<String> = c.spec.mounts.iter().map(|m| m.target.clone()).collect();
         for m in c.spec.mounts.clone() {
-            mounts.push(self.mount_point(&c.id, &m.source, &m.target, m.kind, m.read_only)?);
+            mounts.push(self.mount_point(&c.id, &m)?);
         }
         for target in &image.volumes {
             if !user_targets.iter().any(|t| t == target) {
-                mounts.push(self.mount_point(&c.id, "", target, MountKind::Volume, false)?);
+                let anonymous = MountSpec {
+                    target: target.clone(),
+                    ..Default::default()
+                };
+                mounts.push(self.mount_point(&c.id, &anonymous)?);
             }
         }
         for m in &mounts {
@@ -323,49 +242,30 @@ impl Containers {
         Ok(c)
     }
 
-    fn mount_point(
-        &self,
-        id: &str,
-        source: &str,
-        target: &str,
-        kind: MountKind,
-        read_only: bool,
-    ) -> Result<MountPoint> {
-        Ok(match kind {
+    fn mount_point(&self, id: &str, m: &MountSpec) -> Result<MountPoint> {
+        let mut point = MountPoint {
+            kind: m.kind,
+            destination: m.target.clone(),
+            rw: !m.read_only,
+            ..Default::default()
+        };
+        match m.kind {
             MountKind::Volume => {
-                let anonymous = source.is_empty();
+                let anonymous = m.source.is_empty();
                 let name = if anonymous {
                     names::new_id()
                 } else {
-                    source.to_string()
+                    m.source.clone()
                 };
                 let v = self.inner.volumes.acquire(&name, id, anonymous)?;
-                MountPoint {
-                    kind,
-                    name: v.name,
-                    source: v.mountpoint,
-                    destination: target.to_string(),
-                    rw: !read_only,
-                    anonymous,
-                }
+                point.name = v.name;
+                point.source = v.mountpoint;
+                point.anonymous = anonymous;
             }
-            MountKind::Bind => MountPoint {
-                kind,
-                name: String::new(),
-                source: PathBuf::from(source),
-                destination: target.to_string(),
-                rw: !read_only,
-                anonymous: false,
-            },
-            MountKind::Tmpfs => MountPoint {
-                kind,
-                name: String::new(),
-                source: PathBuf::new(),
-                destination: target.to_string(),
-                rw: !read_only,
-                anonymous: false,
-            },
-        })
+            MountKind::Bind => point.source = PathBuf::from(&m.source),
+            MountKind::Tmpfs => point.tmpfs = m.tmpfs.clone(),
+        }
+        Ok(point)
     }
 }
 

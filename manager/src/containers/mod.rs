@@ -44,6 +44,7 @@ mod start;
 mod stats;
 mod stop;
 mod top;
+mod validate;
 mod wait;
 
 pub use attach::{AttachFuture, AttachHandle, AttachRequest};
@@ -54,7 +55,7 @@ pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
 pub use logs::{LogEntry, LogOptions};
 pub use record::{
     Container, MountKind, MountPoint, MountSpec, NetworkMode, Resources, RestartPolicy, Spec,
-    State, Status, DEFAULT_STOP_TIMEOUT,
+    State, Status, TmpfsOptions, DEFAULT_STOP_TIMEOUT,
 };
 pub use stop::{parse_signal, StopOutcome};
 pub use wait::WaitResult;
@@ -68,13 +69,14 @@ use tokio::sync::watch;
 pub use crate::errors::{Classify, ErrorKind, Reason};
 use crate::events::Events;
 use crate::metadata::{self, Store, Table};
+use crate::restricted_name::shown;
 use crate::tasks::{Task, TaskError, TaskManager};
 use crate::volumes::{self, Volumes};
 
 /// Errors of container operations. Display texts are docker's where docker has one.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("No such container: {reference}")]
+    #[error("No such container: {}", shown(reference))]
     NotFound { reference: String },
     #[error("No such exec instance: {id}")]
     NoSuchExec { id: String },
@@ -84,8 +86,11 @@ pub enum Error {
     Ambiguous { reference: String },
     #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
     NameInUse { name: String, id: String },
-    #[error("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
-    InvalidName { name: String },
+    #[error("Invalid container name ({}): {}", shown(name), problem.hint())]
+    InvalidName {
+        name: String,
+        problem: crate::restricted_name::Problem,
+    },
     #[error("No such image: {reference}")]
     NoSuchImage { reference: String },
     #[error("image {reference}: {message}")]
@@ -174,7 +179,7 @@ impl Classify for Error {
             | Error::Ambiguous { reference }
             | Error::NoSuchImage { reference }
             | Error::Image { reference, .. } => Some(reference),
-            Error::NameInUse { name, .. } | Error::InvalidName { name } => Some(name),
+            Error::NameInUse { name, .. } | Error::InvalidName { name, .. } => Some(name),
             Error::NotRunning { name }
             | Error::Paused { name }
             | Error::Running { name }

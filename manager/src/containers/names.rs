@@ -11,19 +11,12 @@ const NOUNS: &[&str] = &[
     "lagoon", "marina", "narwhal", "oar", "pier", "quay", "reef", "sail", "tide", "wharf",
 ];
 
-/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (one char is fine too).
+/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 255 characters.
 pub fn validate(name: &str) -> Result<(), Error> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && name.len() <= 253;
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidName {
-            name: name.to_string(),
-        })
-    }
+    crate::restricted_name::check(name).map_err(|problem| Error::InvalidName {
+        name: name.to_string(),
+        problem,
+    })
 }
 
 /// `adjective_noun`, with a number appended after the first tries collide.

@@ -18,6 +18,46 @@ pub struct MountSpec {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    /// Only for tmpfs mounts.
+    #[serde(default)]
+    pub tmpfs: TmpfsOptions,
+}
+
+/// A tmpfs mount's options (docker's `--tmpfs PATH:OPTS`): noexec, nosuid
+/// and nodev unless `exec`, `suid` or `dev`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsOptions {
+    pub size_bytes: Option<u64>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub exec: bool,
+    pub suid: bool,
+    pub dev: bool,
+}
+
+impl TmpfsOptions {
+    /// The mount(8) options, in a fixed order.
+    pub fn mount_options(&self) -> Vec<String> {
+        let mut o = vec![
+            if self.suid { "suid" } else { "nosuid" }.to_string(),
+            if self.dev { "dev" } else { "nodev" }.to_string(),
+            if self.exec { "exec" } else { "noexec" }.to_string(),
+        ];
+        if let Some(size) = self.size_bytes {
+            o.push(format!("size={size}"));
+        }
+        if let Some(mode) = self.mode {
+            o.push(format!("mode={mode:o}"));
+        }
+        if let Some(uid) = self.uid {
+            o.push(format!("uid={uid}"));
+        }
+        if let Some(gid) = self.gid {
+            o.push(format!("gid={gid}"));
+        }
+        o
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +193,9 @@ pub struct Spec {
     pub labels: BTreeMap<String, String>,
     pub network_mode: NetworkMode,
     pub auto_remove: bool,
+    /// Size of /dev/shm; `None`: docker's 64 MiB.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
 }
 
 /// Lifecycle status, docker's names.
@@ -211,6 +254,9 @@ pub struct MountPoint {
     /// An anonymous volume (removed by `rm -v`).
     #[serde(default)]
     pub anonymous: bool,
+    /// Only for tmpfs mounts.
+    #[serde(default)]
+    pub tmpfs: TmpfsOptions,
 }
 
 /// The stored container.

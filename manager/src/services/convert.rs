@@ -41,18 +41,32 @@ fn reason_to_pb(r: Reason) -> epb::Reason {
     }
 }
 
+/// Longest status message sent (bytes).
+const MAX_MESSAGE: usize = 2048;
+
 /// The one mapping of a domain error to a gRPC status: the code from its
 /// kind, the text a user reads, and an `ErrorDetail` clients branch on.
 pub fn status<E: Classify>(e: E) -> Status {
     let reason = e.reason();
     let detail = epb::ErrorDetail {
         reason: reason_to_pb(reason).into(),
-        subject: e.subject().unwrap_or_default().to_string(),
+        subject: crate::restricted_name::shown(e.subject().unwrap_or_default()),
         exit_code: reason.exit_code().unwrap_or(0),
     };
+    // The message travels in an HTTP/2 header: keep it well under the limit
+    // whatever a user-given value inside it weighs.
+    let mut message = e.to_string();
+    if message.len() > MAX_MESSAGE {
+        let cut = (0..=MAX_MESSAGE)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
     Status::with_details(
         code(reason.kind()),
-        e.to_string(),
+        message,
         prost::Message::encode_to_vec(&detail).into(),
     )
 }
@@ -113,11 +127,21 @@ impl TryFrom<cpb::ContainerSpec> for containers::Spec {
                     m.r#type
                 ))
             })?;
+            let t = m.tmpfs.unwrap_or_default();
             mounts.push(containers::MountSpec {
                 kind: mount_kind(kind),
                 source: m.source,
                 target: m.target,
                 read_only: m.read_only,
+                tmpfs: containers::TmpfsOptions {
+                    size_bytes: (t.size_bytes > 0).then_some(t.size_bytes),
+                    mode: t.mode,
+                    uid: t.uid,
+                    gid: t.gid,
+                    exec: t.exec,
+                    suid: t.suid,
+                    dev: t.dev,
+                },
             });
         }
         let rp = s.restart_policy.unwrap_or_default();
@@ -166,6 +190,7 @@ impl TryFrom<cpb::ContainerSpec> for containers::Spec {
             labels: s.labels.into_iter().collect::<BTreeMap<_, _>>(),
             network_mode: containers::NetworkMode::parse(&s.network_mode),
             auto_remove: s.auto_remove,
+            shm_size: limit(s.shm_size_bytes, "--shm-size")?,
         })
     }
 }
@@ -207,6 +232,15 @@ impl From<&containers::Spec> for cpb::ContainerSpec {
                     source: m.source.clone(),
                     target: m.target.clone(),
                     read_only: m.read_only,
+                    tmpfs: (m.kind == containers::MountKind::Tmpfs).then(|| cpb::TmpfsOptions {
+                        size_bytes: m.tmpfs.size_bytes.unwrap_or(0),
+                        mode: m.tmpfs.mode,
+                        uid: m.tmpfs.uid,
+                        gid: m.tmpfs.gid,
+                        exec: m.tmpfs.exec,
+                        suid: m.tmpfs.suid,
+                        dev: m.tmpfs.dev,
+                    }),
                 })
                 .collect(),
             resources: Some(cpb::Resources {
@@ -226,6 +260,7 @@ impl From<&containers::Spec> for cpb::ContainerSpec {
             labels: s.labels.clone().into_iter().collect(),
             network_mode: s.network_mode.as_string(),
             auto_remove: s.auto_remove,
+            shm_size_bytes: wire(s.shm_size),
         }
     }
 }

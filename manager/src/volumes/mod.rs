@@ -14,14 +14,18 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::{self, Store, Table};
+use crate::restricted_name;
 
 /// Errors of the volume module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no such volume: {name}")]
     NotFound { name: String },
-    #[error("volume name {name:?} is invalid: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
-    InvalidName { name: String },
+    #[error("volume name \"{}\" is invalid: {}", restricted_name::shown(name), problem.hint())]
+    InvalidName {
+        name: String,
+        problem: restricted_name::Problem,
+    },
     #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
     InUse { name: String, users: Vec<String> },
     #[error("volume driver {driver:?} is not supported (only \"local\")")]
@@ -50,7 +54,7 @@ impl crate::errors::Classify for Error {
     fn subject(&self) -> Option<&str> {
         match self {
             Error::NotFound { name }
-            | Error::InvalidName { name }
+            | Error::InvalidName { name, .. }
             | Error::InUse { name, .. }
             | Error::Io { name, .. } => Some(name),
             _ => None,
@@ -301,16 +305,10 @@ impl Volumes {
 }
 
 fn validate_name(name: &str) -> Result<(), Error> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidName {
-            name: name.to_string(),
-        })
-    }
+    restricted_name::check(name).map_err(|problem| Error::InvalidName {
+        name: name.to_string(),
+        problem,
+    })
 }
 
 fn random_name() -> String {
