@@ -38,9 +38,8 @@ impl Requirement {
         match self {
             Requirement::Root => (!nix::unistd::geteuid().is_root())
                 .then(|| "root: run the tests as root (CI does)".to_string()),
-            Requirement::Busybox => (!Path::new("/usr/bin/busybox").is_file()).then(|| {
-                "/usr/bin/busybox: apt-get install busybox-static".to_string()
-            }),
+            Requirement::Busybox => (!Path::new("/usr/bin/busybox").is_file())
+                .then(|| "/usr/bin/busybox: apt-get install busybox-static".to_string()),
             Requirement::CgroupFs => (!Path::new("/sys/fs/cgroup").is_dir()).then(|| {
                 "a cgroup hierarchy at /sys/fs/cgroup: mount cgroup2 (or the v1 controllers) there"
                     .to_string()
@@ -73,7 +72,10 @@ pub fn host_lacks(needs: &str) {
 
 /// Always `false` when it returns.
 fn skip_or_fail(needs: &str) -> bool {
-    decide(needs, std::env::var_os(SKIP_MISSING_ENV).is_some_and(|v| v == "1"))
+    decide(
+        needs,
+        std::env::var_os(SKIP_MISSING_ENV).is_some_and(|v| v == "1"),
+    )
 }
 
 fn decide(needs: &str, skip: bool) -> bool {
