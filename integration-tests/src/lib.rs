@@ -11,6 +11,8 @@
 //! - [`console`] receives the pty master sent over `--console-socket`.
 //! - [`report`] decodes what the checker printed.
 //! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
+//! - [`requirements`] what a test needs from the machine: a missing one fails
+//!   the test unless `BERTH_TEST_SKIP_MISSING=1`.
 //!
 //! Every case of the conformance suite runs against both runtimes, so runc
 //! checks the suite itself: see the README for the cases runc fails here.
@@ -22,6 +24,7 @@ pub mod console;
 pub mod engine;
 pub mod error;
 pub mod report;
+pub mod requirements;
 pub mod runtime;
 
 pub use bundle::Bundle;
@@ -33,14 +36,16 @@ pub use runtime::{Container, Driver, Runtime};
 ///
 /// `fn name(rt) { ... }` becomes the module `name` with the tests `name::runc`
 /// and `name::berth`, so `cargo test ::runc` runs the runc halves only. A case
-/// that runc 1.1.5 fails on this machine carries `#[runc_fails = "why"]`: its
-/// runc half becomes `name::runc_fails_here`, which passes only while runc
-/// still fails (so the table in the README stays true).
+/// that runc 1.1.5 fails on this machine carries `#[runc_fails = "why"]` and
+/// `#[runc_shows = "text"]`: its runc half becomes `name::runc_fails_here`, which
+/// passes only while runc still fails *with an error containing the text* (so the
+/// table in the README stays true), after checking that runc is there and runs a
+/// plain container (an absent or broken runc fails it: see [`requirements`]).
 #[macro_export]
 macro_rules! conformance {
     ($(
         $(#[doc = $doc:literal])*
-        $(#[runc_fails = $why:literal])?
+        $(#[runc_fails = $why:literal] #[runc_shows = $shows:literal])?
         fn $name:ident($rt:ident) $body:block
     )*) => {$(
         $(#[doc = $doc])*
@@ -54,7 +59,7 @@ macro_rules! conformance {
                 Ok(())
             }
 
-            $crate::conformance!(@runc $($why)?);
+            $crate::conformance!(@runc $($why, $shows)?);
 
             #[test]
             fn berth() -> ::anyhow::Result<()> {
@@ -68,15 +73,18 @@ macro_rules! conformance {
             case($crate::Runtime::Runc)
         }
     };
-    (@runc $why:literal) => {
+    (@runc $why:literal, $shows:literal) => {
         #[test]
         fn runc_fails_here() {
+            if !$crate::requirements::runc_runs_here() {
+                return;
+            }
             match case($crate::Runtime::Runc) {
                 Ok(()) => panic!(
                     "runc was documented to fail this case ({}) but passed: update the table in integration-tests/README.md",
                     $why
                 ),
-                Err(e) => eprintln!("runc fails as documented ({}): {e:#}", $why),
+                Err(e) => $crate::requirements::documented_failure(&e, $why, $shows),
             }
         }
     };

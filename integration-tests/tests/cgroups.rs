@@ -119,6 +119,7 @@ conformance! {
 
     /// A 512 KiB memory limit: tiny, but a shell still runs in it.
     #[runc_fails = "runc 1.1.5 sets the limit after its own init already uses ~2 MiB in the cgroup: \"unable to set memory limit to 524288\""]
+    #[runc_shows = "unable to set memory limit to 524288"]
     fn memory_limit_512k(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "mem512k", &["/bin/sh", "-c", "echo ran-in-512k"])?;
@@ -146,6 +147,7 @@ conformance! {
 
     /// cpu.burst (spec 1.1) reaches cpu.cfs_burst_us.
     #[runc_fails = "runc 1.1.5 does not know linux.resources.cpu.burst (added in runc 1.2)"]
+    #[runc_shows = "cpu.cfs_burst_us 0"]
     fn cpu_burst(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "cpuburst", &["/checker", "sleep", "30"])?;
@@ -157,6 +159,7 @@ conformance! {
 
     /// cpu.idle (spec 1.1) reaches cpu.idle.
     #[runc_fails = "runc 1.1.5 does not know linux.resources.cpu.idle (added in runc 1.2)"]
+    #[runc_shows = "cpu.idle 0"]
     fn cpu_idle(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "cpuidle", &["/checker", "sleep", "30"])?;

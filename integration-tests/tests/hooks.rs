@@ -158,6 +158,7 @@ conformance! {
     /// prestart, createRuntime and createContainer run during create;
     /// startContainer and poststart during start; poststop during delete.
     #[runc_fails = "runc 1.1.5 runs poststart hooks during create, before start"]
+    #[runc_shows = r#"hooks ran during create: ["poststart"]"#]
     fn hooks_run_at_their_step(rt) {
         let d = Driver::new(rt)?;
         let b = hooked_bundle(rt, "hookstep", &["/checker", "sleep", "1"])?;
@@ -208,10 +209,12 @@ conformance! {
 
     /// A failing startContainer hook fails start and stops the container.
     #[runc_fails = "runc 1.1.5 runs startContainer hooks in the init after `start` has returned 0; the failure is not reported"]
+    #[runc_shows = "a failing startContainer hook did not fail the operation"]
     fn start_container_failure_is_fatal(rt) { check_fatal(rt, "startContainer")?; }
 
     /// A failing poststart hook is a warning: start succeeds, the process runs.
     #[runc_fails = "runc 1.1.5 runs poststart hooks during create, so a failing one makes `create` fail"]
+    #[runc_shows = "runc create failed: error running hook #0"]
     fn poststart_failure_is_warning(rt) { check_warning_only(rt, "poststart")?; }
 
     /// A failing poststop hook is a warning: delete succeeds.

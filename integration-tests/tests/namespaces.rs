@@ -97,6 +97,7 @@ conformance! {
 
     /// The time namespace (Linux 5.6) is created when listed.
     #[runc_fails = "runc 1.1.5 does not know the time namespace (added in runc 1.2)"]
+    #[runc_shows = r#"namespace {\"time\" \"\"} does not exist"#]
     fn time_namespace(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "timens", &["/checker"])?;
@@ -107,6 +108,7 @@ conformance! {
 
     /// linux.timeOffsets shift the clocks of a new time namespace.
     #[runc_fails = "runc 1.1.5 does not know the time namespace or timeOffsets (added in runc 1.2)"]
+    #[runc_shows = r#"namespace {\"time\" \"\"} does not exist"#]
     fn time_offsets(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "timeoff", &["/checker", "--read", "/proc/uptime"])?;
@@ -197,6 +199,7 @@ conformance! {
 
     /// domainname (spec 1.1) is set in the new uts namespace.
     #[runc_fails = "runc 1.1.5 ignores `domainname` (support came in runc 1.2)"]
+    #[runc_shows = "domainname (none)"]
     fn domainname(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "domain", &["/checker"])?;

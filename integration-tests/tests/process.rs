@@ -214,6 +214,7 @@ conformance! {
 
     /// linux.personality LINUX32 makes uname report a 32-bit machine.
     #[runc_fails = "runc 1.1.5 ignores linux.personality (support came in runc 1.2)"]
+    #[runc_shows = "machine x86_64"]
     fn personality_linux32(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "pers", &["/checker"])?;

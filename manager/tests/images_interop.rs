@@ -1,8 +1,10 @@
 //! docker-archive interoperability, checked against a real implementation: a private
 //! containerd (Debian's `containerd` package, the engine under docker) on a temp root
 //! and socket imports what `berth save` writes and exports it back, and berth loads
-//! that export with the same image ID. Skipped when containerd/ctr are not installed.
-//! Needs root.
+//! that export with the same image ID. Needs root, and containerd/ctr (and dockerd
+//! for the docker check): a missing one fails the test (see `requirements`).
+
+mod requirements;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,13 +51,8 @@ impl Drop for Containerd {
 }
 
 fn start_containerd() -> Option<Containerd> {
-    let have = |b: &str| {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false)
-    };
-    if !have("containerd") || !have("ctr") {
-        eprintln!("containerd/ctr not installed: skipping the interop check");
+    if !requirements::on_path("containerd") || !requirements::on_path("ctr") {
+        requirements::host_lacks("containerd and ctr on PATH (apt-get install containerd)");
         return None;
     }
     // Short path: unix socket names are limited to 108 bytes.
@@ -209,13 +206,8 @@ impl Drop for Dockerd {
 }
 
 fn start_dockerd() -> Option<Dockerd> {
-    let have = |b: &str| {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-            .unwrap_or(false)
-    };
-    if !have("dockerd") || !have("docker") {
-        eprintln!("dockerd/docker not installed: skipping the docker interop check");
+    if !requirements::on_path("dockerd") || !requirements::on_path("docker") {
+        requirements::host_lacks("dockerd and docker on PATH (apt-get install docker.io)");
         return None;
     }
     let dir = tempfile::Builder::new()

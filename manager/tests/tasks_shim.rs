@@ -6,6 +6,8 @@
 //! Each test uses its own ids and temp dirs, and a guard that removes what
 //! the test made (shim, container, cgroup) even when it fails.
 
+mod requirements;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -881,7 +883,10 @@ async fn a_stuck_shim_does_not_hang_reconnect() {
 async fn berth_init_makes_sigterm_stop_a_handlerless_program() {
     let init = shim_binary().with_file_name("berth-init");
     if !init.exists() {
-        eprintln!("no {} built: skipped", init.display());
+        requirements::host_lacks(&format!(
+            "{} (cargo build -p berth-shim --bin berth-init)",
+            init.display()
+        ));
         return;
     }
     let env = Env::new("init", &["/sbin/berth-init", "--", "sleep", "1000"]);

@@ -388,6 +388,9 @@ mod tests {
 
     #[test]
     fn root_applies_all_five_sets() {
+        if !crate::requirements::met(&[crate::requirements::Requirement::Root]) {
+            return;
+        }
         // CAP_KILL cannot be ambient (not permitted): skipped with a warning.
         let s = spec(
             &[Capability::Chown, Capability::NetBindService],
@@ -418,6 +421,9 @@ mod tests {
     /// execve only its ambient caps, which prove the whole keepcaps dance worked.
     #[test]
     fn root_non_root_user_keeps_ambient_caps_across_exec() {
+        if !crate::requirements::met(&[crate::requirements::Requirement::Root]) {
+            return;
+        }
         let s = spec(
             &[Capability::Chown, Capability::NetBindService],
             &[Capability::Chown, Capability::NetBindService],

@@ -10,7 +10,7 @@
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
 use oci_spec::runtime::Box as ConsoleSize;
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -85,15 +85,9 @@ pub fn setup_in_child(
             source: nix::Error::last(),
         });
     }
-    for target in 0..=2 {
-        // SAFETY: dup2 onto the standard descriptors, which we mean to replace.
-        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(ConsoleError::Pty {
-                step: "dup2",
-                source: nix::Error::last(),
-            });
-        }
-    }
+    nix::unistd::dup2_stdin(&slave).map_err(pty_err("dup2"))?;
+    nix::unistd::dup2_stdout(&slave).map_err(pty_err("dup2"))?;
+    nix::unistd::dup2_stderr(&slave).map_err(pty_err("dup2"))?;
     Ok(std::path::PathBuf::from(name))
 }
 
@@ -173,17 +167,14 @@ pub fn copy_winsize(master: RawFd) {
 }
 
 /// Write everything, retrying on EINTR; gives up silently on errors (a closed tty).
-pub fn write_all(fd: RawFd, mut data: &[u8]) {
+pub fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) {
     while !data.is_empty() {
-        // SAFETY: data is valid for its length.
-        let w = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if w <= 0 {
-            if w < 0 && nix::Error::last() == nix::Error::EINTR {
-                continue;
-            }
-            return;
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return,
+            Ok(w) => data = &data[w..],
+            Err(nix::Error::EINTR) => {}
+            Err(_) => return,
         }
-        data = &data[w as usize..];
     }
 }
 

@@ -1,6 +1,7 @@
 //! The six hook kinds of the runtime spec (`hooks.prestart` (deprecated),
 //! `createRuntime`, `createContainer`, `startContainer`, `poststart`, `poststop`):
-//! run each hook with the container state on stdin and its optional timeout.
+//! run each hook with the container state on stdin and its optional timeout, and
+//! build that state JSON ([`state_json`]).
 //!
 //! This module only runs hooks; *where* and *when* is the caller's part, per the spec:
 //! `prestart`, `createRuntime`, `poststart` and `poststop` run in the runtime's
@@ -14,15 +15,20 @@
 //! runs in a process group of its own so a timeout kills everything it started.
 //! Stdin and the captured stdout/stderr are memfds, not pipes: no thread is needed to
 //! feed or drain them and a hook that ignores stdin or writes a lot cannot block.
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Hooks};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,31 @@ impl HookKind {
     pub fn failure_is_fatal(self) -> bool {
         !matches!(self, HookKind::Poststart | HookKind::Poststop)
     }
+}
+
+/// The runtime-spec "State" JSON a hook reads on stdin. `status` is the spec's word
+/// for the step (`creating`, `created`, ...); `pid` is left out when it is not
+/// positive, as the spec asks once the container has stopped. Built here rather than
+/// from `container::State` because `createContainer`/`startContainer` hooks run in
+/// the init, which has no state file to read.
+pub fn state_json(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": id,
+        "status": status,
+        "bundle": bundle,
+        "annotations": annotations,
+    });
+    if pid > 0 {
+        v["pid"] = serde_json::json!(pid);
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 /// Run `hooks` in order, writing `state_json` (the container's state, runtime-spec
@@ -281,9 +312,13 @@ fn wait_with_timeout(
         }
         let now = Instant::now();
         if now >= deadline {
-            // The group id is the hook's pid (process_group(0)); -pid signals them all.
-            // SAFETY: kill(2) with a process group we created.
-            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            // The group id is the hook's pid (process_group(0)). ESRCH: the whole
+            // group has exited meanwhile, which the wait below collects.
+            let group = Pid::from_raw(child.id() as libc::pid_t);
+            match killpg(group, Signal::SIGKILL) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(e.into()),
+            }
             child.wait()?;
             return Ok(None);
         }
@@ -292,13 +327,9 @@ fn wait_with_timeout(
             // A pidfd polls readable when the process exits: no busy loop.
             Some(fd) => {
                 let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-                let mut pfd = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd, for the duration of the call.
-                unsafe { libc::poll(&mut pfd, 1, ms) };
+                let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                // Readiness, a timeout and EINTR alike send us round to try_wait.
+                let _ = poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], timeout);
             }
             None => std::thread::sleep(left.min(Duration::from_millis(10))),
         }
@@ -352,6 +383,22 @@ mod tests {
     use oci_spec::runtime::{HookBuilder, HooksBuilder};
     use std::os::unix::fs::PermissionsExt;
 
+    #[test]
+    fn state_json_leaves_out_the_pid_of_a_stopped_container() {
+        let ann = HashMap::from([("k".to_string(), "v".to_string())]);
+        let live: serde_json::Value =
+            serde_json::from_slice(&state_json("c1", "created", 42, Path::new("/b"), &ann))
+                .unwrap();
+        assert_eq!(
+            live,
+            serde_json::json!({"ociVersion": crate::OCI_VERSION, "id": "c1", "status": "created",
+                "pid": 42, "bundle": "/b", "annotations": {"k": "v"}})
+        );
+        let stopped: serde_json::Value =
+            serde_json::from_slice(&state_json("c1", "stopped", 0, Path::new("/b"), &ann)).unwrap();
+        assert!(stopped.get("pid").is_none(), "{stopped}");
+    }
+
     fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -375,6 +422,9 @@ mod tests {
 
     #[test]
     fn hook_gets_state_on_stdin_its_args_and_only_its_env() {
+        if !crate::requirements::met(&[crate::requirements::Requirement::Busybox]) {
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let o = out.to_str().unwrap();

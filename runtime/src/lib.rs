@@ -14,6 +14,8 @@
 //! - `capabilities`, `seccomp`, `hooks`, `rlimits`, `user`: process security and spec hooks
 //! - `console`     the pty of `process.terminal` and `--console-socket`
 //! - `logging`     runc-style log lines (`--log`, `--log-format`)
+//! - `requirements` (tests only) what a root test needs from the machine; a missing
+//!   one fails the test unless `BERTH_TEST_SKIP_MISSING=1`
 
 pub mod capabilities;
 pub mod cgroups;
@@ -24,7 +26,13 @@ pub mod hooks;
 pub mod logging;
 pub mod namespaces;
 pub mod process;
+#[cfg(test)]
+mod requirements;
 pub mod rlimits;
 pub mod rootfs;
 pub mod seccomp;
 pub mod user;
+
+/// The OCI runtime-spec version this runtime implements: the `ociVersion` of the
+/// state it prints and hands to hooks, and the `--version` and `features` maximum.
+pub const OCI_VERSION: &str = "1.2.0";

@@ -75,7 +75,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             "berth-runtime version {}\ncommit: {}\nspec: {}\n",
             env!("CARGO_PKG_VERSION"),
             env!("BERTH_RUNTIME_COMMIT"),
-            container::OCI_VERSION
+            berth_runtime::OCI_VERSION
         ));
         return Ok(0);
     }

@@ -313,6 +313,9 @@ mod tests {
 
     #[test]
     fn root_switch_sets_ids_groups_umask_and_keeps_permitted_caps() {
+        if !crate::requirements::met(&[crate::requirements::Requirement::Root]) {
+            return;
+        }
         let mut child = forked::spawn(|ch| {
             if let Err(e) = apply(&user(1000, 1001, vec![1002, 1003], Some(0o027))) {
                 return ch.fail(&e.to_string());
@@ -338,6 +341,9 @@ mod tests {
 
     #[test]
     fn root_staying_root_clears_groups_and_defaults_umask() {
+        if !crate::requirements::met(&[crate::requirements::Requirement::Root]) {
+            return;
+        }
         let mut child = forked::spawn(|ch| {
             umask(Mode::from_bits_truncate(0o077));
             let _ = setgroups(&[Gid::from_raw(4242)]);

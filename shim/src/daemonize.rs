@@ -10,7 +10,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -133,11 +133,7 @@ pub fn detach(prepared: Prepared) -> anyhow::Result<Detached> {
         ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
         ForkResult::Child => {}
     }
-    // SAFETY: plain prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("PR_SET_CHILD_SUBREAPER");
-    }
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     std::env::set_current_dir("/").context("chdir /")?;
     redirect_stdio(&prepared.state_dir.join(crate::shim::LOG_FILE))?;
     Ok(Detached { ready: Some(wr) })
@@ -155,14 +151,8 @@ fn redirect_stdio(log: &Path) -> anyhow::Result<()> {
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
-    // SAFETY: dup2 onto the standard descriptors, which this process owns.
-    unsafe {
-        if libc::dup2(null.as_raw_fd(), 0) < 0
-            || libc::dup2(out.as_raw_fd(), 1) < 0
-            || libc::dup2(out.as_raw_fd(), 2) < 0
-        {
-            return Err(std::io::Error::last_os_error()).context("dup2");
-        }
-    }
+    nix::unistd::dup2_stdin(&null).context("dup2 stdin")?;
+    nix::unistd::dup2_stdout(&out).context("dup2 stdout")?;
+    nix::unistd::dup2_stderr(&out).context("dup2 stderr")?;
     Ok(())
 }

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+mod devices;
 pub mod fs;
 pub mod layout;
 pub mod stats;

@@ -461,22 +461,17 @@ fn invalid_cgroups_path_is_rejected() {
     assert!(err.to_string().contains("cgroupsPath"), "{err}");
 }
 
-/// Root tests against the kernel. They need root and a cgroup hierarchy; without
-/// them they say so and pass (CI runs as root).
+/// Root tests against the kernel. They need root and a cgroup hierarchy, and some a
+/// host layout (a controller on v1, a cgroup2 mount); a missing one fails the test
+/// (see `crate::requirements`).
 mod kernel {
     use super::*;
+    use crate::requirements::{self, host_has, host_lacks, Requirement};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Child, Command, Stdio};
 
-    fn skip() -> Option<&'static str> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Some("not root");
-        }
-        if !Path::new("/sys/fs/cgroup").exists() {
-            return Some("no /sys/fs/cgroup");
-        }
-        None
+    fn ready() -> bool {
+        requirements::met(&[Requirement::Root, Requirement::CgroupFs])
     }
 
     fn unique(tag: &str) -> String {
@@ -586,8 +581,7 @@ mod kernel {
 
     #[test]
     fn lifecycle_on_the_real_kernel() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let name = unique("life");
@@ -713,8 +707,7 @@ mod kernel {
 
     #[test]
     fn default_path_is_relative_to_own_cgroup_and_removed() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let id = unique("rel");
@@ -746,14 +739,17 @@ mod kernel {
 
     #[test]
     fn memory_limit_below_usage_is_a_clear_error() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let name = unique("oom");
         let mut g = Guard::new(Some(&format!("/{name}/ctr")), "ctr");
-        if !matches!(g.mgr.hierarchy("memory"), Some(Hierarchy::V1(_))) {
-            eprintln!("skipped: v2 memory.max reclaims instead of refusing");
+        // v2's memory.max reclaims instead of refusing: only v1 shows this error.
+        let v1_memory = matches!(g.mgr.hierarchy("memory"), Some(Hierarchy::V1(_)));
+        if !host_has(
+            v1_memory,
+            "the memory controller on cgroup v1 (a v1 or hybrid host)",
+        ) {
             return;
         }
         let shm = format!("/dev/shm/{name}");
@@ -787,14 +783,16 @@ mod kernel {
 
     #[test]
     fn clamped_cpu_shares_are_refused() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let name = unique("shares");
         let mut g = Guard::new(Some(&format!("/{name}/ctr")), "ctr");
-        if !matches!(g.mgr.hierarchy("cpu"), Some(Hierarchy::V1(_))) {
-            eprintln!("skipped: cpu is not v1 here");
+        let v1_cpu = matches!(g.mgr.hierarchy("cpu"), Some(Hierarchy::V1(_)));
+        if !host_has(
+            v1_cpu,
+            "the cpu controller on cgroup v1 (a v1 or hybrid host)",
+        ) {
             return;
         }
         let pid = g.spawn(&["sleep", "1000"]);
@@ -812,14 +810,13 @@ mod kernel {
 
     #[test]
     fn hugetlb_limit_through_whichever_hierarchy_has_it() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let name = unique("huge");
         let mut g = Guard::new(Some(&format!("/{name}/ctr")), "ctr");
         let Some(h) = g.mgr.hierarchy("hugetlb") else {
-            eprintln!("skipped: no hugetlb controller");
+            host_lacks("a hugetlb controller (CONFIG_CGROUP_HUGETLB)");
             return;
         };
         let file = match h {
@@ -875,13 +872,12 @@ mod kernel {
 
     #[test]
     fn v2_device_filter_on_the_real_kernel() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let Some(v2) = Layout::parse_mountinfo(&mountinfo).v2 else {
-            eprintln!("skipped: no cgroup2 mount");
+            host_lacks("a cgroup2 mount (a v2 or hybrid host)");
             return;
         };
         struct Dir(PathBuf);
@@ -923,13 +919,12 @@ mod kernel {
 
     #[test]
     fn v2_freezer_on_the_real_kernel() {
-        if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
+        if !ready() {
             return;
         }
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let Some(v2) = Layout::parse_mountinfo(&mountinfo).v2 else {
-            eprintln!("skipped: no cgroup2 mount");
+            host_lacks("a cgroup2 mount (a v2 or hybrid host)");
             return;
         };
         struct Cleanup(PathBuf, Child);

@@ -5,7 +5,7 @@
 //! on any failure, so a failed create leaves nothing behind.
 use super::config::{load_spec, rootfs_path, validate};
 use super::state::{pid_start_time, write_atomic, State, EXEC_FIFO};
-use super::{hook_state, validate_id, Container, Error};
+use super::{validate_id, Container, Error};
 use crate::cgroups::Manager;
 use crate::console;
 use crate::hooks::HookKind;
@@ -42,7 +42,9 @@ impl Rollback {
     fn undo(&mut self, error: Error) -> Error {
         let mut failures = Vec::new();
         if let Some(mut init) = self.init.take() {
-            init.kill();
+            if let Err(e) = init.kill() {
+                failures.push(format!("killing the init (pid {}): {e}", init.pid));
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             // The killed init may take a moment to leave the cgroup.
@@ -193,7 +195,7 @@ pub(super) fn create_init(
         init.wait_hooks()?;
         let annotations = spec.annotations().clone().unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
-            let state = hook_state(&opts.id, "creating", pid, &bundle, &annotations);
+            let state = crate::hooks::state_json(&opts.id, "creating", pid, &bundle, &annotations);
             for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
                 crate::hooks::run_kind(kind, Some(hooks), &state)?;
             }

@@ -3,6 +3,9 @@
 use super::{Container, Error, Status};
 use crate::cgroups::FreezerState;
 use crate::hooks::HookKind;
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -51,15 +54,26 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     destroy(&c)
 }
 
+/// SIGKILL to `pid`; one that has exited already is what we wanted.
+fn sigkill(pid: i32) -> Result<(), Error> {
+    match signal::kill(Pid::from_raw(pid), Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(source) => Err(Error::Kill {
+            pid,
+            signal: libc::SIGKILL,
+            source,
+        }),
+    }
+}
+
 fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
-    // SAFETY: kill(2) of the recorded init pid (status checked its start time).
-    unsafe { libc::kill(c.state.init_pid, libc::SIGKILL) };
+    // The recorded init pid: `status` checked its start time.
+    sigkill(c.state.init_pid)?;
     // Without its own pid namespace the container's other processes survive the init.
     if let Ok(cg) = c.cgroup() {
         if !own_pid_ns(c) {
             for pid in cg.pids().unwrap_or_default() {
-                // SAFETY: kill(2) of pids the container's cgroup lists.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                sigkill(pid)?;
             }
         }
         if paused {
@@ -92,8 +106,7 @@ pub(super) fn destroy(c: &Container) -> Result<(), Error> {
         // The init's children outlive it without a pid namespace of their own (runc
         // kills them too).
         for pid in cg.pids().unwrap_or_default() {
-            // SAFETY: kill(2) of pids the container's cgroup lists.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            sigkill(pid)?;
         }
     }
     let mut res = cg.remove();

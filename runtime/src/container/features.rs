@@ -1,5 +1,5 @@
 //! `features`: what this runtime supports, in runc's `features` JSON shape.
-use super::OCI_VERSION;
+use crate::OCI_VERSION;
 
 const MOUNT_OPTIONS: &[&str] = &[
     "acl",

@@ -2,7 +2,9 @@
 //! the container's cgroup.
 use super::{Container, Error, Status};
 use crate::cgroups::FreezerState;
-use nix::sys::signal::Signal;
+use nix::errno::Errno;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -33,8 +35,17 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Error>
         let cg = c.cgroup()?;
         let paused = status == Status::Paused;
         for pid in cg.pids()? {
-            // SAFETY: kill(2) of the pids in the container's cgroup.
-            unsafe { libc::kill(pid, sig) };
+            match send(pid, sig) {
+                // It exited between the listing and the signal: nothing left to do.
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(source) => {
+                    return Err(Error::Kill {
+                        pid,
+                        signal: sig,
+                        source,
+                    })
+                }
+            }
         }
         // Frozen tasks only act on SIGKILL once thawed; runc thaws them too.
         if paused && sig == libc::SIGKILL {
@@ -45,11 +56,19 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Error>
     if status == Status::Stopped {
         return Err(Error::NotRunning(id.to_string()));
     }
-    // SAFETY: kill(2) of the init whose start time `status` just checked.
-    if unsafe { libc::kill(c.state.init_pid, sig) } < 0 {
-        return Err(Error::NotRunning(id.to_string()));
+    // The init whose start time `status` just checked; runc also answers "not
+    // running" for any failure here.
+    send(c.state.init_pid, sig).map_err(|_| Error::NotRunning(id.to_string()))
+}
+
+/// kill(2) with a signal number from [`parse_signal`]. nix's `kill` takes only the
+/// signals of its `Signal` enum, so the real-time ones (`kill c 40`) go to libc.
+fn send(pid: i32, sig: i32) -> Result<(), Errno> {
+    match Signal::try_from(sig) {
+        Ok(s) => signal::kill(Pid::from_raw(pid), s),
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        Err(_) => Errno::result(unsafe { libc::kill(pid, sig) }).map(drop),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -66,5 +85,19 @@ mod tests {
         for bad in ["0", "65", "SIGNOPE", "", "-1"] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn real_time_signals_are_sent_too() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        send(pid, libc::SIGRTMIN() + 6).unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGRTMIN() + 6));
+        assert_eq!(send(pid, libc::SIGTERM), Err(Errno::ESRCH), "reaped pid");
     }
 }

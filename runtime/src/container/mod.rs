@@ -33,7 +33,7 @@ pub use ps::ps;
 pub use run::run;
 pub use spec::{default_spec_json, write_default_spec};
 pub use start::start;
-pub use state::{hook_state, pid_alive, write_atomic, State, StateOutput, Status, OCI_VERSION};
+pub use state::{pid_alive, write_atomic, State, StateOutput, Status};
 pub use update::{parse_bytes, update, UpdateFlags};
 
 use crate::cgroups::{self, CgroupError};
@@ -83,6 +83,12 @@ pub enum Error {
     StartFailed { id: String, reason: String },
     #[error("the container's init (pid {pid}) is gone: {reason}")]
     InitGone { pid: i32, reason: String },
+    #[error("sending signal {signal} to pid {pid} of the container: {source}")]
+    Kill {
+        pid: i32,
+        signal: i32,
+        source: nix::Error,
+    },
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
@@ -168,7 +174,7 @@ impl Container {
         } else {
             self.state.init_pid
         };
-        hook_state(
+        crate::hooks::state_json(
             &self.state.id,
             status.as_str(),
             pid,

@@ -13,8 +13,8 @@ use std::path::Path;
 pub fn run(opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32, Error> {
     if !detach {
         // The init may be a grandchild (joining path): adopt it so we can wait for it.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::io(Path::new("prctl(PR_SET_CHILD_SUBREAPER)"), e.into()))?;
     }
     let terminal = super::config::load_spec(&opts.bundle.join("config.json"))
         .ok()

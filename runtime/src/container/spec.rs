@@ -1,6 +1,7 @@
 //! `spec`: the default config.json, the same one `runc spec` writes (busybox-friendly:
 //! `sh` with a terminal, pid/net/ipc/uts/mount namespaces, read-only root).
-use super::{Error, OCI_VERSION};
+use super::Error;
+use crate::OCI_VERSION;
 use std::path::Path;
 
 const TEMPLATE: &str = r#"{

@@ -11,7 +11,9 @@
 use super::state::EXEC_FIFO;
 use super::{Container, Error, Status};
 use crate::hooks::HookKind;
-use std::os::fd::AsRawFd;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -36,13 +38,13 @@ pub(super) fn start_container(c: &Container) -> Result<(), Error> {
             pid: c.state.init_pid,
             reason: format!("opening {}: {e}", fifo_path.display()),
         })?;
-    // SAFETY: writing one byte from a static buffer.
-    let n = unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-    if n != 1 {
-        return Err(Error::io(&fifo_path, std::io::Error::last_os_error()));
+    match nix::unistd::write(&fifo, b"0") {
+        Ok(1) => {}
+        Ok(_) => return Err(Error::io(&fifo_path, std::io::ErrorKind::WriteZero.into())),
+        Err(e) => return Err(Error::io(&fifo_path, e.into())),
     }
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
-    wait_for_exec(fifo.as_raw_fd());
+    wait_for_exec(fifo.as_fd());
     if let Some(text) = init_failure(&fifo) {
         return Err(Error::StartFailed {
             id: c.state.id.clone(),
@@ -84,25 +86,24 @@ fn init_failure(fifo: &std::fs::File) -> Option<String> {
 }
 
 /// Block until no process holds the fifo's read side (the init exec'd or died).
-fn wait_for_exec(fd: i32) {
+fn wait_for_exec(fd: BorrowedFd<'_>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut p = libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
-        if r > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
-            return;
-        }
-        if r < 0 && nix::Error::last() != nix::Error::EINTR {
-            return;
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut p = [PollFd::new(fd, PollFlags::empty())];
+        match poll(&mut p, timeout) {
+            Ok(n) if n > 0 => {
+                let hup = PollFlags::POLLERR | PollFlags::POLLHUP;
+                if p[0].revents().is_some_and(|r| r.intersects(hup)) {
+                    return;
+                }
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }

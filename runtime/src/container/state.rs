@@ -9,6 +9,7 @@
 //! stored: it is computed from the init pid, the pid's start time (so a recycled pid
 //! reads as stopped), the exec fifo (present until `start`) and the paused flag.
 use super::Error;
+use crate::OCI_VERSION;
 use chrono::{DateTime, SecondsFormat, Utc};
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// The OCI runtime-spec version this runtime implements.
-pub const OCI_VERSION: &str = "1.2.0";
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
@@ -140,27 +139,6 @@ impl State {
             annotations: self.annotations.clone(),
         }
     }
-}
-
-/// The runtime-spec "State" JSON handed to hooks on stdin.
-pub fn hook_state(
-    id: &str,
-    status: &str,
-    pid: i32,
-    bundle: &Path,
-    annotations: &HashMap<String, String>,
-) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "ociVersion": OCI_VERSION,
-        "id": id,
-        "status": status,
-        "bundle": bundle,
-        "annotations": annotations,
-    });
-    if pid > 0 {
-        v["pid"] = serde_json::json!(pid);
-    }
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 /// Start time (clock ticks since boot) of `pid`, and whether it is a zombie.

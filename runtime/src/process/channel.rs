@@ -1,8 +1,10 @@
 //! The channel between the runtime (parent) and the process it cloned (child): a
 //! SOCK_SEQPACKET socketpair, one message per packet. Both ends are close-on-exec,
 //! so the parent sees end-of-stream exactly when the child execs or dies.
+use nix::errno::Errno;
+use nix::sys::socket::{self, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -86,50 +88,23 @@ pub struct Channel {
 
 impl Channel {
     pub fn pair() -> io::Result<(Channel, Channel)> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: fds is a valid array of two ints.
-        let r = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds were just returned by socketpair and are owned by nobody else.
-        unsafe {
-            Ok((
-                Channel {
-                    fd: OwnedFd::from_raw_fd(fds[0]),
-                },
-                Channel {
-                    fd: OwnedFd::from_raw_fd(fds[1]),
-                },
-            ))
-        }
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
     pub fn send(&self, msg: &Msg) -> io::Result<()> {
         let buf = msg.encode();
         loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    buf.as_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
-            if n >= 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            // MSG_NOSIGNAL: a peer that has exec'd or died is an EPIPE, not a SIGPIPE.
+            match socket::send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -138,17 +113,11 @@ impl Channel {
     pub fn recv(&self) -> io::Result<Option<Msg>> {
         let mut buf = vec![0u8; MAX];
         loop {
-            // SAFETY: buf is valid for MAX bytes.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), MAX, 0) };
-            if n > 0 {
-                return Msg::decode(&buf[..n as usize]).map(Some);
-            }
-            if n == 0 {
-                return Ok(None);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Msg::decode(&buf[..n]).map(Some),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }

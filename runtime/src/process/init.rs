@@ -5,13 +5,12 @@ use super::channel::{Channel, Msg};
 use super::execve::{self, InitError};
 use super::sysctl;
 use super::InitConfig;
-use crate::container::hook_state;
 use crate::namespaces::{self, Plan};
 use crate::{console, hooks, rootfs};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// Never returns: ends in execve or `_exit`.
@@ -163,7 +162,7 @@ fn sequence(
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hooks = spec.hooks().clone().unwrap_or_default();
     if hooks.create_container().is_some() {
-        let state = hook_state(cfg.id, "creating", host_pid, cfg.bundle, &annotations);
+        let state = hooks::state_json(cfg.id, "creating", host_pid, cfg.bundle, &annotations);
         hooks::run_kind(hooks::HookKind::CreateContainer, Some(&hooks), &state)?;
     }
     if mount_ns {
@@ -225,7 +224,7 @@ fn sequence(
     // goes back to it through the fifo (see `container/start.rs`), so a failing
     // startContainer hook (or execve) fails `start` as the runtime spec asks.
     let res = (|| -> Result<Infallible, InitError> {
-        let state = hook_state(cfg.id, "created", host_pid, cfg.bundle, &annotations);
+        let state = hooks::state_json(cfg.id, "created", host_pid, cfg.bundle, &annotations);
         hooks::run_kind(hooks::HookKind::StartContainer, Some(&hooks), &state)?;
         match ready {
             Some(ready) => Err(ready.exec()),
@@ -245,9 +244,9 @@ fn sequence(
 fn report_to_start(fifo: &OwnedFd, text: &str) {
     let mut bytes = format!("{START_ERROR_PREFIX}{text}").into_bytes();
     bytes.truncate(libc::PIPE_BUF);
-    // SAFETY: writing a buffer we own to our fd; a failure leaves `start` with the
-    // generic "init exited" error.
-    unsafe { libc::write(fifo.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+    // The init is failing already and has no one else to tell: if this write fails
+    // too, `start` reports its generic "init exited" error.
+    let _ = nix::unistd::write(fifo, &bytes);
 }
 
 /// Marks a failure text the init left in the exec fifo for `start`.
@@ -256,18 +255,16 @@ pub const START_ERROR_PREFIX: &str = "berth-init-error:";
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
     let mut b = [0u8; 1];
     loop {
-        // SAFETY: reading one byte into a buffer we own.
-        let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-        if n == 1 {
-            return Ok(());
-        }
-        if n < 0 && nix::Error::last() == nix::Error::EINTR {
-            continue;
-        }
+        let source = match nix::unistd::read(fifo, &mut b) {
+            Ok(1) => return Ok(()),
+            Err(nix::Error::EINTR) => continue,
+            Ok(_) => std::io::ErrorKind::UnexpectedEof.into(),
+            Err(e) => e.into(),
+        };
         return Err(InitError::Io {
             what: "waiting on the exec fifo",
             path: Path::new("exec.fifo").to_path_buf(),
-            source: std::io::Error::last_os_error(),
+            source,
         });
     }
 }

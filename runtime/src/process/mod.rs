@@ -38,7 +38,11 @@ pub use tenant::{spawn_exec, ExecConfig};
 
 use crate::namespaces::{self, NamespaceError, Plan};
 use crate::seccomp;
+use nix::errno::Errno;
 use nix::sched::CloneFlags;
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -63,6 +67,28 @@ pub enum ProcessError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A failed spawn whose half-made process could not be killed either.
+    #[error("{error} (and killing the container process {pid} failed: {source})")]
+    KillAfterFailure {
+        error: Box<ProcessError>,
+        pid: i32,
+        source: nix::Error,
+    },
+}
+
+impl ProcessError {
+    /// Kill and reap our child `pid` after `self` made it useless, keeping a kill
+    /// failure next to `self`.
+    fn after_killing(self, pid: i32) -> ProcessError {
+        match kill_and_reap(pid) {
+            Ok(()) => self,
+            Err(source) => ProcessError::KillAfterFailure {
+                error: Box::new(self),
+                pid,
+                source,
+            },
+        }
+    }
 }
 
 /// Everything the init sequence needs; borrowed from `container::create`.
@@ -265,8 +291,14 @@ pub fn spawn_init(cfg: &InitConfig) -> Result<Init, ProcessError> {
         needs_apply: !placed,
     };
     if let Err(e) = init.finish_spawn(cfg.spec, plan, fast) {
-        init.kill();
-        return Err(e);
+        return Err(match init.kill() {
+            Ok(()) => e,
+            Err(source) => ProcessError::KillAfterFailure {
+                error: Box::new(e),
+                pid,
+                source,
+            },
+        });
     }
     Ok(init)
 }
@@ -359,13 +391,17 @@ impl Init {
         }
     }
 
-    /// Kill the init (on a failed create) and reap what is ours to reap.
-    pub fn kill(&mut self) {
-        // SAFETY: plain kill(2) of a pid we created.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    /// Kill the init (on a failed create) and reap what is ours to reap. An init
+    /// that is gone already is no error.
+    pub fn kill(&mut self) -> Result<(), nix::Error> {
+        let res = match signal::kill(Pid::from_raw(self.pid), Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(e),
+        };
         for pid in self.children.drain(..) {
             reap(pid);
         }
+        res
     }
 
     /// Write `value` to `/proc/<pid>/oom_score_adj`.
@@ -381,15 +417,18 @@ impl Init {
     }
 }
 
+/// Wait for our child `pid` to exit, discarding its status.
 fn reap(pid: i32) {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r >= 0 || nix::Error::last() != nix::Error::EINTR {
-            return;
-        }
-    }
+    // EINVAL here is a status nix cannot decode (death by a real-time signal): the
+    // child is reaped all the same.
+    while waitpid(Pid::from_raw(pid), None) == Err(Errno::EINTR) {}
+}
+
+/// SIGKILL and reap our child `pid`.
+fn kill_and_reap(pid: i32) -> Result<(), nix::Error> {
+    signal::kill(Pid::from_raw(pid), Signal::SIGKILL)?;
+    reap(pid);
+    Ok(())
 }
 
 /// Wait for `pid` (our child, or a descendant re-parented to us as subreaper) and
@@ -397,6 +436,8 @@ fn reap(pid: i32) {
 pub fn wait_exit_code(pid: i32) -> i32 {
     let mut status = 0;
     loop {
+        // Not nix's waitpid: it turns a death by a real-time signal into EINVAL
+        // after reaping, which would lose the 128 + signal code.
         // SAFETY: waitpid with a valid status pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {

@@ -2,9 +2,13 @@
 //! signals we get to it (like runc), and, with a terminal, copying bytes between our
 //! stdio and the pty master. One thread: a signalfd and poll.
 use crate::console;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 const FORWARDED: &[Signal] = &[
     Signal::SIGHUP,
@@ -37,6 +41,7 @@ fn reap(pid: i32) -> Option<i32> {
     let mut found = None;
     loop {
         let mut status = 0;
+        // Not nix's waitpid: see `wait_exit_code`.
         // SAFETY: waitpid with a valid status pointer.
         let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if r <= 0 {
@@ -83,86 +88,86 @@ pub fn supervise(pid: i32, master: Option<&OwnedFd>) -> i32 {
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some();
     let mut buf = [0u8; 8192];
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
     let code = 'outer: loop {
         if let Some(code) = reap(pid) {
             break code;
         }
-        let m = master.map_or(-1, |m| m.as_raw_fd());
-        let mut fds = [
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if master_open { m } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is a valid array of three pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
-        if n < 0 {
-            if nix::Error::last() == nix::Error::EINTR {
-                continue;
+        // Only the open ends are polled: the signalfd first, then the master, stdin.
+        let first = PollFd::new(sfd.as_fd(), PollFlags::POLLIN);
+        let mut fds = [first.clone(), first.clone(), first];
+        let mut n = 1;
+        let master_slot = match master {
+            Some(mf) if master_open => {
+                fds[n] = PollFd::new(mf.as_fd(), PollFlags::POLLIN);
+                n += 1;
+                Some(n - 1)
             }
-            break super::wait_exit_code(pid);
+            _ => None,
+        };
+        let stdin_slot = if stdin_open {
+            fds[n] = PollFd::new(stdin.as_fd(), PollFlags::POLLIN);
+            n += 1;
+            Some(n - 1)
+        } else {
+            None
+        };
+        match poll(&mut fds[..n], PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(_) => break super::wait_exit_code(pid),
         }
-        if fds[0].revents != 0 {
+        let ready = |slot: Option<usize>| {
+            slot.is_some_and(|i| fds[i].revents().is_some_and(|r| !r.is_empty()))
+        };
+        let (signalled, from_master, from_stdin) =
+            (ready(Some(0)), ready(master_slot), ready(stdin_slot));
+        if signalled {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig == libc::SIGWINCH {
-                    if master_open {
-                        console::copy_winsize(m);
+                    if let (true, Some(mf)) = (master_open, master) {
+                        console::copy_winsize(mf.as_raw_fd());
                     }
                 } else if sig != libc::SIGCHLD {
-                    // SAFETY: kill(2) of the process we supervise.
-                    unsafe { libc::kill(pid, sig) };
+                    // Only the FORWARDED signals reach the signalfd; one the process
+                    // has already left (ESRCH) is what reap finds next.
+                    if let Ok(s) = Signal::try_from(sig) {
+                        let _ = signal::kill(Pid::from_raw(pid), s);
+                    }
                 }
                 if let Some(code) = reap(pid) {
                     break 'outer code;
                 }
             }
         }
-        if master_open && fds[1].revents != 0 {
-            // SAFETY: reading into a buffer we own.
-            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                master_open = false;
-                stdin_open = false;
-            } else {
-                console::write_all(1, &buf[..r as usize]);
+        if let (true, true, Some(mf)) = (master_open, from_master, master) {
+            match nix::unistd::read(mf, &mut buf) {
+                Ok(r) if r > 0 => console::write_all(stdout.as_fd(), &buf[..r]),
+                _ => {
+                    master_open = false;
+                    stdin_open = false;
+                }
             }
         }
-        if stdin_open && fds[2].revents != 0 {
-            // SAFETY: reading into a buffer we own.
-            let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                stdin_open = false;
-                // End of our input becomes the terminal's EOF character.
-                console::write_all(m, &[4]);
-            } else {
-                console::write_all(m, &buf[..r as usize]);
+        if let (true, true, Some(mf)) = (stdin_open, from_stdin, master) {
+            match nix::unistd::read(&stdin, &mut buf) {
+                Ok(r) if r > 0 => console::write_all(mf.as_fd(), &buf[..r]),
+                _ => {
+                    stdin_open = false;
+                    // End of our input becomes the terminal's EOF character.
+                    console::write_all(mf.as_fd(), &[4]);
+                }
             }
         }
     };
-    // Output the process wrote just before exiting is still in the pty.
+    // Output the process wrote just before exiting is still in the pty; without
+    // O_NONBLOCK the drain would wait for more, so no drain then.
     if let (true, Some(mf)) = (master_open, master) {
-        let m = mf.as_raw_fd();
-        // SAFETY: non-blocking drain of a buffer we own.
-        unsafe { libc::fcntl(m, libc::F_SETFL, libc::O_NONBLOCK) };
-        loop {
-            // SAFETY: reading into a buffer we own.
-            let r = unsafe { libc::read(m, buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                break;
+        if fcntl(mf, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_ok() {
+            while let Ok(r @ 1..) = nix::unistd::read(mf, &mut buf) {
+                console::write_all(stdout.as_fd(), &buf[..r]);
             }
-            console::write_all(1, &buf[..r as usize]);
         }
     }
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);

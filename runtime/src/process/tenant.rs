@@ -66,14 +66,7 @@ where
     }
     let (pid, placed) = cloned?;
     drop(child);
-    let kill = |e: ProcessError| {
-        // SAFETY: kill + reap of our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
-        e
-    };
+    let kill = |e: ProcessError| e.after_killing(pid);
     if !placed {
         if let Err(e) = join_cgroup(pid) {
             return Err(kill(ProcessError::Child(format!(

@@ -16,12 +16,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::requirements::{self, Requirement};
+
 const ENV_BUNDLE: &str = "BERTH_ROOTFS_NS_BUNDLE";
 const ENV_MODE: &str = "BERTH_ROOTFS_NS_MODE";
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 /// A bundle in a temp dir; removed on drop (nothing is mounted on the host side).
 struct Bundle {
@@ -271,8 +269,8 @@ fn host_root_mount() -> String {
 }
 
 fn run_in_new_mount_ns(mode: Mode) {
-    if !is_root() {
-        eprintln!("skipped: needs root to create a mount namespace");
+    // Root for the mount namespace; busybox is the rootfs's shell.
+    if !requirements::met(&[Requirement::Root, Requirement::Busybox]) {
         return;
     }
     let bundle = make_bundle(mode);

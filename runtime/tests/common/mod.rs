@@ -1,5 +1,6 @@
 //! Shared helpers of the berth-runtime binary tests: a busybox bundle in a temp dir,
-//! a private `--root`, and guards that delete containers even when a test fails.
+//! a private `--root`, guards that delete containers even when a test fails, and the
+//! requirement check (`require_root!`).
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -8,16 +9,20 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 
-pub fn busybox_available() -> bool {
-    Path::new("/usr/bin/busybox").exists() && nix::unistd::geteuid().is_root()
-}
+/// The crate's one requirement check, shared with the unit tests.
+#[path = "../../src/requirements.rs"]
+pub mod requirements;
 
-/// Skip (with a printed reason) where the kernel features are not available.
+/// Root and busybox, which every lifecycle test needs: a missing one fails the test
+/// naming what to install, unless `BERTH_TEST_SKIP_MISSING=1` (then it is skipped
+/// with a printed reason; see `requirements`).
 #[macro_export]
 macro_rules! require_root {
     () => {
-        if !common::busybox_available() {
-            eprintln!("skipped: needs root and /usr/bin/busybox");
+        if !common::requirements::met(&[
+            common::requirements::Requirement::Root,
+            common::requirements::Requirement::Busybox,
+        ]) {
             return;
         }
     };

@@ -1,6 +1,8 @@
 //! v1 cpuacct: CPU usage stats (total, per CPU, user/kernel), in nanoseconds.
 use std::path::Path;
 
+use nix::unistd::{sysconf, SysconfVar};
+
 use crate::cgroups::fs::{self, CgroupFs};
 use crate::cgroups::{CgroupError, Stats};
 
@@ -34,9 +36,11 @@ pub(crate) fn stats(fs: &dyn CgroupFs, dir: &Path, s: &mut Stats) -> Result<(), 
         }
         _ => {
             let st = fs::read_keyed(fs, dir, "cpuacct.stat")?;
-            // SAFETY: sysconf has no memory-safety preconditions.
-            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-            let hz = if hz > 0 { hz as u64 } else { 100 };
+            let hz = match sysconf(SysconfVar::CLK_TCK) {
+                Ok(Some(hz)) if hz > 0 => hz as u64,
+                // USER_HZ is 100 on every Linux architecture berth runs on.
+                _ => 100,
+            };
             let ns = |ticks: u64| ticks.saturating_mul(1_000_000_000) / hz;
             u.user = ns(st.get("user").copied().unwrap_or(0));
             u.kernel = ns(st.get("system").copied().unwrap_or(0));
@@ -79,8 +83,7 @@ mod tests {
         fs.set(format!("{D}/cpuacct.stat"), "user 2\nsystem 1\n");
         let mut s = Stats::default();
         stats(&fs, Path::new(D), &mut s).unwrap();
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let hz = sysconf(SysconfVar::CLK_TCK).unwrap().unwrap() as u64;
         assert_eq!(s.cpu.usage.user, 2_000_000_000 / hz);
         assert_eq!(s.cpu.usage.kernel, 1_000_000_000 / hz);
     }

@@ -1,116 +1,30 @@
-//! v1 devices: the device access list. The spec's rules are applied in order after a
-//! deny-all, then the devices every container needs (what runc grants by default:
-//! mknod of any node, /dev/null, zero, full, random, urandom, tty, console, ptmx,
-//! pts/*, net/tun). Rules are written to `devices.allow` / `devices.deny` as
-//! `type major:minor access`.
+//! v1 devices: the device access list. The rule plan shared with v2
+//! ([`crate::cgroups::devices::plan`]: deny all, the spec's rules, the defaults) is
+//! written in order to `devices.allow` / `devices.deny` as `type major:minor access`.
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::LinuxDeviceCgroup;
 
+use crate::cgroups::devices::{plan, Rule};
 use crate::cgroups::fs::{self, CgroupFs};
 use crate::cgroups::CgroupError;
-
-/// (type, major, minor, access); `None` is `*`.
-const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
-    ('c', None, None, "m"),
-    ('b', None, None, "m"),
-    ('c', Some(1), Some(3), "rwm"),    // null
-    ('c', Some(1), Some(5), "rwm"),    // zero
-    ('c', Some(1), Some(7), "rwm"),    // full
-    ('c', Some(1), Some(8), "rwm"),    // random
-    ('c', Some(1), Some(9), "rwm"),    // urandom
-    ('c', Some(5), Some(0), "rwm"),    // tty
-    ('c', Some(5), Some(1), "rwm"),    // console
-    ('c', Some(5), Some(2), "rwm"),    // ptmx
-    ('c', Some(136), None, "rwm"),     // pts/*
-    ('c', Some(10), Some(200), "rwm"), // net/tun
-];
 
 fn num(v: Option<i64>) -> String {
     v.map_or_else(|| "*".to_string(), |n| n.to_string())
 }
 
-/// One validated rule. `typ` is `a` (every device; numbers ignored), `b` or `c`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Rule {
-    pub allow: bool,
-    pub typ: char,
-    pub major: Option<i64>,
-    pub minor: Option<i64>,
-    pub access: String,
-}
-
-impl Rule {
-    pub fn from_spec(rule: &LinuxDeviceCgroup) -> Result<Rule, CgroupError> {
-        let access = rule.access().as_deref().unwrap_or("rwm");
-        let access = if access.is_empty() { "rwm" } else { access };
-        if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            return Err(CgroupError::InvalidValue {
-                field: "devices.access",
-                value: access.to_string(),
-                reason: "only r, w and m are allowed".into(),
-            });
-        }
-        let typ = match rule.typ().unwrap_or(LinuxDeviceType::A) {
-            LinuxDeviceType::A => 'a',
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::P => {
-                return Err(CgroupError::InvalidValue {
-                    field: "devices.type",
-                    value: "p".into(),
-                    reason: "the device cgroup has no fifo type".into(),
-                })
-            }
-        };
-        Ok(Rule {
-            allow: rule.allow(),
-            typ,
-            // Negative numbers are how some tools spell the wildcard.
-            major: rule.major().filter(|n| *n >= 0),
-            minor: rule.minor().filter(|n| *n >= 0),
-            access: access.to_string(),
-        })
+/// The line the v1 kernel parses; `a` takes no numbers.
+fn line(rule: &Rule) -> String {
+    if rule.typ == 'a' {
+        return "a".to_string();
     }
-
-    /// The line the v1 kernel parses; `a` takes no numbers.
-    pub fn line(&self) -> String {
-        if self.typ == 'a' {
-            return "a".to_string();
-        }
-        format!(
-            "{} {}:{} {}",
-            self.typ,
-            num(self.major),
-            num(self.minor),
-            self.access
-        )
-    }
-}
-
-/// The full rule list, in order: deny all, the spec's rules, the defaults. Built
-/// whole before anything is written, so a bad rule changes nothing.
-pub(crate) fn plan(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, CgroupError> {
-    let mut out = vec![Rule {
-        allow: false,
-        typ: 'a',
-        major: None,
-        minor: None,
-        access: "rwm".into(),
-    }];
-    for r in rules {
-        out.push(Rule::from_spec(r)?);
-    }
-    for (typ, major, minor, access) in DEFAULT_ALLOWED {
-        out.push(Rule {
-            allow: true,
-            typ: *typ,
-            major: *major,
-            minor: *minor,
-            access: access.to_string(),
-        });
-    }
-    Ok(out)
+    format!(
+        "{} {}:{} {}",
+        rule.typ,
+        num(rule.major),
+        num(rule.minor),
+        rule.access
+    )
 }
 
 pub(crate) fn set(
@@ -124,7 +38,7 @@ pub(crate) fn set(
         } else {
             "devices.deny"
         };
-        fs::write(fs, dir, file, &rule.line())?;
+        fs::write(fs, dir, file, &line(&rule))?;
     }
     Ok(())
 }
@@ -132,8 +46,9 @@ pub(crate) fn set(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroups::devices::DEFAULT_ALLOWED;
     use crate::cgroups::fs::fake::FakeFs;
-    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
     fn rule(
         allow: bool,
@@ -174,13 +89,6 @@ mod tests {
         assert!(w.contains(&("devices.allow".into(), "c 1:3 rwm".into())));
         assert!(w.contains(&("devices.allow".into(), "c 136:* rwm".into())));
         assert_eq!(w.len(), 4 + DEFAULT_ALLOWED.len());
-    }
-
-    #[test]
-    fn privileged_allow_all_ends_allowed() {
-        let p = plan(&[rule(true, LinuxDeviceType::A, None, None, "rwm")]).unwrap();
-        assert!(p[1].allow);
-        assert_eq!(p[1].line(), "a");
     }
 
     #[test]

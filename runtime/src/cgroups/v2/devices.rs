@@ -1,17 +1,18 @@
 //! v2 devices: cgroup v2 has no devices files; the kernel asks an eBPF program
-//! (`BPF_PROG_TYPE_CGROUP_DEVICE`) attached to the cgroup. The same rule plan as v1
-//! (deny all, the spec's rules, the default devices) is compiled to a straight-line
-//! program: the last matching rule decides, so rules are checked newest first and
-//! the first match returns its verdict. Loading and attaching go through
-//! [`CgroupFs::attach_device_filter`]; [`load_and_attach`] is the kernel side.
+//! (`BPF_PROG_TYPE_CGROUP_DEVICE`) attached to the cgroup. The rule plan shared with
+//! v1 ([`crate::cgroups::devices::plan`]: deny all, the spec's rules, the defaults)
+//! is compiled to a straight-line program: the last matching rule decides, so rules
+//! are checked newest first and the first match returns its verdict. Loading and
+//! attaching go through [`CgroupFs::attach_device_filter`]; [`load_and_attach`] is
+//! the kernel side.
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
+use crate::cgroups::devices::{plan, Rule};
 use crate::cgroups::fs::CgroupFs;
-use crate::cgroups::v1::devices::{plan, Rule};
 use crate::cgroups::CgroupError;
 
 /// One eBPF instruction (`struct bpf_insn`).
