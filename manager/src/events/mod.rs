@@ -58,7 +58,7 @@ impl Event {
 }
 
 /// The bus. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Events {
     tx: broadcast::Sender<Event>,
     history: Arc<Mutex<VecDeque<Event>>>,

@@ -269,6 +269,48 @@ pub fn image_detail_to_pb(d: &images::ImageDetail) -> ipb::Image {
     }
 }
 
+pub fn history_to_pb(h: Vec<images::HistoryEntry>) -> ipb::HistoryResponse {
+    ipb::HistoryResponse {
+        entries: h
+            .into_iter()
+            .map(|e| ipb::HistoryEntry {
+                empty_layer: e.size == 0,
+                id: e.id,
+                created: e.created,
+                created_by: e.created_by,
+                size: e.size as i64,
+                comment: e.comment,
+                tags: e.tags,
+            })
+            .collect(),
+    }
+}
+
+/// docker's `Loaded image:` lines (`Loaded image ID:` for an untagged one).
+pub fn load_to_pb(images: &[images::Image]) -> ipb::LoadResponse {
+    let mut loaded = Vec::new();
+    for img in images {
+        if img.repo_tags.is_empty() {
+            loaded.push(format!("Loaded image ID: {}", img.id.as_str()));
+        }
+        for t in &img.repo_tags {
+            loaded.push(format!("Loaded image: {t}"));
+        }
+    }
+    ipb::LoadResponse { loaded }
+}
+
+pub fn remove_to_pb(actions: Vec<images::RemoveAction>) -> ipb::RemoveResponse {
+    let mut out = ipb::RemoveResponse::default();
+    for a in actions {
+        match a {
+            images::RemoveAction::Untagged(t) => out.untagged.push(t),
+            images::RemoveAction::Deleted(d) => out.deleted.push(d.as_str().to_string()),
+        }
+    }
+    out
+}
+
 pub fn usage_to_pb(kind: &str, u: volumes::Usage) -> berth_proto::services::system::v1::UsageEntry {
     berth_proto::services::system::v1::UsageEntry {
         kind: kind.to_string(),

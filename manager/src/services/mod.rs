@@ -42,7 +42,6 @@ pub async fn serve(
     listener: UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let tmp = d.config.root.join("tmp");
     tonic::transport::Server::builder()
         .add_service(
             api::containers::v1::containers_server::ContainersServer::new(
@@ -69,15 +68,12 @@ pub async fn serve(
         .add_service(api::volumes::v1::volumes_server::VolumesServer::new(
             volumes::VolumesService {
                 volumes: d.volumes.clone(),
-                events: d.events.clone(),
             },
         ))
         .add_service(api::images::v1::images_server::ImagesServer::new(
             images::ImagesService {
                 images: d.images.clone(),
                 containers: d.containers.clone(),
-                events: d.events.clone(),
-                tmp,
             },
         ))
         .add_service(api::system::v1::system_server::SystemServer::new(
