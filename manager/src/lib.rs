@@ -9,5 +9,6 @@ pub mod images;
 pub mod metadata;
 pub mod services;
 pub mod snapshots;
+pub mod system;
 pub mod tasks;
 pub mod volumes;

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::containers::Containers;
 use crate::events::Events;
 use crate::images::ImageService;
+use crate::system::System;
 use crate::volumes::Volumes;
 
 /// Everything the services adapt.
@@ -78,10 +79,12 @@ pub async fn serve(
         ))
         .add_service(api::system::v1::system_server::SystemServer::new(
             system::SystemService {
-                config: d.config.clone(),
-                containers: d.containers.clone(),
-                images: d.images.clone(),
-                volumes: d.volumes.clone(),
+                system: System::new(
+                    d.config.clone(),
+                    d.containers.clone(),
+                    d.images.clone(),
+                    d.volumes.clone(),
+                ),
             },
         ))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
