@@ -362,6 +362,46 @@ mod tests {
         (d, v)
     }
 
+    /// The user's verbs announce; what containers do and `system prune` do not.
+    #[tokio::test]
+    async fn only_the_user_s_verbs_publish_events() {
+        let (_d, v) = vols();
+        let events = Events::new();
+        let v = v.with_events(events.clone());
+        let (_, mut rx) = events.subscribe(0);
+        let named = |name: &str| CreateOptions {
+            name: name.into(),
+            ..Default::default()
+        };
+        v.create(named("a")).unwrap();
+        v.acquire("anon", "c1", true).unwrap();
+        v.release("anon", "c1").unwrap();
+        v.remove("anon", false).unwrap();
+        v.destroy("a", false).unwrap();
+        v.create(named("b")).unwrap();
+        v.create(named("c")).unwrap();
+        v.prune(true).unwrap();
+        v.create(named("d")).unwrap();
+        v.prune_without_events(true).unwrap();
+        let mut got = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            got.push(format!("{} {}", e.action, e.id));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "create a",
+                "create b",
+                "create c",
+                "create d",
+                "destroy a",
+                "destroy b",
+                "destroy c"
+            ]
+        );
+    }
+
     #[test]
     fn create_use_remove() {
         let (_d, v) = vols();
