@@ -730,7 +730,7 @@ fn image_verbs_publish_their_events_and_prune_does_not() {
         .unwrap()
         .id;
     let pruned = svc.prune(false, &|_| false).unwrap();
-    assert_eq!(pruned.deleted, [dangling.clone()]);
+    assert_eq!(pruned.deleted, std::slice::from_ref(&dangling));
     let mut got = Vec::new();
     while let Ok(e) = rx.try_recv() {
         let name = e.attributes.get("name").cloned().unwrap_or_default();
