@@ -1,4 +1,4 @@
-//! docker-archive: the format of `docker save` / `docker load`.
+//! archive: the image archive formats of `docker save` / `docker load`.
 //!
 //! `save` writes what docker ≥ 25 writes — an OCI image layout that is also a docker
 //! archive, so docker (any version), podman and skopeo load it:
@@ -25,7 +25,8 @@
 //! `mod.rs` stages the stream and resolves member names (links included);
 //! `docker.rs` reads and writes `manifest.json` + `repositories`, `oci.rs` the
 //! OCI layout (`index.json`, `oci-layout`). What becomes of the staged files is
-//! the caller's (`load.rs`, `save.rs`): this module knows archives, not stores.
+//! the caller's (`load.rs`, `save.rs`): this module reads blobs to write them
+//! but records nothing in the image store.
 
 mod docker;
 mod oci;
