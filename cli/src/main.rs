@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod flag_errors;
 mod output;
 mod stdio;
 
@@ -31,7 +32,14 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = args::Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match args::Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let lossy: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into()).collect();
+            flag_errors::exit(e, &lossy)
+        }
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -184,6 +184,44 @@ fn run_exit_codes_are_dockers() -> Result<()> {
     nothing_left(&e)
 }
 
+/// Issue 6, point 8: a flag berth does not know is refused like docker
+/// (`unknown flag`, status 125), not taken for the image; after the image
+/// every argument belongs to the command.
+#[test]
+fn unknown_flags_are_refused_not_taken_for_the_image() -> Result<()> {
+    let e = Engine::start()?;
+    for args in [
+        &["run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "true"][..],
+        &["run", "--rm", "--bogus", "busybox", "true"],
+        &["create", "--bogus", "busybox", "true"],
+    ] {
+        let o = e.cli(args)?;
+        ensure!(
+            o.status.code() == Some(125),
+            "{args:?}: exit status {:?}, docker's is 125",
+            o.status
+        );
+        let flag = args[1..]
+            .iter()
+            .find(|a| a.starts_with("--") && **a != "--rm");
+        let flag = flag.copied().unwrap_or_default();
+        ensure!(
+            o.stderr.contains(&format!("unknown flag: {flag}"))
+                && o.stderr
+                    .contains(&format!("See 'berth {} --help'.", args[0]))
+                && !o.stderr.contains("No such image"),
+            "{args:?}: not docker's message: {}",
+            o.stderr
+        );
+    }
+    let o = e.cli(&["run", "--rm", "busybox", "echo", "-n", "--bogus"])?;
+    ensure!(
+        o.success() && o.stdout == "--bogus",
+        "the arguments after the image are the command's: {o:?}"
+    );
+    nothing_left(&e)
+}
+
 #[test]
 fn missing_workdir_is_created_like_docker() -> Result<()> {
     let e = Engine::start()?;

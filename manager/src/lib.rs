@@ -11,5 +11,6 @@ pub mod metadata;
 pub mod restricted_name;
 pub mod services;
 pub mod snapshots;
+pub mod system;
 pub mod tasks;
 pub mod volumes;

@@ -99,10 +99,13 @@ async fn run(cfg: Config) -> Result<()> {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
     }
     let store = Store::open(&cfg.root).context("opening the metadata store")?;
-    let images =
-        Arc::new(ImageService::new(&cfg.root, store.clone()).context("opening the image store")?);
-    let volumes = Volumes::new(&cfg.root, store.clone());
     let events = Events::new();
+    let images = Arc::new(
+        ImageService::new(&cfg.root, store.clone())
+            .context("opening the image store")?
+            .with_events(events.clone()),
+    );
+    let volumes = Volumes::new(&cfg.root, store.clone()).with_events(events.clone());
     let tasks = TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim);
     let containers = Containers::new(
         Settings {

@@ -698,3 +698,57 @@ fn load_oci_layout_with_multi_arch_index() {
         "{err}"
     );
 }
+
+/// The image verbs publish their events themselves (issue 6, point 5: not the
+/// gRPC adapter); `prune` publishes none, as berth always did.
+#[test]
+fn image_verbs_publish_their_events_and_prune_does_not() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-images-")
+        .tempdir()
+        .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let events = berthd::events::Events::new();
+    let svc = ImageService::new(dir.path(), store)
+        .unwrap()
+        .with_events(events.clone());
+    let (_, mut rx) = events.subscribe(0);
+    let id = svc
+        .import(busybox_tar(), Some("evbox"), &ImportOptions::default())
+        .unwrap()
+        .id;
+    svc.tag("evbox", "evbox:2").unwrap();
+    svc.remove("evbox:2", false, &|_| false).unwrap();
+    let mut archive = Vec::new();
+    svc.save(&["evbox".to_string()], &mut archive).unwrap();
+    svc.remove("evbox", false, &|_| false).unwrap();
+    let loaded = svc.load(archive.as_slice()).unwrap();
+    assert_eq!(loaded[0].id, id);
+    svc.remove("evbox", false, &|_| false).unwrap();
+    let dangling = svc
+        .import(busybox_tar(), None, &ImportOptions::default())
+        .unwrap()
+        .id;
+    let pruned = svc.prune(false, &|_| false).unwrap();
+    assert_eq!(pruned.deleted, std::slice::from_ref(&dangling));
+    let mut got = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        let name = e.attributes.get("name").cloned().unwrap_or_default();
+        got.push(format!("{} {} {name}", e.action, e.id));
+    }
+    let id = id.as_str();
+    assert_eq!(
+        got,
+        [
+            format!("import {id} evbox"),
+            "tag evbox:2 evbox:2".to_string(),
+            "untag evbox:2 evbox:2".to_string(),
+            "untag evbox:latest evbox:latest".to_string(),
+            format!("delete {id} "),
+            format!("load {id} evbox:latest"),
+            "untag evbox:latest evbox:latest".to_string(),
+            format!("delete {id} "),
+            format!("import {} ", dangling.as_str()),
+        ]
+    );
+}

@@ -79,11 +79,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
     /// The image, then the command and its arguments. Options end at the
-    /// image, as in docker: `run busybox sh -c ...` passes `-c` to sh.
+    /// image, as in docker: `run busybox sh -c ...` passes `-c` to sh. No
+    /// `allow_hyphen_values`: a `-x` before the image is a flag or an unknown
+    /// flag error, never taken for the image (issue 6, point 8).
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "IMAGE [COMMAND] [ARG]"
     )]
     pub image_and_command: Vec<String>,

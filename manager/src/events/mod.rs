@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// How many past events `since` can replay.
 const HISTORY: usize = 1024;
@@ -58,7 +58,7 @@ impl Event {
 }
 
 /// The bus. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Events {
     tx: broadcast::Sender<Event>,
     history: Arc<Mutex<VecDeque<Event>>>,
@@ -116,6 +116,51 @@ impl Events {
     }
 }
 
+impl Events {
+    /// `berth events`: the buffered events at or after `since` (unix nanos; 0:
+    /// none), then live ones, that match `filters`, until `until` (unix nanos;
+    /// 0: until the receiver is dropped). The channel closes at `until`.
+    pub fn watch(
+        &self,
+        since: i64,
+        until: i64,
+        filters: Vec<(String, String)>,
+    ) -> mpsc::Receiver<Event> {
+        let (past, mut live) = self.subscribe(since);
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for e in past.into_iter().filter(|e| e.matches(&filters)) {
+                if tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let wait = async {
+                    if until > 0 {
+                        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                        let left = std::time::Duration::from_nanos((until - now).max(0) as u64);
+                        tokio::time::timeout(left, live.recv()).await.ok()
+                    } else {
+                        Some(live.recv().await)
+                    }
+                };
+                match wait.await {
+                    None => return,
+                    Some(Ok(e)) => {
+                        if e.matches(&filters) && tx.send(e).await.is_err() {
+                            return;
+                        }
+                    }
+                    // A subscriber that fell behind loses the oldest events.
+                    Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Err(broadcast::error::RecvError::Closed)) => return,
+                }
+            }
+        });
+        rx
+    }
+}
+
 /// Splits `key=value` filter strings.
 pub fn parse_filters(raw: &[String]) -> Vec<(String, String)> {
     raw.iter()
@@ -139,6 +184,23 @@ mod tests {
         ev.publish("container", "start", "abc", HashMap::new());
         let got = rx.recv().await.unwrap();
         assert_eq!(got.topic(), "/containers/start");
+    }
+
+    #[tokio::test]
+    async fn watch_replays_filtered_history_then_ends_at_until() {
+        let ev = Events::new();
+        ev.publish("image", "tag", "busybox:1", HashMap::new());
+        ev.publish("container", "create", "abc", HashMap::new());
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        let filters = vec![("type".to_string(), "container".to_string())];
+        let mut rx = ev.watch(1, now + 50_000_000, filters);
+        let first = rx.recv().await.map(|e| e.topic());
+        assert_eq!(first.as_deref(), Some("/containers/create"));
+        ev.publish("image", "delete", "x", HashMap::new());
+        ev.publish("container", "start", "abc", HashMap::new());
+        let live = rx.recv().await.map(|e| e.topic());
+        assert_eq!(live.as_deref(), Some("/containers/start"));
+        assert_eq!(rx.recv().await, None, "the stream ends at until");
     }
 
     #[test]

@@ -143,6 +143,17 @@ impl ImageConfiguration {
     }
 }
 
+/// This host's architecture as OCI configs and indexes spell it (Go's names).
+pub(super) fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

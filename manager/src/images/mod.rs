@@ -15,17 +15,41 @@
 //! * Every layer is unpacked once at import/load time (snapshots/), so `resolve` +
 //!   `Snapshotter::prepare` is all a container start needs.
 //!
-//! All calls block; async callers use `spawn_blocking`. Mutations are serialised by
-//! one lock so a remove never races a load over shared layers.
+//! All calls block (but [`ImageService::upload`]); async callers use
+//! `spawn_blocking`. Mutations are serialised by one lock so a remove never races a
+//! load over shared layers. Verbs that change what `berth images` shows publish an
+//! `image` event once the change is stored.
+//!
+//! One file per verb (`import.rs`, `load.rs`, `remove.rs`, …), each an
+//! `impl ImageService` block; `service.rs` holds the shared state and store
+//! steps, `record.rs` what the store keeps, `archive/` the docker and OCI
+//! archive formats.
 
 mod archive;
+mod change;
+mod commit;
 mod config;
+mod gc;
+mod history;
+mod import;
+mod inspect;
+mod list;
+mod load;
+mod prune;
+mod record;
 mod reference;
+mod remove;
+mod save;
 mod service;
+mod tag;
+mod upload;
 
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
+pub use gc::GcReport;
+pub use prune::PruneReport;
 pub use reference::Reference;
-pub use service::{GcReport, ImageService};
+pub use service::ImageService;
+pub use upload::{Spooled, Upload};
 
 use crate::content::Digest;
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use berth_proto::services::containers::v1 as cpb;
 use berth_proto::services::images::v1 as ipb;
+use berth_proto::services::system::v1 as spb;
 use berth_proto::services::volumes::v1 as vpb;
 use tonic::{Code, Status};
 
@@ -15,6 +16,7 @@ use berth_proto::errors::v1 as epb;
 use crate::containers;
 use crate::errors::{Classify, ErrorKind, Reason};
 use crate::images;
+use crate::system;
 use crate::volumes;
 
 fn code(kind: ErrorKind) -> Code {
@@ -379,12 +381,121 @@ pub fn image_detail_to_pb(d: &images::ImageDetail) -> ipb::Image {
     }
 }
 
-pub fn usage_to_pb(kind: &str, u: volumes::Usage) -> berth_proto::services::system::v1::UsageEntry {
-    berth_proto::services::system::v1::UsageEntry {
+pub fn history_to_pb(h: Vec<images::HistoryEntry>) -> ipb::HistoryResponse {
+    ipb::HistoryResponse {
+        entries: h
+            .into_iter()
+            .map(|e| ipb::HistoryEntry {
+                empty_layer: e.size == 0,
+                id: e.id,
+                created: e.created,
+                created_by: e.created_by,
+                size: e.size as i64,
+                comment: e.comment,
+                tags: e.tags,
+            })
+            .collect(),
+    }
+}
+
+/// docker's `Loaded image:` lines (`Loaded image ID:` for an untagged one).
+pub fn load_to_pb(images: &[images::Image]) -> ipb::LoadResponse {
+    let mut loaded = Vec::new();
+    for img in images {
+        if img.repo_tags.is_empty() {
+            loaded.push(format!("Loaded image ID: {}", img.id.as_str()));
+        }
+        for t in &img.repo_tags {
+            loaded.push(format!("Loaded image: {t}"));
+        }
+    }
+    ipb::LoadResponse { loaded }
+}
+
+pub fn remove_to_pb(actions: Vec<images::RemoveAction>) -> ipb::RemoveResponse {
+    let mut out = ipb::RemoveResponse::default();
+    for a in actions {
+        match a {
+            images::RemoveAction::Untagged(t) => out.untagged.push(t),
+            images::RemoveAction::Deleted(d) => out.deleted.push(d.as_str().to_string()),
+        }
+    }
+    out
+}
+
+fn usage_to_pb(kind: &str, u: volumes::Usage) -> spb::UsageEntry {
+    spb::UsageEntry {
         kind: kind.to_string(),
         total: u.total as i64,
         active: u.active as i64,
         size: u.size,
         reclaimable: u.reclaimable,
+    }
+}
+
+pub fn disk_usage_to_pb(d: system::DiskUsage) -> spb::DiskUsageResponse {
+    spb::DiskUsageResponse {
+        entries: vec![
+            usage_to_pb("Images", d.images),
+            usage_to_pb("Containers", d.containers),
+            usage_to_pb("Local Volumes", d.volumes),
+        ],
+    }
+}
+
+pub fn system_status(e: system::Error) -> Status {
+    match e {
+        system::Error::Containers(e) => container_status(e),
+        system::Error::Images(e) => image_status(e),
+        system::Error::Volumes(e) => volume_status(e),
+        system::Error::Task(e) => Status::internal(e.to_string()),
+    }
+}
+
+pub fn version_to_pb(v: system::Version) -> spb::VersionResponse {
+    spb::VersionResponse {
+        version: v.version,
+        api_version: v.api_version,
+        git_commit: String::new(),
+        os: v.os,
+        arch: v.arch,
+        kernel_version: v.kernel_version,
+        runtime: v.runtime,
+        runtime_version: v.runtime_version,
+    }
+}
+
+pub fn info_to_pb(i: system::Info) -> spb::InfoResponse {
+    spb::InfoResponse {
+        containers: i.containers,
+        containers_running: i.containers_running,
+        containers_paused: i.containers_paused,
+        containers_stopped: i.containers_stopped,
+        images: i.images,
+        volumes: i.volumes,
+        storage_driver: i.storage_driver,
+        root_dir: i.root_dir,
+        state_dir: i.state_dir,
+        kernel_version: i.kernel_version,
+        operating_system: i.operating_system,
+        os_type: i.os_type,
+        architecture: i.architecture,
+        ncpu: i.ncpu,
+        mem_total: i.mem_total,
+        cgroup_version: i.cgroup_version,
+        runtime: i.runtime,
+        server_version: i.server_version,
+        name: i.name,
+        debug: i.debug,
+        live_restore: i.live_restore,
+    }
+}
+
+pub fn system_prune_to_pb(p: system::PruneReport) -> spb::PruneResponse {
+    spb::PruneResponse {
+        containers_deleted: p.containers_deleted,
+        volumes_deleted: p.volumes_deleted,
+        images_deleted: p.images_deleted,
+        space_reclaimed: p.space_reclaimed,
     }
 }

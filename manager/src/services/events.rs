@@ -1,9 +1,9 @@
-//! gRPC adapter of `berth.services.events.v1`.
+//! gRPC adapter of `berth.services.events.v1`: the bus's `watch`, as proto.
 
 use berth_proto::services::events::v1 as pb;
 use pb::events_server::Events as Api;
-use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use crate::events::{parse_filters, Event, Events};
@@ -12,58 +12,31 @@ pub struct EventsService {
     pub events: Events,
 }
 
-fn to_pb(e: &Event) -> pb::Event {
+fn to_pb(e: Event) -> pb::Event {
     pb::Event {
-        r#type: e.kind.clone(),
-        action: e.action.clone(),
-        id: e.id.clone(),
-        attributes: e.attributes.clone(),
-        time_nano: e.time_nano,
         topic: e.topic(),
+        r#type: e.kind,
+        action: e.action,
+        id: e.id,
+        attributes: e.attributes,
+        time_nano: e.time_nano,
     }
 }
 
 #[tonic::async_trait]
 impl Api for EventsService {
-    type SubscribeStream = ReceiverStream<Result<pb::Event, Status>>;
+    type SubscribeStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Event, Status>> + Send>>;
 
     async fn subscribe(
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let r = req.into_inner();
-        let filters = parse_filters(&r.filters);
-        let (past, mut live) = self.events.subscribe(r.since);
-        let until = r.until;
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
-            for e in past.iter().filter(|e| e.matches(&filters)) {
-                if tx.send(Ok(to_pb(e))).await.is_err() {
-                    return;
-                }
-            }
-            loop {
-                let wait = async {
-                    if until > 0 {
-                        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-                        let left = std::time::Duration::from_nanos((until - now).max(0) as u64);
-                        tokio::time::timeout(left, live.recv()).await.ok()
-                    } else {
-                        Some(live.recv().await)
-                    }
-                };
-                match wait.await {
-                    None => return,
-                    Some(Ok(e)) => {
-                        if e.matches(&filters) && tx.send(Ok(to_pb(&e))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                    Some(Err(broadcast::error::RecvError::Closed)) => return,
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let rx = self
+            .events
+            .watch(r.since, r.until, parse_filters(&r.filters));
+        let s = ReceiverStream::new(rx).map(|e| Ok(to_pb(e)));
+        Ok(Response::new(Box::pin(s)))
     }
 }

@@ -1,40 +1,28 @@
-//! gRPC adapter of `berth.services.images.v1`. Archive uploads are spooled to a
-//! file under `<root>/tmp` first (the image service reads a seekable `Read`
-//! and calls block); `save` streams the archive back in chunks.
+//! gRPC adapter of `berth.services.images.v1`. Upload bodies go to the image
+//! service's spool (`images::Upload`) before the blocking call reads them;
+//! `save` streams the archive back in chunks. Events are the image service's.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_proto::services::images::v1 as pb;
 use pb::images_server::Images as Api;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert::{image_detail_to_pb, image_status as st, image_to_pb};
+use super::convert::{
+    history_to_pb, image_detail_to_pb, image_status as st, image_to_pb, load_to_pb, remove_to_pb,
+};
 use crate::containers::{CommitRequest, Containers};
-use crate::events::Events;
-use crate::images::{ImageFilters, ImageService, ImportOptions, RemoveAction};
+use crate::images::{ImageFilters, ImageService, ImportOptions, Spooled};
 
 pub struct ImagesService {
     pub images: Arc<ImageService>,
     pub containers: Containers,
-    pub events: Events,
-    pub tmp: PathBuf,
 }
 
 type Res<T> = Result<Response<T>, Status>;
-
-/// A spooled upload, removed on drop.
-struct Spool(PathBuf);
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 impl ImagesService {
     async fn blocking<T: Send + 'static>(
@@ -48,46 +36,20 @@ impl ImagesService {
             .map_err(st)
     }
 
-    /// Writes the data messages of an upload to a spool file.
-    async fn spool<M, F>(&self, inbound: &mut Streaming<M>, data: F) -> Result<Spool, Status>
+    /// Hands the data messages of an upload to the image service's spool.
+    async fn spool<M, F>(&self, inbound: &mut Streaming<M>, data: F) -> Result<Spooled, Status>
     where
         M: Send + 'static,
         F: Fn(M) -> Option<Vec<u8>>,
     {
-        tokio::fs::create_dir_all(&self.tmp)
-            .await
-            .map_err(|e| Status::internal(format!("{}: {e}", self.tmp.display())))?;
-        let path = self
-            .tmp
-            .join(format!("upload-{}", hex::encode(rand::random::<[u8; 8]>())));
-        let spool = Spool(path.clone());
-        let mut f = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+        let mut upload = self.images.upload().await.map_err(st)?;
         while let Some(m) = inbound.message().await? {
             if let Some(d) = data(m) {
-                f.write_all(&d)
-                    .await
-                    .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
+                upload.write(&d).await.map_err(st)?;
             }
         }
-        f.flush()
-            .await
-            .map_err(|e| Status::internal(format!("{}: {e}", path.display())))?;
-        Ok(spool)
+        upload.finish().await.map_err(st)
     }
-
-    fn event(&self, action: &str, id: &str, name: &str) {
-        let mut attrs = std::collections::HashMap::new();
-        if !name.is_empty() {
-            attrs.insert("name".to_string(), name.to_string());
-        }
-        self.events.publish("image", action, id, attrs);
-    }
-}
-
-fn open(spool: &Spool) -> Result<std::fs::File, crate::images::Error> {
-    std::fs::File::open(&spool.0).map_err(crate::images::Error::Stream)
 }
 
 /// A `Write` that sends chunks down a channel (for `save`).
@@ -124,7 +86,6 @@ impl Api for ImagesService {
                 _ => None,
             })
             .await?;
-        let name = o.reference.clone();
         let image = self
             .blocking(move |i| {
                 let opts = ImportOptions {
@@ -132,10 +93,9 @@ impl Api for ImagesService {
                     message: (!o.message.is_empty()).then_some(o.message),
                 };
                 let name = (!o.reference.is_empty()).then_some(o.reference.as_str());
-                i.import(open(&spool)?, name, &opts)
+                i.import(spool.open()?, name, &opts)
             })
             .await?;
-        self.event("import", image.id.as_str(), &name);
         Ok(Response::new(pb::ImportResponse {
             image: Some(image_to_pb(&image)),
         }))
@@ -149,22 +109,8 @@ impl Api for ImagesService {
                 _ => None,
             })
             .await?;
-        let images = self.blocking(move |i| i.load(open(&spool)?)).await?;
-        let mut loaded = Vec::new();
-        for img in &images {
-            if img.repo_tags.is_empty() {
-                loaded.push(format!("Loaded image ID: {}", img.id.as_str()));
-            }
-            for t in &img.repo_tags {
-                loaded.push(format!("Loaded image: {t}"));
-            }
-            self.event(
-                "load",
-                img.id.as_str(),
-                img.repo_tags.first().map_or("", |s| s),
-            );
-        }
-        Ok(Response::new(pb::LoadResponse { loaded }))
+        let images = self.blocking(move |i| i.load(spool.open()?)).await?;
+        Ok(Response::new(load_to_pb(&images)))
     }
 
     type SaveStream = ReceiverStream<Result<pb::Chunk, Status>>;
@@ -225,27 +171,12 @@ impl Api for ImagesService {
                 })
             })
             .await?;
-        let mut out = pb::RemoveResponse::default();
-        for a in actions {
-            match a {
-                RemoveAction::Untagged(t) => {
-                    self.event("untag", &t, &t);
-                    out.untagged.push(t)
-                }
-                RemoveAction::Deleted(d) => {
-                    self.event("delete", d.as_str(), "");
-                    out.deleted.push(d.as_str().to_string())
-                }
-            }
-        }
-        Ok(Response::new(out))
+        Ok(Response::new(remove_to_pb(actions)))
     }
 
     async fn tag(&self, req: Request<pb::TagRequest>) -> Res<pb::TagResponse> {
         let r = req.into_inner();
-        let target = r.target.clone();
         self.blocking(move |i| i.tag(&r.source, &r.target)).await?;
-        self.event("tag", &target, &target);
         Ok(Response::new(pb::TagResponse {}))
     }
 
@@ -269,19 +200,6 @@ impl Api for ImagesService {
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Res<pb::HistoryResponse> {
         let r = req.into_inner().reference;
         let h = self.blocking(move |i| i.history(&r)).await?;
-        Ok(Response::new(pb::HistoryResponse {
-            entries: h
-                .into_iter()
-                .map(|e| pb::HistoryEntry {
-                    empty_layer: e.size == 0,
-                    id: e.id,
-                    created: e.created,
-                    created_by: e.created_by,
-                    size: e.size as i64,
-                    comment: e.comment,
-                    tags: e.tags,
-                })
-                .collect(),
-        }))
+        Ok(Response::new(history_to_pb(h)))
     }
 }

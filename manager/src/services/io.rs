@@ -12,6 +12,7 @@ use tonic::{Status, Streaming};
 
 use super::convert::container_status;
 use crate::containers::{AttachFuture, AttachHandle, Containers, StartedExec};
+use crate::system::host;
 use crate::tasks::{OutputChunk, StdStream, StdinWriter};
 
 /// One stdin event from a client, whatever the service.
@@ -198,9 +199,7 @@ pub fn stats_stream(
 ) -> ReceiverStream<Result<cpb::StatsSample, Status>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let online = std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1);
+        let online = host::ncpu();
         loop {
             let sample = match containers.stats(&id).await {
                 Ok((cid, name, s)) => cpb::StatsSample {
@@ -208,7 +207,7 @@ pub fn stats_stream(
                     name,
                     read: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
                     cpu_total_ns: s.cpu_total_ns,
-                    system_cpu_ns: system_cpu_ns(),
+                    system_cpu_ns: host::cpu_time_ns(),
                     online_cpus: online,
                     memory_usage: s.memory_usage,
                     memory_limit: s.memory_limit.unwrap_or(0),
@@ -226,23 +225,6 @@ pub fn stats_stream(
         }
     });
     ReceiverStream::new(rx)
-}
-
-/// Host CPU time in nanoseconds (sum of /proc/stat's cpu line), for CPU %.
-fn system_cpu_ns() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
-        return 0;
-    };
-    let ticks: u64 = s
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    // USER_HZ is 100 on Linux.
-    ticks * 10_000_000
 }
 
 /// A `Write` that sends chunks down a channel, from a blocking thread.

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::containers::Containers;
 use crate::events::Events;
 use crate::images::ImageService;
+use crate::system::System;
 use crate::volumes::Volumes;
 
 /// Everything the services adapt.
@@ -42,7 +43,6 @@ pub async fn serve(
     listener: UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let tmp = d.config.root.join("tmp");
     tonic::transport::Server::builder()
         .add_service(
             api::containers::v1::containers_server::ContainersServer::new(
@@ -69,23 +69,22 @@ pub async fn serve(
         .add_service(api::volumes::v1::volumes_server::VolumesServer::new(
             volumes::VolumesService {
                 volumes: d.volumes.clone(),
-                events: d.events.clone(),
             },
         ))
         .add_service(api::images::v1::images_server::ImagesServer::new(
             images::ImagesService {
                 images: d.images.clone(),
                 containers: d.containers.clone(),
-                events: d.events.clone(),
-                tmp,
             },
         ))
         .add_service(api::system::v1::system_server::SystemServer::new(
             system::SystemService {
-                config: d.config.clone(),
-                containers: d.containers.clone(),
-                images: d.images.clone(),
-                volumes: d.volumes.clone(),
+                system: System::new(
+                    d.config.clone(),
+                    d.containers.clone(),
+                    d.images.clone(),
+                    d.volumes.clone(),
+                ),
             },
         ))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)

@@ -1,16 +1,15 @@
-//! gRPC adapter of `berth.services.volumes.v1`.
+//! gRPC adapter of `berth.services.volumes.v1`. Events are the volume manager's.
 
 use berth_proto::services::volumes::v1 as pb;
 use pb::volumes_server::Volumes as Api;
 use tonic::{Request, Response, Status};
 
 use super::convert::{volume_status as st, volume_to_pb};
-use crate::events::{parse_filters, Events};
+use crate::events::parse_filters;
 use crate::volumes::{CreateOptions, Volumes};
 
 pub struct VolumesService {
     pub volumes: Volumes,
-    pub events: Events,
 }
 
 type Res<T> = Result<Response<T>, Status>;
@@ -26,11 +25,6 @@ impl VolumesService {
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(st)
-    }
-
-    fn event(&self, action: &str, name: &str) {
-        self.events
-            .publish("volume", action, name, Default::default());
     }
 }
 
@@ -49,7 +43,6 @@ impl Api for VolumesService {
                 })
             })
             .await?;
-        self.event("create", &v.name);
         Ok(Response::new(volume_to_pb(&v)))
     }
 
@@ -77,18 +70,13 @@ impl Api for VolumesService {
 
     async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
         let r = req.into_inner();
-        let name = r.name.clone();
-        self.blocking(move |v| v.remove(&r.name, r.force)).await?;
-        self.event("destroy", &name);
+        self.blocking(move |v| v.destroy(&r.name, r.force)).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
     async fn prune(&self, req: Request<pb::PruneRequest>) -> Res<pb::PruneResponse> {
         let all = req.into_inner().all;
         let (deleted, space_reclaimed) = self.blocking(move |v| v.prune(all)).await?;
-        for d in &deleted {
-            self.event("destroy", d);
-        }
         Ok(Response::new(pb::PruneResponse {
             deleted,
             space_reclaimed,

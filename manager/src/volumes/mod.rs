@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::Events;
 use crate::metadata::{self, Store, Table};
 use crate::restricted_name;
 
@@ -104,15 +105,31 @@ pub struct CreateOptions {
 pub struct Volumes {
     dir: PathBuf,
     store: Store,
+    events: Events,
 }
 
 impl Volumes {
-    /// Volumes under `<root>/volumes`.
+    /// Volumes under `<root>/volumes`. Events go to a bus of its own until
+    /// [`Volumes::with_events`].
     pub fn new(root: &Path, store: Store) -> Volumes {
         Volumes {
             dir: root.join("volumes"),
             store,
+            events: Events::new(),
         }
+    }
+
+    /// Publishes `volume create` / `volume destroy` of the user's verbs on the
+    /// daemon's bus. What containers do to their volumes (`acquire`, removing
+    /// anonymous ones) and `system prune` publish nothing, as berth always did.
+    pub fn with_events(mut self, events: Events) -> Volumes {
+        self.events = events;
+        self
+    }
+
+    fn publish(&self, action: &str, name: &str) {
+        self.events
+            .publish("volume", action, name, Default::default());
     }
 
     fn io(name: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
@@ -120,8 +137,16 @@ impl Volumes {
         move |source| Error::Io { name, path, source }
     }
 
-    /// Creates a volume; creating an existing one returns it unchanged (docker does too).
+    /// `volume create`; creating an existing one returns it unchanged (docker
+    /// does too). Publishes `create` either way.
     pub fn create(&self, opts: CreateOptions) -> Result<Volume, Error> {
+        let v = self.ensure(opts)?;
+        self.publish("create", &v.name);
+        Ok(v)
+    }
+
+    /// Creates the volume unless it exists.
+    fn ensure(&self, opts: CreateOptions) -> Result<Volume, Error> {
         let name = if opts.name.is_empty() {
             random_name()
         } else {
@@ -189,7 +214,7 @@ impl Volumes {
 
     /// Marks `container` as a user of volume `name`, creating the volume if needed.
     pub fn acquire(&self, name: &str, container: &str, anonymous: bool) -> Result<Volume, Error> {
-        self.create(CreateOptions {
+        self.ensure(CreateOptions {
             name: name.to_string(),
             anonymous,
             ..Default::default()
@@ -218,6 +243,13 @@ impl Volumes {
         })
     }
 
+    /// `volume rm`: [`Volumes::remove`], then publishes `destroy`.
+    pub fn destroy(&self, name: &str, force: bool) -> Result<(), Error> {
+        self.remove(name, force)?;
+        self.publish("destroy", name);
+        Ok(())
+    }
+
     /// Removes a volume and its data. Refused while a container uses it unless `force`.
     pub fn remove(&self, name: &str, force: bool) -> Result<(), Error> {
         self.store.update(|tx| {
@@ -243,8 +275,18 @@ impl Volumes {
         }
     }
 
-    /// Removes unused volumes (only anonymous ones unless `all`); returns names and bytes.
+    /// `volume prune`: [`Volumes::prune_without_events`], then publishes
+    /// `destroy` for each removed volume.
     pub fn prune(&self, all: bool) -> Result<(Vec<String>, u64), Error> {
+        let pruned = self.prune_without_events(all)?;
+        for name in &pruned.0 {
+            self.publish("destroy", name);
+        }
+        Ok(pruned)
+    }
+
+    /// Removes unused volumes (only anonymous ones unless `all`); returns names and bytes.
+    pub fn prune_without_events(&self, all: bool) -> Result<(Vec<String>, u64), Error> {
         let mut deleted = Vec::new();
         let mut bytes = 0;
         for v in self.list(&[])? {
@@ -338,6 +380,46 @@ mod tests {
         let store = Store::open(d.path()).unwrap();
         let v = Volumes::new(d.path(), store);
         (d, v)
+    }
+
+    /// The user's verbs announce; what containers do and `system prune` do not.
+    #[tokio::test]
+    async fn only_the_user_s_verbs_publish_events() {
+        let (_d, v) = vols();
+        let events = Events::new();
+        let v = v.with_events(events.clone());
+        let (_, mut rx) = events.subscribe(0);
+        let named = |name: &str| CreateOptions {
+            name: name.into(),
+            ..Default::default()
+        };
+        v.create(named("a")).unwrap();
+        v.acquire("anon", "c1", true).unwrap();
+        v.release("anon", "c1").unwrap();
+        v.remove("anon", false).unwrap();
+        v.destroy("a", false).unwrap();
+        v.create(named("b")).unwrap();
+        v.create(named("c")).unwrap();
+        v.prune(true).unwrap();
+        v.create(named("d")).unwrap();
+        v.prune_without_events(true).unwrap();
+        let mut got = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            got.push(format!("{} {}", e.action, e.id));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "create a",
+                "create b",
+                "create c",
+                "create d",
+                "destroy a",
+                "destroy b",
+                "destroy c"
+            ]
+        );
     }
 
     #[test]

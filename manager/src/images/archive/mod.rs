@@ -1,4 +1,4 @@
-//! docker-archive: the format of `docker save` / `docker load`.
+//! archive: the image archive formats of `docker save` / `docker load`.
 //!
 //! `save` writes what docker ≥ 25 writes — an OCI image layout that is also a docker
 //! archive, so docker (any version), podman and skopeo load it:
@@ -21,30 +21,28 @@
 //! `content/ingest/load-*/` (hashing as it goes) because `manifest.json` may come last;
 //! only then are configs and layers verified against the config's diff IDs and moved
 //! into the content store. The staging dir is always removed.
+//!
+//! `mod.rs` stages the stream and resolves member names (links included);
+//! `docker.rs` reads and writes `manifest.json` + `repositories`, `oci.rs` the
+//! OCI layout (`index.json`, `oci-layout`). What becomes of the staged files is
+//! the caller's (`load.rs`, `save.rs`): this module reads blobs to write them
+//! but records nothing in the image store.
+
+mod docker;
+mod oci;
 
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::config::ImageConfiguration;
-use super::reference::Reference;
-use super::service::{stage_dir, ImageRecord, ImageService, LayerRecord, MT_OCI_MANIFEST};
-use super::{Error, Image, Result};
-use crate::content::{Digest, HashingWriter};
+use super::record::ImageRecord;
+use super::{Error, Result};
+use crate::content::{ContentStore, Digest, HashingWriter};
 
-/// One entry of `manifest.json`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestEntry {
-    config: String,
-    #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    #[serde(default)]
-    layers: Vec<String>,
-}
+pub(super) use docker::ManifestEntry;
 
 /// Biggest JSON document (manifest.json, a config) read into memory.
 const MAX_JSON: u64 = 16 << 20;
@@ -64,7 +62,9 @@ enum Staged {
     Link(String),
 }
 
-struct Staging {
+/// An archive's regular files and links, staged on disk by member name; the
+/// directory goes with it.
+pub(super) struct Staging {
     dir: PathBuf,
     files: HashMap<String, Staged>,
 }
@@ -97,8 +97,10 @@ fn member_name(raw: &[u8]) -> Result<String> {
 }
 
 impl Staging {
-    fn new(svc: &ImageService) -> Result<Staging> {
-        let dir = stage_dir(svc.content());
+    /// A fresh staging dir under the content store's ingest dir, so start-up gc
+    /// clears what a crash leaves.
+    pub(super) fn new(content: &ContentStore) -> Result<Staging> {
+        let dir = content.ingest_dir().join(content.unique_ref("load"));
         fs::create_dir_all(&dir).map_err(|source| Error::Io {
             path: dir.clone(),
             source,
@@ -112,7 +114,7 @@ impl Staging {
     /// Stages every regular file and link of the archive. Raw tar entries: GNU long
     /// names and PAX headers are read here with size caps, so a hostile header cannot
     /// make berthd buffer gigabytes.
-    fn read_archive(&mut self, r: impl Read) -> Result<()> {
+    pub(super) fn read_archive(&mut self, r: impl Read) -> Result<()> {
         let mut ar = tar::Archive::new(r);
         let mut n = 0u64;
         let mut long_name: Option<Vec<u8>> = None;
@@ -223,7 +225,7 @@ impl Staging {
     }
 
     /// The staged file behind a member name, following in-archive links.
-    fn get(&self, name: &str) -> Result<(&Path, &Digest, u64)> {
+    pub(super) fn get(&self, name: &str) -> Result<(&Path, &Digest, u64)> {
         let mut cur = member_name(name.as_bytes())?;
         for _ in 0..MAX_HOPS {
             match self.files.get(&cur) {
@@ -241,7 +243,7 @@ impl Staging {
         )))
     }
 
-    fn read_json(&self, name: &str) -> Result<Vec<u8>> {
+    pub(super) fn read_json(&self, name: &str) -> Result<Vec<u8>> {
         let (path, _, size) = self.get(name)?;
         if size > MAX_JSON {
             return Err(Error::InvalidArchive(format!(
@@ -279,235 +281,21 @@ fn join_rel(dir: &str, target: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-pub(super) fn load(svc: &ImageService, archive: impl Read) -> Result<Vec<Image>> {
-    // Held from the start: start-up gc must not take the staging dir away.
-    let _g = svc.lock_mutations();
-    let mut st = Staging::new(svc)?;
-    st.read_archive(archive)?;
-    let manifest: Vec<ManifestEntry> = if st.files.contains_key("manifest.json") {
-        serde_json::from_slice(&st.read_json("manifest.json")?)
-            .map_err(|e| Error::InvalidArchive(format!("manifest.json: {e}")))?
+/// The images of a staged archive: `manifest.json` when there is one (docker
+/// archives, which may also be OCI layouts), else the OCI layout's `index.json`.
+pub(super) fn entries(st: &Staging) -> Result<Vec<ManifestEntry>> {
+    if st.files.contains_key("manifest.json") {
+        docker::entries(st)
     } else if st.files.contains_key("index.json") {
-        oci_entries(&st)?
+        oci::entries(st)
     } else {
-        return Err(Error::InvalidArchive(
+        Err(Error::InvalidArchive(
             "neither manifest.json nor index.json: not a docker-archive or OCI layout \
              (docker save / skopeo copy oci-archive: output expected); for a root \
              filesystem tar use `berth image import`"
                 .into(),
-        ));
-    };
-    let mut out = Vec::new();
-    for m in &manifest {
-        let mut touched = Vec::new();
-        match load_one(svc, &st, m, &mut touched) {
-            Ok(id) => out.push(id),
-            Err(e) => {
-                // Leave no half-loaded image: blobs and snapshots this entry added
-                // and nothing else uses go again.
-                for d in &touched {
-                    svc.drop_blob_if_unused(d);
-                }
-                let _ = svc.remove_unused_snapshots();
-                return Err(e);
-            }
-        }
+        ))
     }
-    drop(st);
-    out.iter()
-        .map(|id| svc.list_one(id))
-        .collect::<Result<Vec<_>>>()
-}
-
-/// An OCI descriptor (the fields berth reads).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: String,
-    digest: Digest,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Platform {
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    os: String,
-}
-
-/// An OCI index or manifest (whichever the blob is).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexOrManifest {
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-/// A content-addressed member of an OCI layout, checked against its digest.
-fn oci_blob(st: &Staging, d: &Digest) -> Result<String> {
-    let name = format!("blobs/sha256/{}", d.hex());
-    let (_, actual, _) = st.get(&name)?;
-    if actual != d {
-        return Err(Error::InvalidArchive(format!(
-            "{name} does not match its digest (it is {actual}): corrupt archive"
-        )));
-    }
-    Ok(name)
-}
-
-/// The images of an OCI layout (index.json), as docker-archive entries. Multi-arch
-/// indexes resolve to this host's platform; names come from the containerd/docker
-/// annotation, or from `org.opencontainers.image.ref.name` when it is a full reference.
-fn oci_entries(st: &Staging) -> Result<Vec<ManifestEntry>> {
-    let index: IndexOrManifest = serde_json::from_slice(&st.read_json("index.json")?)
-        .map_err(|e| Error::InvalidArchive(format!("index.json: {e}")))?;
-    let arch = super::service::go_arch();
-    let mut out: Vec<ManifestEntry> = Vec::new();
-    let mut todo: Vec<(Descriptor, Option<String>, usize)> = index
-        .manifests
-        .into_iter()
-        .map(|d| {
-            let name = d
-                .annotations
-                .get("io.containerd.image.name")
-                .cloned()
-                .or_else(|| {
-                    d.annotations
-                        .get("org.opencontainers.image.ref.name")
-                        .filter(|n| n.contains(['/', ':']))
-                        .cloned()
-                });
-            (d, name, 0)
-        })
-        .collect();
-    while let Some((d, name, depth)) = todo.pop() {
-        if depth > 4 {
-            return Err(Error::InvalidArchive("indexes nested too deep".into()));
-        }
-        let blob = oci_blob(st, &d.digest)?;
-        let m: IndexOrManifest = serde_json::from_slice(&st.read_json(&blob)?)
-            .map_err(|e| Error::InvalidArchive(format!("{blob}: {e}")))?;
-        let is_index = d.media_type.contains("index")
-            || d.media_type.contains("manifest.list")
-            || m.media_type.contains("index")
-            || m.media_type.contains("manifest.list")
-            || (m.config.is_none() && !m.manifests.is_empty());
-        if is_index {
-            let pick = m
-                .manifests
-                .into_iter()
-                .find(|c| {
-                    c.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == arch)
-                })
-                .ok_or_else(|| {
-                    Error::InvalidArchive(format!("{blob}: no linux/{arch} image in the index"))
-                })?;
-            todo.push((pick, name, depth + 1));
-            continue;
-        }
-        let config = m
-            .config
-            .ok_or_else(|| Error::InvalidArchive(format!("{blob}: manifest without config")))?;
-        let mut layers = Vec::new();
-        for l in &m.layers {
-            if l.media_type.contains("zstd") {
-                return Err(Error::InvalidArchive(format!(
-                    "layer {} is zstd-compressed; berth reads plain and gzip layers",
-                    l.digest
-                )));
-            }
-            layers.push(oci_blob(st, &l.digest)?);
-        }
-        out.push(ManifestEntry {
-            config: oci_blob(st, &config.digest)?,
-            repo_tags: name.map(|n| vec![n]),
-            layers,
-        });
-    }
-    out.reverse();
-    Ok(out)
-}
-
-fn load_one(
-    svc: &ImageService,
-    st: &Staging,
-    m: &ManifestEntry,
-    touched: &mut Vec<Digest>,
-) -> Result<Digest> {
-    let config_bytes = st.read_json(&m.config)?;
-    let (_, config_digest, _) = st.get(&m.config)?;
-    let config = ImageConfiguration::parse(&config_bytes, config_digest)?;
-    let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != m.layers.len() {
-        return Err(Error::InvalidArchive(format!(
-            "{}: {} layers listed but the config has {} diff IDs",
-            m.config,
-            m.layers.len(),
-            diff_ids.len()
-        )));
-    }
-    let tags = m
-        .repo_tags
-        .iter()
-        .flatten()
-        .map(|t| Reference::parse(t))
-        .collect::<Result<Vec<_>>>()?;
-    let mut layers = Vec::new();
-    let mut chain = Vec::new();
-    for (lname, diff_id) in m.layers.iter().zip(diff_ids) {
-        let (path, digest, size) = st.get(lname)?;
-        let size = if svc.content().exists(diff_id) {
-            svc.content().size(diff_id)?
-        } else if digest == diff_id {
-            // Plain tar: the staged file becomes the blob (a later member sharing
-            // it finds the blob present above).
-            svc.content().adopt(path, diff_id)?;
-            size
-        } else {
-            let f = File::open(path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            svc.store_layer(f, Some(diff_id))
-                .map_err(|e| match e {
-                    Error::Content(crate::content::Error::DigestMismatch { actual, .. }) => {
-                        Error::InvalidArchive(format!(
-                        "layer {lname:?} is {actual} but the config says {diff_id}: corrupt archive"
-                    ))
-                    }
-                    e => e,
-                })?
-                .1
-        };
-        touched.push(diff_id.clone());
-        let blob = svc.content().open_blob(diff_id)?;
-        let snap = svc
-            .snapshots()
-            .unpack(chain.last(), diff_id, blob, svc.unpack_options())?;
-        chain.push(snap.chain_id);
-        layers.push(LayerRecord {
-            blob: diff_id.clone(),
-            size,
-        });
-    }
-    let rec = svc.commit_image(&config_bytes, &config, layers, chain)?;
-    for t in &tags {
-        svc.set_tag(t, &rec.id)?;
-    }
-    Ok(rec.id)
 }
 
 fn header(path: &str, size: u64, dir: bool) -> tar::Header {
@@ -528,8 +316,10 @@ fn header(path: &str, size: u64, dir: bool) -> tar::Header {
     h
 }
 
-pub(super) fn save(
-    svc: &ImageService,
+/// Writes `images` (each with the tags to record) as one archive that is both
+/// a docker archive and an OCI layout.
+pub(super) fn write(
+    content: &ContentStore,
     images: &[(ImageRecord, Vec<String>)],
     out: impl Write,
 ) -> Result<()> {
@@ -539,8 +329,8 @@ pub(super) fn save(
         if !written.insert(d.clone()) {
             return Ok(());
         }
-        let size = svc.content().size(d)?;
-        let f = svc.content().open_blob(d)?;
+        let size = content.size(d)?;
+        let f = content.open_blob(d)?;
         let mut h = header(&format!("blobs/sha256/{}", d.hex()), size, false);
         b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), f)
             .map_err(Error::Stream)
@@ -550,65 +340,18 @@ pub(super) fn save(
         b.append_data(&mut h, p, io::empty())
             .map_err(Error::Stream)?;
     }
-    let mut manifest = Vec::new();
-    let mut index = Vec::new();
-    let mut repositories: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
-    for (rec, tags) in images {
+    for (rec, _) in images {
         for l in &rec.layers {
             add_blob(&mut b, &l.blob)?;
         }
         add_blob(&mut b, &rec.id)?;
         add_blob(&mut b, &rec.manifest)?;
-        let msize = svc.content().size(&rec.manifest)?;
-        manifest.push(ManifestEntry {
-            config: format!("blobs/sha256/{}", rec.id.hex()),
-            repo_tags: (!tags.is_empty()).then(|| tags.clone()),
-            layers: rec
-                .layers
-                .iter()
-                .map(|l| format!("blobs/sha256/{}", l.blob.hex()))
-                .collect(),
-        });
-        let desc = |ann: Option<(&str, &str)>| {
-            let mut d = serde_json::json!({
-                "mediaType": MT_OCI_MANIFEST,
-                "digest": rec.manifest,
-                "size": msize,
-            });
-            if let Some((name, tag)) = ann {
-                d["annotations"] = serde_json::json!({
-                    "io.containerd.image.name": full_name(name, tag),
-                    "org.opencontainers.image.ref.name": tag,
-                });
-            }
-            d
-        };
-        if tags.is_empty() {
-            index.push(desc(None));
-        }
-        for t in tags {
-            let (name, tag) = t.rsplit_once(':').unwrap_or((t, "latest"));
-            index.push(desc(Some((name, tag))));
-            if let Some(top) = rec.layers.last() {
-                let e = repositories
-                    .entry(name.to_string())
-                    .or_insert_with(|| serde_json::json!({}));
-                e[tag] = serde_json::Value::String(top.blob.hex().to_string());
-            }
-        }
     }
     let files: [(&str, Vec<u8>); 4] = [
         ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        (
-            "index.json",
-            to_json(&serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.index.v1+json",
-                "manifests": index,
-            }))?,
-        ),
-        ("manifest.json", to_json(&manifest)?),
-        ("repositories", to_json(&repositories)?),
+        ("index.json", to_json(&oci::index(content, images)?)?),
+        ("manifest.json", to_json(&docker::manifest(images))?),
+        ("repositories", to_json(&docker::repositories(images))?),
     ];
     for (name, bytes) in files {
         let mut h = header(name, bytes.len() as u64, false);
@@ -618,19 +361,6 @@ pub(super) fn save(
     b.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(Error::Stream)
-}
-
-/// docker's fully qualified name, as containerd annotates it.
-fn full_name(name: &str, tag: &str) -> String {
-    let first = name.split('/').next().unwrap_or("");
-    let has_host = name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    if has_host {
-        format!("{name}:{tag}")
-    } else if name.contains('/') {
-        format!("docker.io/{name}:{tag}")
-    } else {
-        format!("docker.io/library/{name}:{tag}")
-    }
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -652,15 +382,5 @@ mod tests {
         );
         assert!(join_rel("abc", "../../x").is_err());
         assert!(join_rel("abc", "/etc/passwd").is_err());
-    }
-
-    #[test]
-    fn containerd_names() {
-        assert_eq!(
-            full_name("busybox", "latest"),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(full_name("me/app", "1"), "docker.io/me/app:1");
-        assert_eq!(full_name("localhost:5000/a", "1"), "localhost:5000/a:1");
     }
 }
