@@ -103,7 +103,7 @@ async fn run(cfg: Config) -> Result<()> {
         Arc::new(ImageService::new(&cfg.root, store.clone()).context("opening the image store")?);
     let volumes = Volumes::new(&cfg.root, store.clone());
     let events = Events::new();
-    let tasks = TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim);
+    let tasks = Arc::new(TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim));
     let containers = Containers::new(
         Settings {
             root: cfg.root.clone(),

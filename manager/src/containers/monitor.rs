@@ -3,13 +3,15 @@
 //! and the restart policy with exponential back-off (100 ms doubling to 1 min,
 //! reset after 10 s of good running, as docker does).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::record::{Container, RestartPolicy, Status};
 use super::Containers;
-use crate::tasks::{ExitStatus, Task, TaskError};
+use super::TaskHandle;
+use crate::tasks::{ExitStatus, TaskError};
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -30,16 +32,16 @@ pub(super) fn should_restart(c: &Container) -> bool {
 }
 
 impl Containers {
-    pub(super) fn spawn_monitor(&self, id: String, task: Task, epoch: u64) {
+    pub(super) fn spawn_monitor(&self, id: String, task: Arc<dyn TaskHandle>, epoch: u64) {
         let this = self.clone();
         tokio::spawn(async move {
-            let status = this.wait_task(&id, &task).await;
+            let status = this.wait_task(&id, task.as_ref()).await;
             this.handle_exit(&id, Some(task), epoch, status).await;
         });
     }
 
     /// The exit status, or `None` when the shim vanished without recording one.
-    async fn wait_task(&self, id: &str, task: &Task) -> Option<ExitStatus> {
+    async fn wait_task(&self, id: &str, task: &dyn TaskHandle) -> Option<ExitStatus> {
         let mut failures = 0;
         loop {
             match task.wait().await {
@@ -64,7 +66,7 @@ impl Containers {
     pub(super) async fn handle_exit(
         &self,
         id: &str,
-        task: Option<Task>,
+        task: Option<Arc<dyn TaskHandle>>,
         epoch: u64,
         status: Option<ExitStatus>,
     ) {
