@@ -43,6 +43,8 @@ mod restore;
 mod start;
 mod stats;
 mod stop;
+#[cfg(test)]
+mod task_fake;
 mod task_seam;
 mod top;
 mod wait;
