@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 
 use super::attach::AttachHandle;
 use super::bundle;
-use super::{Containers, Error, Result};
 use super::ExecHandle;
+use super::{Containers, Error, Result};
 use crate::tasks::{AttachOptions, ExecSpec};
 
 /// `exec` options.
