@@ -228,3 +228,43 @@ impl pb::task_server::Task for Service {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_requests_become_the_init_stdio() {
+        let s = init_stdio(pb::CreateRequest {
+            stdin: true,
+            tty: false,
+            log: Some(pb::LogOptions {
+                path: "/c/log.json".into(),
+                max_size: 0,
+                max_file: 0,
+            }),
+        })
+        .unwrap();
+        assert_eq!(
+            s.mode,
+            StdioMode {
+                tty: false,
+                stdin: true
+            }
+        );
+        let log = s.log.unwrap();
+        assert_eq!(log.path, std::path::Path::new("/c/log.json"));
+        assert_eq!((log.max_size, log.max_file), (None, 1), "0 never rotates");
+        let s = init_stdio(pb::CreateRequest::default()).unwrap();
+        assert!(s.log.is_none() && s.mode == StdioMode::default());
+        let relative = init_stdio(pb::CreateRequest {
+            log: Some(pb::LogOptions {
+                path: "log.json".into(),
+                max_size: 10,
+                max_file: 3,
+            }),
+            ..Default::default()
+        });
+        assert!(matches!(relative, Err(ShimError::InvalidArgument(_))));
+    }
+}

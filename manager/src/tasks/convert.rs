@@ -112,6 +112,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn create_requests_carry_the_stdio_options() {
+        let mut spec = CreateTask::new("c1", "/b");
+        let r = create_to_pb(&spec);
+        assert!(!r.stdin && !r.tty && r.log.is_none());
+        spec.tty = true;
+        spec.stdin = true;
+        spec.log_path = Some("/c/c1-json.log".into());
+        spec.log_max_size = None;
+        spec.log_max_file = 5;
+        let r = create_to_pb(&spec);
+        assert!(r.stdin && r.tty);
+        let log = r.log.expect("log options");
+        assert_eq!(
+            (log.path.as_str(), log.max_size, log.max_file),
+            ("/c/c1-json.log", 0, 5)
+        );
+        spec.log_max_size = Some(10 << 20);
+        assert_eq!(create_to_pb(&spec).log.map(|l| l.max_size), Some(10 << 20));
+    }
+
+    #[test]
     fn status_codes_map_to_kinds() {
         let e = status_to_error("c1", tonic::Status::not_found("exec x"));
         assert!(e.is_not_found());
