@@ -106,7 +106,7 @@ async fn run(cfg: Config) -> Result<()> {
             .with_events(events.clone()),
     );
     let volumes = Volumes::new(&cfg.root, store.clone()).with_events(events.clone());
-    let tasks = TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim);
+    let tasks = Arc::new(TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim));
     let containers = Containers::new(
         Settings {
             root: cfg.root.clone(),

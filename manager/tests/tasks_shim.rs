@@ -104,9 +104,13 @@ impl Env {
     }
 
     fn shim_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.manager.shim_dir(&self.id).join("shim.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        std::fs::read_to_string(
+            self.manager
+                .shim_dir(&self.id)
+                .join(berth_proto::shim_state::PID_FILE),
+        )
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
     }
 }
 

@@ -1,6 +1,9 @@
-//! Generated gRPC code for berth's two APIs. Nothing hand-written lives here
-//! beyond the `include_proto!` lines: domain types belong to the crates that
-//! use them (STYLE.md, guideline 6).
+//! Generated gRPC code for berth's two APIs, and the shim's state-dir
+//! contract. Domain types belong to the crates that use them (STYLE.md,
+//! guideline 6), so the only hand-written module is [`shim_state`]: the files
+//! berth-shim leaves for berthd (socket address, pid, exit record) and the
+//! long-socket-path rule are a wire between two processes like the `.proto`
+//! files, and need one definition both sides compile against.
 
 /// The manager API (berthd's socket), one package per service.
 pub mod services {
@@ -54,3 +57,5 @@ pub mod shim {
         tonic::include_proto!("berth.shim.v1");
     }
 }
+
+pub mod shim_state;

@@ -1,5 +1,10 @@
 //! Command-line arguments and their validation into a [`Config`].
 //!
+//! The argv holds only where things are: the container id, its bundle, the
+//! runtime and the dirs. How the container's stdio is wired (tty, stdin, the
+//! log) comes with the Create request, so it is typed and travels with the
+//! one call that uses it.
+//!
 //! Parsed by hand rather than with clap: the shim is one process per
 //! container, and every page of code it carries counts in its RSS.
 
@@ -7,8 +12,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: berth-shim --id ID --bundle DIR --runtime PATH --state-dir DIR \
---runtime-root DIR [--log-path FILE] [--log-max-size SIZE (10m; -1 never)] \
-[--log-max-file N (3)] [--tty] [--stdin]
+--runtime-root DIR
 
 Keeps one container's stdio, logs and exit status, and outlives berthd.
 Prints the shim's socket address (unix://...) once it is ready.";
@@ -21,11 +25,6 @@ pub struct Args {
     pub runtime: PathBuf,
     pub state_dir: PathBuf,
     pub runtime_root: PathBuf,
-    pub log_path: Option<PathBuf>,
-    pub log_max_size: String,
-    pub log_max_file: u32,
-    pub tty: bool,
-    pub stdin: bool,
 }
 
 /// The result of parsing: run, or print help/version and exit.
@@ -38,11 +37,7 @@ pub enum Parsed {
 impl Args {
     /// Parses `--flag value` and `--flag=value` forms.
     pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Parsed, ArgsError> {
-        let mut a = Args {
-            log_max_size: "10m".to_string(),
-            log_max_file: 3,
-            ..Args::default()
-        };
+        let mut a = Args::default();
         let mut seen = std::collections::HashSet::new();
         let mut it = argv.into_iter();
         while let Some(arg) = it.next() {
@@ -56,10 +51,7 @@ impl Args {
             match flag.as_str() {
                 "-h" | "--help" => return Ok(Parsed::Help),
                 "-V" | "--version" => return Ok(Parsed::Version),
-                "--tty" => a.tty = true,
-                "--stdin" => a.stdin = true,
-                "--id" | "--bundle" | "--runtime" | "--state-dir" | "--runtime-root"
-                | "--log-path" | "--log-max-size" | "--log-max-file" => {
+                "--id" | "--bundle" | "--runtime" | "--state-dir" | "--runtime-root" => {
                     let value = match inline {
                         Some(v) => v,
                         None => it
@@ -72,14 +64,7 @@ impl Args {
                         "--bundle" => a.bundle = value.into(),
                         "--runtime" => a.runtime = value.into(),
                         "--state-dir" => a.state_dir = value.into(),
-                        "--runtime-root" => a.runtime_root = value.into(),
-                        "--log-path" => a.log_path = Some(value.into()),
-                        "--log-max-size" => a.log_max_size = value,
-                        _ => {
-                            a.log_max_file = value.parse().map_err(|_| {
-                                ArgsError::Usage(format!("--log-max-file {value:?}: not a number"))
-                            })?
-                        }
+                        _ => a.runtime_root = value.into(),
                     }
                     seen.insert(flag);
                 }
@@ -109,19 +94,12 @@ pub struct Config {
     pub runtime: PathBuf,
     pub state_dir: PathBuf,
     pub runtime_root: PathBuf,
-    pub log_path: Option<PathBuf>,
-    pub log_max_size: Option<u64>,
-    pub log_max_file: u32,
-    pub tty: bool,
-    pub stdin: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArgsError {
     #[error("{0}\n\n{USAGE}")]
     Usage(String),
-    #[error("--log-max-size {0:?}: expected bytes, optionally with a k/m/g suffix, or -1")]
-    Size(String),
     #[error("--id {0:?}: expected 1-128 characters of [A-Za-z0-9_.-]")]
     Id(String),
     #[error("{}: {source}", path.display())]
@@ -150,16 +128,11 @@ impl Args {
         };
         let runtime = resolve_runtime(self.runtime)?;
         Ok(Config {
-            log_max_size: parse_size(&self.log_max_size)?,
             bundle: abs(self.bundle)?,
             state_dir: abs(self.state_dir)?,
             runtime_root: abs(self.runtime_root)?,
-            log_path: self.log_path.map(abs).transpose()?,
             runtime,
             id: self.id,
-            log_max_file: self.log_max_file.max(1),
-            tty: self.tty,
-            stdin: self.stdin,
         })
     }
 }
@@ -187,30 +160,6 @@ fn resolve_runtime(p: PathBuf) -> Result<PathBuf, ArgsError> {
     Err(ArgsError::Runtime(p))
 }
 
-/// docker's size syntax (`units.RAMInBytes`: binary multiples); -1 is
-/// unlimited.
-pub fn parse_size(s: &str) -> Result<Option<u64>, ArgsError> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "-1" {
-        return Ok(None);
-    }
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| ArgsError::Size(s.to_string()))?;
-    match n.checked_mul(mult) {
-        Some(0) | None => Err(ArgsError::Size(s.to_string())),
-        Some(v) => Ok(Some(v)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,30 +180,16 @@ mod tests {
             "/s",
             "--runtime-root",
             "/r",
-            "--tty",
-            "--log-max-file",
-            "5",
         ]) else {
             panic!("parse failed");
         };
         assert_eq!(a.id, "c1");
         assert_eq!(a.bundle, PathBuf::from("/b"));
-        assert!(a.tty && !a.stdin);
-        assert_eq!(a.log_max_file, 5);
-        assert_eq!(a.log_max_size, "10m");
+        assert_eq!(a.runtime_root, PathBuf::from("/r"));
         assert!(parse(&["--id", "c1"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        // The stdio options come with the Create request now.
+        assert!(parse(&["--tty"]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
-    }
-
-    #[test]
-    fn sizes_parse_like_docker() {
-        assert_eq!(parse_size("10m").unwrap(), Some(10 << 20));
-        assert_eq!(parse_size("1k").unwrap(), Some(1024));
-        assert_eq!(parse_size("2KB").unwrap(), Some(2048));
-        assert_eq!(parse_size("123").unwrap(), Some(123));
-        assert_eq!(parse_size("-1").unwrap(), None);
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("ten").is_err());
     }
 }

@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use berth_proto::shim_state;
 use nix::fcntl::OFlag;
 use nix::unistd::{fork, pipe2, setsid, ForkResult};
 
@@ -31,16 +32,14 @@ pub fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     match std::fs::create_dir(state_dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let sock = state_dir.join(crate::shim::SOCKET_FILE);
-            if crate::socket_path::with_short_path(&sock, |p| {
-                std::os::unix::net::UnixStream::connect(p)
-            })
-            .is_ok()
+            let sock = state_dir.join(shim_state::SOCKET_FILE);
+            if shim_state::with_short_path(&sock, |p| std::os::unix::net::UnixStream::connect(p))
+                .is_ok()
             {
                 anyhow::bail!("a shim is already listening on {}", sock.display());
             }
             // One still starting up has written its pid but may not listen yet.
-            let pid_file = state_dir.join(crate::shim::PID_FILE);
+            let pid_file = state_dir.join(shim_state::PID_FILE);
             if let Some(pid) = std::fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|p| p.trim().parse::<u32>().ok())
@@ -113,7 +112,7 @@ pub fn detach(prepared: Prepared) -> anyhow::Result<Detached> {
                     if msg.is_empty() {
                         eprintln!(
                             "berth-shim: the shim exited before it was ready; see {}",
-                            prepared.state_dir.join(crate::shim::LOG_FILE).display()
+                            prepared.state_dir.join(shim_state::LOG_FILE).display()
                         );
                     } else {
                         eprintln!("berth-shim: {msg}");
@@ -135,7 +134,7 @@ pub fn detach(prepared: Prepared) -> anyhow::Result<Detached> {
     }
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     std::env::set_current_dir("/").context("chdir /")?;
-    redirect_stdio(&prepared.state_dir.join(crate::shim::LOG_FILE))?;
+    redirect_stdio(&prepared.state_dir.join(shim_state::LOG_FILE))?;
     Ok(Detached { ready: Some(wr) })
 }
 

@@ -1,62 +1,26 @@
-//! Exit statuses: what the shim records when a process ends, the atomic
-//! `exit.json` that outlives the shim's memory, and the OOM check read from
-//! the container's memory cgroup before the runtime deletes it.
+//! Exit statuses: the record the shim makes when a process ends (kept as
+//! `exit.json` for the init, see `berth_proto::shim_state`), and the OOM
+//! check read from the container's memory cgroup before the runtime deletes
+//! it.
 
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use berth_proto::shim::v1 as pb;
+use berth_proto::shim_state::ExitRecord;
 
 use crate::reaper::Exit;
 
-/// `exit.json` in the state dir.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ExitRecord {
-    pub pid: u32,
-    pub code: i32,
-    pub signal: i32,
-    pub exited_at_unix_nanos: i64,
-    /// The same instant, for humans.
-    pub exited_at: String,
-    pub oom_killed: bool,
-}
-
-impl ExitRecord {
-    pub fn now(pid: u32, exit: Exit, oom_killed: bool) -> ExitRecord {
-        let t = crate::clock::Instant::now();
-        ExitRecord {
-            pid,
-            code: exit.code(),
-            signal: exit.signal(),
-            exited_at_unix_nanos: t.unix_nanos,
-            exited_at: t.rfc3339_nano(),
-            oom_killed,
-        }
+/// The record of `pid`'s exit, stamped now. Its file format and atomic write
+/// are the state-dir contract (`berth_proto::shim_state`), shared with berthd.
+pub fn record_now(pid: u32, exit: Exit, oom_killed: bool) -> ExitRecord {
+    let t = crate::clock::Instant::now();
+    ExitRecord {
+        pid,
+        code: exit.code(),
+        signal: exit.signal(),
+        exited_at_unix_nanos: t.unix_nanos,
+        exited_at: t.rfc3339_nano(),
+        oom_killed,
     }
-
-    pub fn to_pb(&self, exec_id: &str) -> pb::ExitStatus {
-        pb::ExitStatus {
-            exec_id: exec_id.to_string(),
-            pid: self.pid,
-            code: self.code,
-            exited_at_unix_nanos: self.exited_at_unix_nanos,
-            oom_killed: self.oom_killed,
-            signal: self.signal,
-        }
-    }
-}
-
-/// temp file in the same dir, fsync, rename, fsync the dir: after a crash the
-/// file is either the old one or the whole new one.
-pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The OOM-kill counters of a process's memory cgroup (v1
@@ -134,14 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_replaces_whole_file() {
-        let dir = tempfile::tempdir().unwrap();
-        write_atomic(dir.path(), "exit.json", b"{\"a\":1}").unwrap();
-        write_atomic(dir.path(), "exit.json", b"{\"a\":2}").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("exit.json")).unwrap(),
-            "{\"a\":2}"
-        );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    fn records_carry_the_exit_and_a_readable_time() {
+        let r = record_now(9, Exit::Signal(9), true);
+        assert_eq!((r.pid, r.code, r.signal, r.oom_killed), (9, 137, 9, true));
+        assert!(r.exited_at_unix_nanos > 0);
+        assert!(r.exited_at.ends_with('Z'), "{}", r.exited_at);
     }
 }

@@ -21,14 +21,15 @@
 mod args;
 mod clock;
 mod daemonize;
+mod error;
 mod exit;
 mod io;
 mod process;
 mod reaper;
 mod runtime;
+mod server;
 mod service;
 mod shim;
-mod socket_path;
 
 use std::process::ExitCode;
 
@@ -76,5 +77,5 @@ fn run(args: args::Args) -> anyhow::Result<()> {
     let prepared = daemonize::prepare(&config.state_dir).context("preparing state dir")?;
     // Only the detached grandchild returns from here.
     let detached = daemonize::detach(prepared)?;
-    shim::serve(config, detached)
+    server::serve(config, detached)
 }

@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_proto::shim::v1 as pb;
+use berth_proto::shim_state::ExitRecord;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 use tokio::sync::{mpsc, watch};
 
-use crate::exit::ExitRecord;
 use crate::io::fanout::{Chunk, Fanout};
 use crate::io::fd::Fd;
 use crate::io::log::Stream;
@@ -51,10 +51,19 @@ impl Status {
     }
 }
 
+/// How a process's stdio is wired. An exec's comes with its Exec call; the
+/// init's with Create, so it is set once the init exists (`set_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StdioMode {
+    /// A pty instead of pipes.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub stdin: bool,
+}
+
 pub struct Proc {
     pub exec_id: String,
-    pub tty: bool,
-    pub stdin: bool,
+    mode: Mutex<StdioMode>,
     /// The OCI `process` JSON of an exec.
     pub spec_json: Vec<u8>,
     state: Mutex<(Status, u32)>,
@@ -76,17 +85,10 @@ pub struct PreparedStdio {
 }
 
 impl Proc {
-    pub fn new(
-        exec_id: String,
-        tty: bool,
-        stdin: bool,
-        spec_json: Vec<u8>,
-        status: Status,
-    ) -> Self {
+    pub fn new(exec_id: String, mode: StdioMode, spec_json: Vec<u8>, status: Status) -> Self {
         Proc {
             exec_id,
-            tty,
-            stdin,
+            mode: Mutex::new(mode),
             spec_json,
             state: Mutex::new((status, 0)),
             exit: watch::channel(None).0,
@@ -99,6 +101,16 @@ impl Proc {
 
     pub fn status(&self) -> Status {
         lock(&self.state).0
+    }
+
+    pub fn mode(&self) -> StdioMode {
+        *lock(&self.mode)
+    }
+
+    /// Only before the process's stdio is prepared: the pipes or the console
+    /// socket follow the mode.
+    pub fn set_mode(&self, mode: StdioMode) {
+        *lock(&self.mode) = mode;
     }
 
     pub fn pid(&self) -> u32 {
@@ -145,7 +157,8 @@ impl Proc {
 
     /// Pipes (or a console socket at `console_path` for a tty).
     pub fn prepare_stdio(&self, console_path: &Path) -> std::io::Result<PreparedStdio> {
-        if self.tty {
+        let mode = self.mode();
+        if mode.tty {
             return Ok(PreparedStdio {
                 for_runtime: ProcessStdio {
                     stdin: None,
@@ -158,7 +171,7 @@ impl Proc {
                 stderr_r: None,
             });
         }
-        let (stdin_r, stdin_w) = if self.stdin {
+        let (stdin_r, stdin_w) = if mode.stdin {
             let (r, w) = pipe2(OFlag::O_CLOEXEC)?;
             (Some(r), Some(w))
         } else {
@@ -188,12 +201,13 @@ impl Proc {
         master: Option<OwnedFd>,
         log: Option<SharedLog>,
     ) -> std::io::Result<()> {
+        let mode = self.mode();
         let mut outputs: Vec<(Fd, Stream)> = Vec::new();
         let mut stdin_fd = None;
         if let Some(m) = master {
             // Separate registrations for reading and writing the master.
             let reader = m.try_clone()?;
-            if self.stdin {
+            if mode.stdin {
                 stdin_fd = Some(Fd::new(m.try_clone()?)?);
             }
             outputs.push((Fd::new(reader)?, Stream::Stdout));
@@ -210,7 +224,7 @@ impl Proc {
             }
         }
         if let Some(fd) = stdin_fd {
-            *lock(&self.stdin_tx) = Some(pump::spawn_stdin(fd, self.tty));
+            *lock(&self.stdin_tx) = Some(pump::spawn_stdin(fd, mode.tty));
         }
         let remaining = Arc::new(AtomicUsize::new(outputs.len()));
         if outputs.is_empty() {

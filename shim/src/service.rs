@@ -10,10 +10,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::error::ShimError;
 use crate::io::fanout::{Chunk, CLIENT_BUFFER};
 use crate::io::pump::StdinMsg;
-use crate::process::Status as ProcStatus;
-use crate::shim::{Shim, ShimError};
+use crate::process::{Status as ProcStatus, StdioMode};
+use crate::shim::{InitStdio, LogConfig, Shim};
 
 impl From<ShimError> for Status {
     fn from(e: ShimError) -> Status {
@@ -26,6 +27,31 @@ impl From<ShimError> for Status {
             ShimError::Runtime(_) | ShimError::Io { .. } => Status::internal(msg),
         }
     }
+}
+
+/// The log path must be absolute: the shim runs in `/`, not in berthd's cwd.
+fn init_stdio(r: pb::CreateRequest) -> Result<InitStdio, ShimError> {
+    let log = match r.log {
+        Some(l) if !std::path::Path::new(&l.path).is_absolute() => {
+            return Err(ShimError::InvalidArgument(format!(
+                "log path {:?} is not absolute",
+                l.path
+            )))
+        }
+        Some(l) => Some(LogConfig {
+            path: l.path.into(),
+            max_size: (l.max_size > 0).then_some(l.max_size),
+            max_file: l.max_file.max(1),
+        }),
+        None => None,
+    };
+    Ok(InitStdio {
+        mode: StdioMode {
+            tty: r.tty,
+            stdin: r.stdin,
+        },
+        log,
+    })
 }
 
 pub struct Service {
@@ -42,8 +68,8 @@ type Res<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl pb::task_server::Task for Service {
-    async fn create(&self, _: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
-        let pid = self.shim.create().await?;
+    async fn create(&self, r: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
+        let pid = self.shim.create(init_stdio(r.into_inner())?).await?;
         Ok(Response::new(pb::CreateResponse { pid }))
     }
 
@@ -56,13 +82,14 @@ impl pb::task_server::Task for Service {
         let exec_id = r.into_inner().exec_id;
         let p = self.shim.process(&exec_id)?;
         let status = p.status();
+        let mode = p.mode();
         Ok(Response::new(pb::StateResponse {
             id: self.shim.id().to_string(),
             bundle: self.shim.bundle().to_string_lossy().into_owned(),
             pid: p.pid(),
             status: status.to_pb() as i32,
-            stdin: p.stdin,
-            tty: p.tty,
+            stdin: mode.stdin,
+            tty: mode.tty,
             exit: (status == ProcStatus::Stopped)
                 .then(|| p.exit().map(|e| e.to_pb(&exec_id)))
                 .flatten(),
@@ -199,5 +226,45 @@ impl pb::task_server::Task for Service {
             task_pid: self.shim.init_pid(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_requests_become_the_init_stdio() {
+        let s = init_stdio(pb::CreateRequest {
+            stdin: true,
+            tty: false,
+            log: Some(pb::LogOptions {
+                path: "/c/log.json".into(),
+                max_size: 0,
+                max_file: 0,
+            }),
+        })
+        .unwrap();
+        assert_eq!(
+            s.mode,
+            StdioMode {
+                tty: false,
+                stdin: true
+            }
+        );
+        let log = s.log.unwrap();
+        assert_eq!(log.path, std::path::Path::new("/c/log.json"));
+        assert_eq!((log.max_size, log.max_file), (None, 1), "0 never rotates");
+        let s = init_stdio(pb::CreateRequest::default()).unwrap();
+        assert!(s.log.is_none() && s.mode == StdioMode::default());
+        let relative = init_stdio(pb::CreateRequest {
+            log: Some(pb::LogOptions {
+                path: "log.json".into(),
+                max_size: 10,
+                max_file: 3,
+            }),
+            ..Default::default()
+        });
+        assert!(matches!(relative, Err(ShimError::InvalidArgument(_))));
     }
 }

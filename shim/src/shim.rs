@@ -1,6 +1,6 @@
-//! The shim's domain: one container (its init) and its exec processes, the
-//! runtime calls that drive them, and the serve loop. `service.rs` only
-//! adapts the gRPC API to the methods here.
+//! The shim's domain: one container (its init) and its exec processes, and
+//! the runtime calls that drive them. `service.rs` adapts the gRPC API to the
+//! methods here; `server.rs` listens and serves.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -9,53 +9,39 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use berth_proto::shim::v1 as pb;
+use berth_proto::shim_state::ExitRecord;
 use tokio::sync::{broadcast, watch};
 
 use crate::args::Config;
-use crate::daemonize::Detached;
-use crate::exit::{write_atomic, ExitRecord, OomWatch};
+use crate::error::{io_err, precondition, ShimError};
+use crate::exit::{record_now, OomWatch};
 use crate::io::log::JsonLog;
-use crate::process::{lock, PreparedStdio, Proc, Status};
+use crate::process::{lock, PreparedStdio, Proc, Status, StdioMode};
 use crate::reaper::{Exit, Reaper};
 use crate::runtime::{ProcessStdio, Runtime, RuntimeError};
 
-pub const SOCKET_FILE: &str = "shim.sock";
-pub const ADDRESS_FILE: &str = "address";
-pub const PID_FILE: &str = "shim.pid";
-pub const EXIT_FILE: &str = "exit.json";
-pub const LOG_FILE: &str = "shim.log";
 const RUNTIME_LOG: &str = "runtime.log";
 const INIT_PID_FILE: &str = "init.pid";
 
 /// How long delete waits for a killed process's exit to be recorded.
 const KILL_WAIT: Duration = Duration::from_secs(10);
-/// After Shutdown, how long open calls (waits, attaches) may linger.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-#[derive(Debug, thiserror::Error)]
-pub enum ShimError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+/// How the init's stdio is wired: what the Create request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct InitStdio {
+    pub mode: StdioMode,
+    /// The json-file log; `None` keeps none.
+    pub log: Option<LogConfig>,
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
-    let what = what.into();
-    move |source| ShimError::Io { what, source }
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub path: PathBuf,
+    /// `None` never rotates.
+    pub max_size: Option<u64>,
+    /// Files kept, the live one included (at least 1).
+    pub max_file: u32,
 }
 
 pub struct Shim {
@@ -76,7 +62,7 @@ pub struct Shim {
 }
 
 impl Shim {
-    fn new(cfg: Config, reaper: Reaper) -> Shim {
+    pub fn new(cfg: Config, reaper: Reaper) -> Shim {
         let runtime = Runtime::new(
             cfg.runtime.clone(),
             cfg.runtime_root.clone(),
@@ -85,8 +71,7 @@ impl Shim {
         );
         let init = Arc::new(Proc::new(
             String::new(),
-            cfg.tty,
-            cfg.stdin,
+            StdioMode::default(),
             Vec::new(),
             Status::New,
         ));
@@ -127,7 +112,7 @@ impl Shim {
         self.init.pid()
     }
 
-    pub async fn create(self: &Arc<Self>) -> Result<u32, ShimError> {
+    pub async fn create(self: &Arc<Self>, stdio: InitStdio) -> Result<u32, ShimError> {
         let _op = self.init_op.lock().await;
         if self.init.status() != Status::New {
             return Err(ShimError::AlreadyExists(format!(
@@ -135,13 +120,14 @@ impl Shim {
                 self.cfg.id
             )));
         }
-        let log = match &self.cfg.log_path {
-            Some(p) => Some(Arc::new(Mutex::new(
-                JsonLog::open(p, self.cfg.log_max_size, self.cfg.log_max_file)
-                    .map_err(io_err(format!("opening log {}", p.display())))?,
+        let log = match &stdio.log {
+            Some(l) => Some(Arc::new(Mutex::new(
+                JsonLog::open(&l.path, l.max_size, l.max_file.max(1))
+                    .map_err(io_err(format!("opening log {}", l.path.display())))?,
             ))),
             None => None,
         };
+        self.init.set_mode(stdio.mode);
         let dir = &self.cfg.state_dir;
         let pid_file = dir.join(INIT_PID_FILE);
         let pid_ref = &pid_file;
@@ -231,15 +217,10 @@ impl Shim {
         tokio::spawn(async move {
             let exit = rx.await.unwrap_or(Exit::Code(255));
             let oom_killed = oom.as_ref().is_some_and(OomWatch::killed);
-            let record = ExitRecord::now(pid, exit, oom_killed);
+            let record = record_now(pid, exit, oom_killed);
             if proc.exec_id.is_empty() {
-                match serde_json::to_vec(&record) {
-                    Ok(data) => {
-                        if let Err(e) = write_atomic(&this.cfg.state_dir, EXIT_FILE, &data) {
-                            crate::log!("writing {EXIT_FILE}: {e}");
-                        }
-                    }
-                    Err(e) => crate::log!("encoding exit: {e}"),
+                if let Err(e) = record.write(&this.cfg.state_dir) {
+                    crate::log!("recording the exit: {e}");
                 }
             }
             proc.record_exit(record.clone()).await;
@@ -357,7 +338,8 @@ impl Shim {
         if execs.contains_key(exec_id) {
             return Err(ShimError::AlreadyExists(format!("exec {exec_id} exists")));
         }
-        let proc = Proc::new(exec_id.to_string(), tty, stdin, spec_json, Status::Created);
+        let mode = StdioMode { tty, stdin };
+        let proc = Proc::new(exec_id.to_string(), mode, spec_json, Status::Created);
         execs.insert(exec_id.to_string(), Arc::new(proc));
         Ok(())
     }
@@ -434,7 +416,7 @@ impl Shim {
                 Status::Stopped => {}
                 Status::Created | Status::New => {
                     lock(&self.execs).remove(exec_id);
-                    return Ok(ExitRecord::now(0, Exit::Code(0), false));
+                    return Ok(record_now(0, Exit::Code(0), false));
                 }
                 _ if !force => return Err(precondition(&format!("exec {exec_id} is running"))),
                 _ => signal_exec(&proc, nix::sys::signal::Signal::SIGKILL)?,
@@ -484,6 +466,11 @@ impl Shim {
     pub fn events(&self) -> broadcast::Receiver<pb::Event> {
         self.events.subscribe()
     }
+
+    /// Turns true once Shutdown was accepted.
+    pub fn shutdown_requested(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
 }
 
 /// Signals an exec process by pid. Refused until its pid is known: pid 0
@@ -512,10 +499,6 @@ async fn wait_bounded(proc: &Proc) -> Result<ExitRecord, ShimError> {
         .map_err(|_| ShimError::FailedPrecondition("process did not exit after kill".into()))
 }
 
-fn precondition(msg: &str) -> ShimError {
-    ShimError::FailedPrecondition(msg.to_string())
-}
-
 fn read_pid(path: &Path) -> Result<u32, ShimError> {
     let text =
         std::fs::read_to_string(path).map_err(io_err(format!("reading {}", path.display())))?;
@@ -523,88 +506,4 @@ fn read_pid(path: &Path) -> Result<u32, ShimError> {
         what: format!("{}: not a pid: {text:?}", path.display()),
         source: std::io::ErrorKind::InvalidData.into(),
     })
-}
-
-/// Listens, reports ready, serves until Shutdown, removes the state dir.
-pub fn serve(cfg: Config, mut detached: Detached) -> anyhow::Result<()> {
-    match setup(&cfg) {
-        Ok(listener) => {
-            let address = format!("unix://{}", cfg.state_dir.join(SOCKET_FILE).display());
-            detached.ready(&address);
-            let state_dir = cfg.state_dir.clone();
-            let res = run_server(cfg, listener);
-            if let Err(e) = std::fs::remove_dir_all(&state_dir) {
-                crate::log!("removing {}: {e}", state_dir.display());
-            }
-            res
-        }
-        Err(e) => {
-            detached.fail(&format!("{e:#}"));
-            Err(e)
-        }
-    }
-}
-
-fn setup(cfg: &Config) -> anyhow::Result<std::os::unix::net::UnixListener> {
-    let dir = &cfg.state_dir;
-    let sock = dir.join(SOCKET_FILE);
-    let _ = std::fs::remove_file(&sock);
-    let listener =
-        crate::socket_path::with_short_path(&sock, |p| std::os::unix::net::UnixListener::bind(p))
-            .with_context(|| format!("binding {}", sock.display()))?;
-    listener.set_nonblocking(true).context("socket")?;
-    let address = format!("unix://{}", sock.display());
-    write_atomic(dir, ADDRESS_FILE, address.as_bytes()).context("writing address")?;
-    write_atomic(dir, PID_FILE, std::process::id().to_string().as_bytes())
-        .context("writing pid")?;
-    Ok(listener)
-}
-
-fn run_server(cfg: Config, listener: std::os::unix::net::UnixListener) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    rt.block_on(async move {
-        let reaper = Reaper::start().context("SIGCHLD handler")?;
-        let shim = Arc::new(Shim::new(cfg, reaper));
-        let listener = tokio::net::UnixListener::from_std(listener).context("socket")?;
-        let svc = pb::task_server::TaskServer::new(crate::service::Service::new(Arc::clone(&shim)));
-        let mut stop = shim.shutdown.subscribe();
-        let mut conns = tokio::task::JoinSet::new();
-        loop {
-            tokio::select! {
-                conn = listener.accept() => {
-                    let Ok((stream, _)) = conn else { continue };
-                    let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
-                    let mut stop = shim.shutdown.subscribe();
-                    conns.spawn(async move {
-                        let conn = hyper::server::conn::http2::Builder::new(
-                            hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => return,
-                            _ = stop.wait_for(|s| *s) => {}
-                        }
-                        // GOAWAY: calls in flight (the Shutdown itself) finish.
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    });
-                }
-                // Reap finished connection tasks as we go.
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                _ = stop.wait_for(|s| *s) => break,
-            }
-        }
-        // Long calls of other clients (a Wait, an Attach) get a moment, then
-        // the shim goes.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while conns.join_next().await.is_some() {}
-        })
-        .await;
-        anyhow::Ok(())
-    })?;
-    Ok(())
 }

@@ -142,7 +142,7 @@ impl Containers {
     }
 
     /// Connects the clients waiting for this start to the new task.
-    pub(super) async fn hand_over_attaches(&self, id: &str, task: &crate::tasks::Task) {
+    pub(super) async fn hand_over_attaches(&self, id: &str, task: &dyn super::TaskHandle) {
         let pending = self
             .inner
             .pending_attach

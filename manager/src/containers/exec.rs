@@ -9,8 +9,9 @@ use tokio::sync::oneshot;
 
 use super::attach::AttachHandle;
 use super::bundle;
+use super::ExecHandle;
 use super::{Containers, Error, Result};
-use crate::tasks::{AttachOptions, ExecSpec, Process};
+use crate::tasks::{AttachOptions, ExecSpec};
 
 /// `exec` options.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +49,7 @@ pub(super) struct ExecEntry {
     pub container_id: String,
     opts: ExecOptions,
     state: Arc<Mutex<ExecState>>,
-    process: Option<Process>,
+    process: Option<Arc<dyn ExecHandle>>,
 }
 
 /// A started exec: its streams (unless detached) and its exit code.

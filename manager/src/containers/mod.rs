@@ -11,7 +11,7 @@
 //!   bundle; any failure undoes all of it, so no half-created container stays.
 //!   A crash in between leaves a record without `config.json`, which `restore`
 //!   removes on the next start.
-//! * `start` spawns a shim (`tasks::TaskManager::create`), hands the new task to
+//! * `start` spawns a shim (`Tasks::create`), hands the new task to
 //!   clients waiting in `attach`, then runs the process; a monitor waits for the
 //!   exit, records it, deletes the task (no shim, no cgroup left), and applies
 //!   the restart policy with exponential back-off.
@@ -43,6 +43,9 @@ mod restore;
 mod start;
 mod stats;
 mod stop;
+#[cfg(test)]
+mod task_fake;
+mod task_seam;
 mod top;
 mod validate;
 mod wait;
@@ -58,6 +61,7 @@ pub use record::{
     State, Status, TmpfsOptions, DEFAULT_STOP_TIMEOUT,
 };
 pub use stop::{parse_signal, StopOutcome};
+pub use task_seam::{ExecHandle, TaskHandle, Tasks};
 pub use wait::WaitResult;
 
 use std::collections::HashMap;
@@ -70,7 +74,7 @@ pub use crate::errors::{Classify, ErrorKind, Reason};
 use crate::events::Events;
 use crate::metadata::{self, Store, Table};
 use crate::restricted_name::shown;
-use crate::tasks::{Task, TaskError, TaskManager};
+use crate::tasks::TaskError;
 use crate::volumes::{self, Volumes};
 
 /// Errors of container operations. Display texts are docker's where docker has one.
@@ -213,7 +217,7 @@ pub struct Settings {
 /// A task the daemon holds for a running container.
 #[derive(Clone)]
 struct Live {
-    task: Task,
+    task: Arc<dyn TaskHandle>,
     /// Distinguishes runs of one container, so a late exit of an old run
     /// does not touch a restarted one.
     epoch: u64,
@@ -222,7 +226,7 @@ struct Live {
 struct Inner {
     settings: Settings,
     store: Store,
-    tasks: TaskManager,
+    tasks: Arc<dyn Tasks>,
     images: Arc<dyn ImageSource>,
     volumes: Volumes,
     events: Events,
@@ -253,7 +257,7 @@ impl Containers {
     pub fn new(
         settings: Settings,
         store: Store,
-        tasks: TaskManager,
+        tasks: Arc<dyn Tasks>,
         images: Arc<dyn ImageSource>,
         volumes: Volumes,
         events: Events,
@@ -407,9 +411,9 @@ impl Containers {
         self.inner.changed.subscribe()
     }
 
-    /// The task manager (for system-wide reports).
-    pub fn tasks(&self) -> &TaskManager {
-        &self.inner.tasks
+    /// The tasks (for system-wide reports).
+    pub fn tasks(&self) -> &dyn Tasks {
+        self.inner.tasks.as_ref()
     }
 }
 

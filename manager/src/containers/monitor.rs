@@ -3,13 +3,15 @@
 //! and the restart policy with exponential back-off (100 ms doubling to 1 min,
 //! reset after 10 s of good running, as docker does).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use super::record::{Container, RestartPolicy, Status};
 use super::Containers;
-use crate::tasks::{ExitStatus, Task, TaskError};
+use super::TaskHandle;
+use crate::tasks::{ExitStatus, TaskError};
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -30,16 +32,16 @@ pub(super) fn should_restart(c: &Container) -> bool {
 }
 
 impl Containers {
-    pub(super) fn spawn_monitor(&self, id: String, task: Task, epoch: u64) {
+    pub(super) fn spawn_monitor(&self, id: String, task: Arc<dyn TaskHandle>, epoch: u64) {
         let this = self.clone();
         tokio::spawn(async move {
-            let status = this.wait_task(&id, &task).await;
+            let status = this.wait_task(&id, task.as_ref()).await;
             this.handle_exit(&id, Some(task), epoch, status).await;
         });
     }
 
     /// The exit status, or `None` when the shim vanished without recording one.
-    async fn wait_task(&self, id: &str, task: &Task) -> Option<ExitStatus> {
+    async fn wait_task(&self, id: &str, task: &dyn TaskHandle) -> Option<ExitStatus> {
         let mut failures = 0;
         loop {
             match task.wait().await {
@@ -64,7 +66,7 @@ impl Containers {
     pub(super) async fn handle_exit(
         &self,
         id: &str,
-        task: Option<Task>,
+        task: Option<Arc<dyn TaskHandle>>,
         epoch: u64,
         status: Option<ExitStatus>,
     ) {
@@ -240,6 +242,9 @@ mod tests {
         }
     }
 
+    use crate::containers::task_fake::Harness;
+    use crate::containers::Tasks;
+
     #[test]
     fn policies() {
         assert!(!should_restart(&container(RestartPolicy::No, 1, 0)));
@@ -251,5 +256,108 @@ mod tests {
         let mut c = container(RestartPolicy::UnlessStopped, 0, 0);
         c.manually_stopped = true;
         assert!(!should_restart(&c));
+    }
+
+    #[tokio::test]
+    async fn backoff_doubles_to_a_minute_and_resets_after_a_good_run() {
+        let h = Harness::new();
+        let next = |ran_ms: u64| {
+            h.containers
+                .next_backoff("c1", Duration::from_millis(ran_ms))
+        };
+        let short: Vec<u64> = (0..12).map(|_| next(50).as_millis() as u64).collect();
+        assert_eq!(
+            short,
+            [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000]
+        );
+        // Ten seconds of running count as a good run: start over.
+        assert_eq!(next(10_000), BACKOFF_START);
+        assert_eq!(next(0), BACKOFF_START * 2);
+        // Each container has its own.
+        assert_eq!(
+            h.containers.next_backoff("c2", Duration::ZERO),
+            BACKOFF_START
+        );
+    }
+
+    #[tokio::test]
+    async fn the_monitor_records_an_exit_and_deletes_the_task() {
+        let h = Harness::new();
+        h.add("c1", |_| {});
+        h.containers.start("c1").await.unwrap();
+        let c = h.get("c1");
+        assert_eq!(c.state.status, Status::Running);
+        assert!(c.state.pid > 0);
+        h.tasks.exit("c1", 3);
+        let c = h.until("c1", |c| c.state.status == Status::Exited).await;
+        assert_eq!((c.state.exit_code, c.state.pid), (3, 0));
+        assert!(c.state.finished_at.is_some());
+        assert_eq!(
+            h.tasks.calls(),
+            ["create c1", "start c1", "delete c1 force"]
+        );
+        assert!(h.containers.live_task("c1").is_none());
+        assert!(!h.tasks.has_state("c1"), "the task's state is gone");
+    }
+
+    #[tokio::test]
+    async fn on_failure_restarts_up_to_its_limit_and_no_restarts_never() {
+        let h = Harness::new();
+        h.add("c1", |c| {
+            c.spec.restart_policy = RestartPolicy::OnFailure { max_retries: 2 }
+        });
+        h.containers.start("c1").await.unwrap();
+        for n in 1..=2 {
+            h.tasks.exit("c1", 1);
+            let c = h
+                .until("c1", |c| {
+                    c.restart_count == n && c.state.status == Status::Running
+                })
+                .await;
+            assert_eq!(c.state.exit_code, 0, "a new run starts clean");
+        }
+        h.tasks.exit("c1", 1);
+        let c = h.until("c1", |c| c.state.status == Status::Exited).await;
+        assert_eq!((c.state.exit_code, c.restart_count), (1, 2));
+        tokio::time::sleep(BACKOFF_START * 8).await;
+        assert_eq!(h.tasks.calls_of("create").len(), 3, "{:?}", h.tasks.calls());
+        assert_eq!(h.get("c1").state.status, Status::Exited);
+
+        h.add("c2", |c| c.spec.restart_policy = RestartPolicy::No);
+        h.containers.start("c2").await.unwrap();
+        h.tasks.exit("c2", 1);
+        h.until("c2", |c| c.state.status == Status::Exited).await;
+        tokio::time::sleep(BACKOFF_START * 2).await;
+        assert_eq!(h.tasks.calls_of("create c2").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restart_that_fails_to_start_is_tried_again_later() {
+        let h = Harness::new();
+        h.add("c1", |c| c.spec.restart_policy = RestartPolicy::Always);
+        h.containers.start("c1").await.unwrap();
+        h.tasks.fail_create("c1");
+        h.tasks.exit("c1", 0);
+        // First restart fails (back-off 100 ms), the next one (200 ms) runs.
+        let c = h
+            .until("c1", |c| {
+                c.restart_count == 2 && c.state.status == Status::Running
+            })
+            .await;
+        assert!(c.state.error.is_empty(), "{}", c.state.error);
+        assert_eq!(h.tasks.calls_of("create").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_always_container_stays_stopped() {
+        let h = Harness::new();
+        h.add("c1", |c| c.spec.restart_policy = RestartPolicy::Always);
+        h.containers.start("c1").await.unwrap();
+        let out = h.containers.stop("c1", Some(10)).await.unwrap();
+        assert!(!out.killed);
+        let c = h.get("c1");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 143));
+        tokio::time::sleep(BACKOFF_START * 4).await;
+        assert_eq!(h.tasks.calls_of("create").len(), 1);
     }
 }

@@ -67,7 +67,7 @@ impl Containers {
                 }
             }
             None => {
-                if self.inner.tasks.shim_dir(id).exists() {
+                if self.inner.tasks.has_state(id) {
                     let _ = self.inner.tasks.cleanup_dead(id).await;
                 }
             }

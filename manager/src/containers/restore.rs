@@ -147,3 +147,134 @@ impl Containers {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::task_fake::{running, Harness};
+    use crate::containers::Tasks;
+
+    #[tokio::test]
+    async fn a_live_shim_is_taken_back_and_its_monitor_resumed() {
+        let h = Harness::new();
+        h.add("c1", running);
+        h.tasks.left_running("c1", 4242);
+        let report = h.containers.restore().await.unwrap();
+        assert_eq!(report.reconnected, ["c1"]);
+        assert!(report.exited_while_down.is_empty());
+        assert_eq!(h.get("c1").state.status, Status::Running);
+        assert!(h.containers.live_task("c1").is_some());
+        // The resumed monitor sees the exit.
+        h.tasks.exit("c1", 5);
+        let c = h.until("c1", |c| c.state.status == Status::Exited).await;
+        assert_eq!(c.state.exit_code, 5);
+        assert_eq!(h.tasks.calls(), ["connect c1", "delete c1 force"]);
+    }
+
+    #[tokio::test]
+    async fn a_paused_container_found_running_is_recorded_running() {
+        let h = Harness::new();
+        h.add("c1", |c| {
+            running(c);
+            c.state.status = Status::Paused;
+        });
+        h.tasks.left_running("c1", 4242);
+        h.containers.restore().await.unwrap();
+        assert_eq!(h.get("c1").state.status, Status::Running);
+    }
+
+    #[tokio::test]
+    async fn exits_while_berthd_was_down_are_recorded() {
+        let h = Harness::new();
+        // Its shim lives on; the init exited meanwhile.
+        h.add("stopped", running);
+        h.tasks.left_stopped("stopped", 4242, 7);
+        // Its shim is gone, its exit.json is left.
+        h.add("gone", running);
+        h.tasks.left_dead("gone", Some(9));
+        // Nothing is left at all (a reboot).
+        h.add("none", running);
+        let mut report = h.containers.restore().await.unwrap();
+        report.exited_while_down.sort();
+        assert_eq!(report.exited_while_down, ["gone", "none", "stopped"]);
+        assert!(report.reconnected.is_empty());
+
+        let c = h.get("stopped");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 7));
+        let c = h.get("gone");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 9));
+        let c = h.get("none");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 255));
+        assert_eq!(
+            c.state.error,
+            "the container's shim exited without recording an exit status"
+        );
+        let calls = h.tasks.calls();
+        assert!(
+            calls.contains(&"delete stopped force".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&"cleanup_dead gone".to_string()),
+            "{calls:?}"
+        );
+        assert!(h.tasks.list().unwrap().is_empty(), "nothing is left behind");
+    }
+
+    #[tokio::test]
+    async fn shims_without_a_container_are_removed() {
+        let h = Harness::new();
+        h.tasks.left_running("orphan", 4242);
+        h.tasks.left_dead("dead-orphan", None);
+        let report = h.containers.restore().await.unwrap();
+        assert_eq!(report.removed_half_done, ["dead-orphan", "orphan"]);
+        let calls = h.tasks.calls();
+        assert!(
+            calls.contains(&"kill orphan 9 all".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&"delete orphan force".to_string()),
+            "{calls:?}"
+        );
+        assert!(
+            calls.contains(&"cleanup_dead dead-orphan".to_string()),
+            "{calls:?}"
+        );
+        assert!(h.tasks.list().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn restart_policies_apply_at_daemon_start() {
+        let h = Harness::new();
+        let exited = |policy: RestartPolicy, by_hand: bool| {
+            move |c: &mut crate::containers::Container| {
+                c.spec.restart_policy = policy;
+                c.state.status = Status::Exited;
+                c.state.started_at = Some(chrono::Utc::now());
+                c.manually_stopped = by_hand;
+            }
+        };
+        h.add("always", exited(RestartPolicy::Always, true));
+        h.add("unless", exited(RestartPolicy::UnlessStopped, true));
+        h.add(
+            "unless-crashed",
+            exited(RestartPolicy::UnlessStopped, false),
+        );
+        h.add("no", exited(RestartPolicy::No, false));
+        h.add("restarting", |c| {
+            c.spec.restart_policy = RestartPolicy::OnFailure { max_retries: 0 };
+            c.state.status = Status::Restarting;
+        });
+        let mut report = h.containers.restore().await.unwrap();
+        report.restarted.sort();
+        assert_eq!(report.restarted, ["always", "restarting", "unless-crashed"]);
+        for id in ["always", "restarting", "unless-crashed"] {
+            assert_eq!(h.get(id).state.status, Status::Running, "{id}");
+        }
+        for id in ["unless", "no"] {
+            assert_eq!(h.get(id).state.status, Status::Exited, "{id}");
+        }
+        assert_eq!(h.get("restarting").restart_count, 1);
+    }
+}

@@ -42,7 +42,7 @@ impl Containers {
                 message: e.to_string(),
             })?;
         // A task left from an earlier run (exited, or a crash) goes first.
-        if self.live_task(&id).is_some() || self.inner.tasks.shim_dir(&id).exists() {
+        if self.live_task(&id).is_some() || self.inner.tasks.has_state(&id) {
             self.kill_task(&id).await;
         }
         let mut spec = CreateTask::new(id.clone(), c.bundle());
@@ -61,7 +61,7 @@ impl Containers {
                 });
             }
         };
-        self.hand_over_attaches(&id, &task).await;
+        self.hand_over_attaches(&id, task.as_ref()).await;
         let pid = match task.start().await {
             Ok(pid) => pid,
             Err(e) => {

@@ -273,4 +273,69 @@ mod tests {
         }
         assert!(disposition(u32::MAX, 15).is_none());
     }
+
+    use crate::containers::task_fake::Harness;
+
+    #[tokio::test]
+    async fn stop_sends_sigterm_then_sigkill_after_the_grace_period() {
+        let h = Harness::new();
+        h.add("c1", |_| {});
+        h.containers.start("c1").await.unwrap();
+        h.tasks.ignore_signal(libc::SIGTERM);
+        // The grace period passes on the test's clock, not the wall's.
+        tokio::time::pause();
+        let t0 = tokio::time::Instant::now();
+        let out = h.containers.stop("c1", Some(10)).await.unwrap();
+        let waited = t0.elapsed();
+        assert!(
+            (Duration::from_secs(10)..Duration::from_secs(11)).contains(&waited),
+            "{waited:?}"
+        );
+        assert!(out.killed);
+        assert!(
+            out.reason.starts_with(
+                "container name-c1 did not exit within 10 seconds of SIGTERM and was killed with SIGKILL"
+            ),
+            "{}",
+            out.reason
+        );
+        assert_eq!(h.tasks.calls_of("kill"), ["kill c1 15", "kill c1 9 all"]);
+        let c = h.get("c1");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 137));
+        assert!(c.manually_stopped);
+    }
+
+    #[tokio::test]
+    async fn stop_needs_no_sigkill_when_the_stop_signal_works() {
+        let h = Harness::new();
+        h.add("c1", |c| c.stop_signal = "SIGINT".into());
+        h.containers.start("c1").await.unwrap();
+        tokio::time::pause();
+        let t0 = tokio::time::Instant::now();
+        let out = h.containers.stop("c1", None).await.unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert_eq!(out, StopOutcome::default());
+        assert_eq!(h.tasks.calls_of("kill"), ["kill c1 2"]);
+        let c = h.get("c1");
+        assert_eq!((c.state.status, c.state.exit_code), (Status::Exited, 130));
+    }
+
+    #[tokio::test]
+    async fn stop_of_a_paused_container_thaws_it_first() {
+        let h = Harness::new();
+        h.add("c1", |_| {});
+        h.containers.start("c1").await.unwrap();
+        h.containers.pause("c1").await.unwrap();
+        assert_eq!(h.get("c1").state.status, Status::Paused);
+        h.containers.stop("c1", Some(1)).await.unwrap();
+        let calls = h.tasks.calls();
+        let at = |call: &str| {
+            calls
+                .iter()
+                .position(|c| c == call)
+                .unwrap_or_else(|| panic!("no {call:?} in {calls:?}"))
+        };
+        assert!(at("resume c1") < at("kill c1 15"), "{calls:?}");
+        assert_eq!(h.get("c1").state.status, Status::Exited);
+    }
 }

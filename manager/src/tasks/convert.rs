@@ -5,7 +5,9 @@ use berth_proto::shim::v1 as pb;
 use chrono::{DateTime, Utc};
 
 use super::error::TaskError;
-use super::types::{ExitStatus, ProcessInfo, ProcessState, Stats, StdStream, TaskStatus};
+use super::types::{
+    CreateTask, ExitStatus, ProcessInfo, ProcessState, Stats, StdStream, TaskStatus,
+};
 
 /// Maps a shim's status to a [`TaskError`] of task `id`.
 pub(super) fn status_to_error(id: &str, status: tonic::Status) -> TaskError {
@@ -22,6 +24,20 @@ pub(super) fn status_to_error(id: &str, status: tonic::Status) -> TaskError {
             message,
         },
         _ => TaskError::Shim { id, message },
+    }
+}
+
+/// The stdio part of a [`CreateTask`]; id and bundle went on the shim's argv.
+pub(super) fn create_to_pb(spec: &CreateTask) -> pb::CreateRequest {
+    pb::CreateRequest {
+        stdin: spec.stdin,
+        tty: spec.tty,
+        log: spec.log_path.as_ref().map(|path| pb::LogOptions {
+            path: path.to_string_lossy().into_owned(),
+            // The shim reads 0 as "never rotate".
+            max_size: spec.log_max_size.unwrap_or(0),
+            max_file: spec.log_max_file,
+        }),
     }
 }
 
@@ -94,6 +110,27 @@ pub(super) fn stats_from_json(raw: serde_json::Value) -> Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_requests_carry_the_stdio_options() {
+        let mut spec = CreateTask::new("c1", "/b");
+        let r = create_to_pb(&spec);
+        assert!(!r.stdin && !r.tty && r.log.is_none());
+        spec.tty = true;
+        spec.stdin = true;
+        spec.log_path = Some("/c/c1-json.log".into());
+        spec.log_max_size = None;
+        spec.log_max_file = 5;
+        let r = create_to_pb(&spec);
+        assert!(r.stdin && r.tty);
+        let log = r.log.expect("log options");
+        assert_eq!(
+            (log.path.as_str(), log.max_size, log.max_file),
+            ("/c/c1-json.log", 0, 5)
+        );
+        spec.log_max_size = Some(10 << 20);
+        assert_eq!(create_to_pb(&spec).log.map(|l| l.max_size), Some(10 << 20));
+    }
 
     #[test]
     fn status_codes_map_to_kinds() {

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use berth_proto::shim::v1 as pb;
 use berth_proto::shim::v1::task_client::TaskClient;
+use berth_proto::shim_state::{self, ExitRecord, ShortPath};
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -12,22 +12,16 @@ use super::error::TaskError;
 use super::task::Task;
 use super::types::{CreateTask, ExitStatus};
 
-/// File in a shim's state dir holding its socket address (`unix://<path>`).
-const ADDRESS_FILE: &str = "address";
 /// How long a shim may take to report ready after being spawned.
 const SPAWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a reconnected shim may take to answer.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// File in a shim's state dir holding the shim's pid.
-const PID_FILE: &str = "shim.pid";
-/// File in a shim's state dir holding the init's exit status, JSON.
-const EXIT_FILE: &str = "exit.json";
 
 /// Spawns and reconnects to shims. Cheap to clone.
 ///
 /// Layout under `state_dir` (berthd's `--state`, `/run/berth` by default):
-/// `shims/<id>/` is each shim's state dir (socket, address, pid, exit.json),
-/// `runtime/` is the runtime's `--root`.
+/// `shims/<id>/` is each shim's state dir (its files are the contract in
+/// `berth_proto::shim_state`), `runtime/` is the runtime's `--root`.
 #[derive(Debug, Clone)]
 pub struct TaskManager {
     state_dir: PathBuf,
@@ -100,7 +94,7 @@ impl TaskManager {
                 return Err(e);
             }
         };
-        match task.create().await {
+        match task.create(&spec).await {
             Ok(_pid) => Ok(task),
             Err(e) => {
                 // Keep the create error; a failed shutdown only leaves a state dir.
@@ -116,7 +110,7 @@ impl TaskManager {
     pub async fn connect(&self, id: &str) -> Result<Task, TaskError> {
         validate_id(id)?;
         let dir = self.shim_dir(id);
-        let addr_file = dir.join(ADDRESS_FILE);
+        let addr_file = dir.join(shim_state::ADDRESS_FILE);
         let address = match std::fs::read_to_string(&addr_file) {
             Ok(a) => a,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -133,7 +127,7 @@ impl TaskManager {
                 })
             }
         };
-        let task = connect_address(id, address.trim(), &dir).await?;
+        let task = connect_address(id, &address, &dir).await?;
         // The socket may accept while the shim is half gone or stuck: ask it,
         // and do not let one bad shim hold up berthd's start.
         match tokio::time::timeout(CONNECT_TIMEOUT, task.info()).await {
@@ -141,7 +135,7 @@ impl TaskManager {
             Err(_) => {
                 return Err(TaskError::Unreachable {
                     id: id.to_string(),
-                    address: PathBuf::from(address.trim()),
+                    address: shim_state::socket_path(&address),
                     message: format!("no answer within {CONNECT_TIMEOUT:?}"),
                 })
             }
@@ -178,30 +172,19 @@ impl TaskManager {
     /// record exists).
     pub fn recorded_exit(&self, id: &str) -> Result<Option<ExitStatus>, TaskError> {
         validate_id(id)?;
-        let path = self.shim_dir(id).join(EXIT_FILE);
-        let data = match std::fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(TaskError::Io {
-                    id: id.to_string(),
-                    path,
-                    source,
-                })
-            }
-        };
-        let pbx: ExitRecord = serde_json::from_slice(&data).map_err(|e| TaskError::Shim {
-            id: id.to_string(),
-            message: format!("{}: {e}", path.display()),
-        })?;
-        Ok(Some(exit_from_pb(&pb::ExitStatus {
-            exec_id: String::new(),
-            pid: pbx.pid,
-            code: pbx.code,
-            exited_at_unix_nanos: pbx.exited_at_unix_nanos,
-            oom_killed: pbx.oom_killed,
-            signal: pbx.signal,
-        })))
+        let dir = self.shim_dir(id);
+        match ExitRecord::read(&dir) {
+            Ok(r) => Ok(r.map(|r| exit_from_pb(&r.to_pb("")))),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(TaskError::Shim {
+                id: id.to_string(),
+                message: e.to_string(),
+            }),
+            Err(source) => Err(TaskError::Io {
+                id: id.to_string(),
+                path: dir.join(shim_state::EXIT_FILE),
+                source,
+            }),
+        }
     }
 
     /// Cleans up after a shim that died or stopped answering: kills the shim
@@ -249,7 +232,7 @@ impl TaskManager {
     /// serving this very state dir (a recycled pid is left alone).
     async fn kill_shim(&self, id: &str) {
         let dir = self.shim_dir(id);
-        let Some(pid) = std::fs::read_to_string(dir.join(PID_FILE))
+        let Some(pid) = std::fs::read_to_string(dir.join(shim_state::PID_FILE))
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
         else {
@@ -276,7 +259,8 @@ impl TaskManager {
     }
 
     /// Runs the shim binary; it prints its socket address once it is
-    /// detached and listening, and exits.
+    /// detached and listening, and exits. Its argv says only where things
+    /// are; the stdio options go with the Create call.
     async fn spawn_shim(&self, spec: &CreateTask, dir: &Path) -> Result<String, TaskError> {
         let mut cmd = tokio::process::Command::new(&self.shim);
         cmd.arg("--id")
@@ -289,20 +273,6 @@ impl TaskManager {
             .arg(dir)
             .arg("--runtime-root")
             .arg(self.runtime_root());
-        if let Some(log) = &spec.log_path {
-            cmd.arg("--log-path").arg(log);
-        }
-        cmd.arg("--log-max-size").arg(match spec.log_max_size {
-            Some(n) => n.to_string(),
-            None => "-1".to_string(),
-        });
-        cmd.arg("--log-max-file").arg(spec.log_max_file.to_string());
-        if spec.tty {
-            cmd.arg("--tty");
-        }
-        if spec.stdin {
-            cmd.arg("--stdin");
-        }
         cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
         let spawn_err = |source| TaskError::Spawn {
             id: spec.id.clone(),
@@ -328,18 +298,6 @@ impl TaskManager {
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
-}
-
-/// `exit.json` as the shim writes it.
-#[derive(serde::Deserialize)]
-struct ExitRecord {
-    pid: u32,
-    code: i32,
-    #[serde(default)]
-    signal: i32,
-    exited_at_unix_nanos: i64,
-    #[serde(default)]
-    oom_killed: bool,
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -374,7 +332,7 @@ fn validate_id(id: &str) -> Result<(), TaskError> {
 
 /// Opens a gRPC channel to the shim listening at `address` (`unix://<path>`).
 async fn connect_address(id: &str, address: &str, dir: &Path) -> Result<Task, TaskError> {
-    let path = PathBuf::from(address.strip_prefix("unix://").unwrap_or(address));
+    let path = shim_state::socket_path(address);
     let unreachable = |message: String| TaskError::Unreachable {
         id: id.to_string(),
         address: path.clone(),
@@ -413,27 +371,11 @@ pub(super) fn map_status(id: &str, s: tonic::Status) -> TaskError {
     status_to_error(id, s)
 }
 
-/// Connects to a shim's socket. Unix socket addresses hold at most 107 bytes, and a
-/// state dir under a long `--state` root plus a 64-hex id passes that: then the
-/// address goes through `/proc/self/fd/<dir fd>/<name>`, which the kernel resolves
-/// to the same socket (the shim binds the same way).
+/// Connects to a shim's socket, through a short alias when its path is too
+/// long for `sun_path` (the rule the shim binds by).
 async fn connect_unix(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::AsRawFd;
-    if path.as_os_str().len() <= 100 {
-        return tokio::net::UnixStream::connect(path).await;
-    }
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return tokio::net::UnixStream::connect(path).await;
-    };
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(parent)?;
-    let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
-    let stream = tokio::net::UnixStream::connect(&short).await;
-    drop(dir);
-    stream
+    let short = ShortPath::new(path)?;
+    tokio::net::UnixStream::connect(short.path()).await
 }
 
 #[cfg(test)]

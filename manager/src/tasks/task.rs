@@ -11,12 +11,12 @@ use tonic::transport::Channel;
 
 use super::attach::{self, Attached};
 use super::convert::{
-    exec_id_from_pb, exit_from_pb, process_from_pb, state_from_pb, stats_from_json,
+    create_to_pb, exec_id_from_pb, exit_from_pb, process_from_pb, state_from_pb, stats_from_json,
 };
 use super::error::TaskError;
 use super::manager::map_status;
 use super::types::{
-    AttachOptions, ExecSpec, ExitStatus, ProcessInfo, ProcessState, Stats, TaskEvent,
+    AttachOptions, CreateTask, ExecSpec, ExitStatus, ProcessInfo, ProcessState, Stats, TaskEvent,
 };
 
 /// A container's init process, reached through its shim.
@@ -57,10 +57,10 @@ impl Task {
         map_status(&self.id, s)
     }
 
-    pub(super) async fn create(&self) -> Result<u32, TaskError> {
+    pub(super) async fn create(&self, spec: &CreateTask) -> Result<u32, TaskError> {
         let r = self
             .client()
-            .create(pb::CreateRequest {})
+            .create(create_to_pb(spec))
             .await
             .map_err(|s| self.err(s))?;
         Ok(r.into_inner().pid)

@@ -7,6 +7,7 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use berth_proto::shim_state::{with_short_path, ShortPath};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use tokio::io::Interest;
 use tokio::net::UnixListener;
@@ -15,7 +16,7 @@ use tokio::net::UnixListener;
 pub struct ConsoleSocket {
     path: PathBuf,
     /// What the runtime is given: `path`, or a short alias of it when too long.
-    address: crate::socket_path::Address,
+    address: ShortPath,
     listener: UnixListener,
 }
 
@@ -24,8 +25,8 @@ impl ConsoleSocket {
         let _ = std::fs::remove_file(path);
         Ok(ConsoleSocket {
             path: path.to_path_buf(),
-            address: crate::socket_path::Address::for_other_processes(path)?,
-            listener: crate::socket_path::with_short_path(path, |p| UnixListener::bind(p))?,
+            address: ShortPath::for_other_processes(path)?,
+            listener: with_short_path(path, |p| UnixListener::bind(p))?,
         })
     }
 
