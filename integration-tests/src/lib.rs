@@ -11,6 +11,9 @@
 //! - [`console`] receives the pty master sent over `--console-socket`.
 //! - [`report`] decodes what the checker printed.
 //! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
+//! - [`engine`] a private berthd driven through the `berth` CLI.
+//! - [`crash`] kill -9 of berthd or a shim amid a seeded workload, and the
+//!   invariants that must hold afterwards (`crash-cycles`, `engine_crash`).
 //! - [`requirements`] what a test needs from the machine: a missing one fails
 //!   the test unless `BERTH_TEST_SKIP_MISSING=1`.
 //!
@@ -21,6 +24,7 @@ pub mod bundle;
 pub mod cgroup;
 pub mod checker;
 pub mod console;
+pub mod crash;
 pub mod engine;
 pub mod error;
 pub mod report;
