@@ -34,7 +34,7 @@ use crate::engine::{self, Engine};
 /// How long a per-container disagreement may last before it counts.
 pub const SETTLE: Duration = Duration::from_secs(3);
 /// How long a running loop container gets to add a line to its log.
-const LOG_WAIT: Duration = Duration::from_millis(700);
+const LOG_WAIT: Duration = Duration::from_millis(1000);
 
 /// The kinds of violation, the rows of the summary table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,6 +147,8 @@ pub struct Record {
     pub volumes: Vec<String>,
     /// Runs the log loop ([`LOOP_LABEL`]).
     pub is_loop: bool,
+    /// `--rm`: gone once it has exited.
+    pub auto_remove: bool,
 }
 
 impl Record {
@@ -179,6 +181,10 @@ impl Record {
                 .and_then(|l| l.get(k))
                 .and_then(Value::as_str)
                 == Some(val),
+            auto_remove: j
+                .pointer("/HostConfig/AutoRemove")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 
@@ -370,6 +376,9 @@ pub fn disagreement(r: &Record, t: &Truth) -> Option<String> {
             }
             if t.shim_alive || t.shim_dir {
                 wrong.push("a shim is there".into());
+            }
+            if r.auto_remove && r.status != "created" {
+                wrong.push("it was run with --rm and has exited".into());
             }
             if t.in_cgroup > 0 {
                 wrong.push(format!("{} processes alive in its cgroup", t.in_cgroup));
@@ -712,11 +721,33 @@ fn claims(p: &Probe, recs: &[Record]) -> Vec<Violation> {
             .collect();
         let rm = e.cli(&["volume", "rm", vol]);
         match (users.is_empty(), rm) {
-            (true, Ok(o)) if !o.success() => out.push(v(
-                Kind::LeakedClaim,
-                vol,
-                format!("no container mounts it, yet: {}", o.stderr.trim()),
-            )),
+            (true, Ok(o)) if !o.success() => {
+                // One violation per claimant named, so a leak of a later
+                // cycle on the same volume counts too.
+                let ghosts = hex_ids(&o.stderr);
+                if ghosts.is_empty() {
+                    out.push(v(
+                        Kind::LeakedClaim,
+                        vol,
+                        format!("no container mounts it, yet: {}", o.stderr.trim()),
+                    ));
+                }
+                for g in ghosts {
+                    let exists = recs.iter().any(|r| r.id == g);
+                    out.push(v(
+                        Kind::LeakedClaim,
+                        format!("{vol}/{}", &g[..12]),
+                        format!(
+                            "volume rm refused for user {g} ({}) though no container mounts it",
+                            if exists {
+                                "a container without this mount"
+                            } else {
+                                "no such container"
+                            }
+                        ),
+                    ));
+                }
+            }
             (false, Ok(o)) if o.success() => out.push(v(
                 Kind::LostClaim,
                 vol,
@@ -806,6 +837,14 @@ fn sha256_file(path: &Path) -> Result<String, String> {
     Ok(hex_string(&h.finalize()))
 }
 
+/// The 64-hex-digit words of a text (container IDs).
+fn hex_ids(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|w| w.len() == 64)
+        .map(str::to_string)
+        .collect()
+}
+
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -823,6 +862,7 @@ mod tests {
             log_path: String::new(),
             volumes: vec![],
             is_loop: true,
+            auto_remove: false,
         }
     }
 
@@ -858,6 +898,15 @@ mod tests {
         assert!(why.contains("freezer FROZEN"), "{why}");
         assert!(disagreement(&rec("paused", 5), &t).is_none());
         assert!(disagreement(&rec("exited", 0), &Truth::default()).is_none());
+    }
+
+    #[test]
+    fn claimants_are_read_from_a_refusal() {
+        let a = "a".repeat(64);
+        let b = "0123456789abcdef".repeat(4);
+        let text = format!("remove v: volume is in use - [{a}, {b}]");
+        assert_eq!(hex_ids(&text), [a, b]);
+        assert!(hex_ids("no such volume: deadbeef").is_empty());
     }
 
     #[test]
