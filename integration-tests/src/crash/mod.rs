@@ -217,7 +217,7 @@ impl Summary {
         if !ops.surprises.is_empty() {
             let _ = writeln!(
                 t,
-                "unexpected refusals while berthd was up (first {}):",
+                "unexpected refusals and slow calls (first {}):",
                 ops.surprises.len()
             );
             for s in &ops.surprises {

@@ -34,6 +34,8 @@ pub const MAX_RUNNING: usize = 5;
 pub const MAX_CONTAINERS: usize = 12;
 /// Time limit of one workload call (a hung call is a finding, not a hang).
 pub const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// An operation slower than this is reported.
+const SLOW: Duration = Duration::from_secs(10);
 /// A uid past u32: `run` must fail, and must give back what it claimed.
 pub const BAD_USER: &str = "4294967296";
 
@@ -145,7 +147,8 @@ pub struct OpStats {
     pub by_kind: BTreeMap<OpKind, (u64, u64, u64)>,
     /// The first few refusals (failures while berthd was up) of each kind.
     pub refusals: BTreeMap<OpKind, Vec<String>>,
-    /// Refusals the mix did not expect (of an operation that must succeed).
+    /// Refusals the mix did not expect (of an operation that must succeed),
+    /// and operations slower than [`SLOW`].
     pub surprises: Vec<String>,
 }
 
@@ -215,8 +218,18 @@ pub fn worker(sh: &Shared, mut rng: Rng, current: &Mutex<Option<OpKind>>) -> OpS
             continue;
         };
         *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(op.kind);
+        let t0 = std::time::Instant::now();
         let outcome = run(sh, &op);
+        let took = t0.elapsed();
         *current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // A call that hangs (on a dead shim, say) is a finding of its own.
+        if took > SLOW && stats.surprises.len() < 20 {
+            stats.surprises.push(format!(
+                "{} took {:.1} s",
+                op.describe(),
+                took.as_secs_f64()
+            ));
+        }
         let (outcome, why) = match outcome {
             Ok(()) => (Outcome::Ok, None),
             Err(why) if sh.killed_flag.load(Ordering::SeqCst) => (Outcome::Cut, Some(why)),
