@@ -128,7 +128,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("container {id}: {source}")]
+    /// docker's text: the cause alone (the user knows which container).
+    #[error("{source}")]
     Bundle {
         id: String,
         #[source]
