@@ -127,6 +127,7 @@ async fn run(cfg: Config) -> Result<()> {
         exited_while_down = report.exited_while_down.len(),
         restarted = report.restarted.len(),
         cleaned = report.removed_half_done.len(),
+        repaired = report.repaired.len(),
         "containers restored"
     );
     // After restore: rootfs of removed containers are gone, so unreferenced

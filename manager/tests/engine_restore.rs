@@ -5,7 +5,7 @@ mod engine_support;
 
 use std::time::Duration;
 
-use berthd::containers::{Container, Spec, State, Status};
+use berthd::containers::{Container, Intent, Spec, State, Status};
 use berthd::metadata::{Store, Table};
 use engine_support::*;
 
@@ -15,7 +15,8 @@ async fn a_create_cut_short_by_a_crash_is_cleaned_up() {
     let c = d.busybox().await;
     drop(c);
     d.kill9();
-    // What a crash between "record written" and "bundle written" leaves.
+    // What a crash between "record written" and "bundle written" leaves:
+    // the record with its create intent.
     let id = "ab".repeat(32);
     let dir = d.root.join("containers").join(&id);
     std::fs::create_dir_all(&dir).unwrap();
@@ -45,6 +46,7 @@ async fn a_create_cut_short_by_a_crash_is_cleaned_up() {
         },
         restart_count: 0,
         manually_stopped: false,
+        intent: Some(Intent::Create),
         mounts: vec![],
         log_path: dir.join("log"),
         dir: dir.clone(),

@@ -553,6 +553,7 @@ mod tests {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
+            intent: None,
             mounts: vec![MountPoint {
                 kind: MountKind::Tmpfs,
                 destination: "/t".into(),

@@ -1,9 +1,11 @@
 //! `commit`: a container's changes become an image on top of its own. A
 //! running container is frozen while its upper dir is read (docker's default),
-//! so the layer is a consistent snapshot.
+//! so the layer is a consistent snapshot; the freeze is recorded as the
+//! commit's intent, so a berthd killed mid-commit leaves a container that
+//! start-up thaws, not one frozen for good.
 
 use super::image_source::ImageError;
-use super::record::Status;
+use super::record::{Intent, Status};
 use super::{Containers, Error, Result};
 
 /// `commit` options.
@@ -24,7 +26,10 @@ impl Containers {
         let c = self.lookup(reference)?;
         let paused = req.pause && c.state.status == Status::Running;
         if paused {
-            self.pause(&c.id).await?;
+            let lock = self.lock_for(&c.id);
+            let _g = lock.lock().await;
+            let c = self.lookup(&c.id)?;
+            self.freeze(&c, Intent::Commit).await?;
         }
         let images = self.inner.images.clone();
         let c2 = c.clone();
@@ -32,7 +37,13 @@ impl Containers {
             .await
             .map_err(super::interrupted("committing", &c.name));
         if paused {
-            if let Err(e) = self.unpause(&c.id).await {
+            let lock = self.lock_for(&c.id);
+            let _g = lock.lock().await;
+            let thawed = match self.lookup(&c.id) {
+                Ok(c) => self.thaw(&c).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = thawed {
                 tracing::warn!(id = %c.id, error = %e, "unpausing after commit");
             }
         }

@@ -1,5 +1,7 @@
-//! `create`: reserve the name, write the record, then build rootfs, volumes and
-//! bundle; undo everything on failure.
+//! `create`: reserve the name and write the record with a `Create` intent,
+//! build rootfs, volumes and bundle, then store the result (intent cleared,
+//! volume claims) in one transaction; undo everything on failure. A crash
+//! in between leaves the intent, and start-up removes the half-made container.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,7 @@ use super::bundle;
 use super::image_source::{ImageError, ImageInfo};
 use super::names;
 use super::record::{
-    Container, MountKind, MountPoint, MountSpec, Spec, State, DEFAULT_STOP_TIMEOUT,
+    Container, Intent, MountKind, MountPoint, MountSpec, Spec, State, DEFAULT_STOP_TIMEOUT,
 };
 use super::validate;
 use super::{interrupted, io_err, Containers, Error, Result};
@@ -134,21 +136,21 @@ impl Containers {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
+            intent: Some(Intent::Create),
             mounts: Vec::new(),
             log_path: dir.join(format!("{id}-json.log")),
             dir,
             spec,
         };
         let c = self.reserve(c)?;
-        match self.build(c.clone(), &image) {
-            Ok(c) => {
-                self.publish(&c, "create", &[]);
-                Ok((c.id, warnings))
+        let mut made = c.clone();
+        match self.build(&mut made, &image) {
+            Ok(()) => {
+                self.publish(&made, "create", &[]);
+                Ok((made.id, warnings))
             }
             Err(e) => {
-                if let Err(cleanup) = self.destroy_blocking(&c) {
-                    tracing::warn!(id = %c.id, error = %cleanup, "undoing a failed create");
-                }
+                self.undo_create(&made);
                 Err(e)
             }
         }
@@ -186,8 +188,9 @@ impl Containers {
         })
     }
 
-    /// Directory, rootfs, volumes, hosts files and config.json.
-    fn build(&self, mut c: Container, image: &ImageInfo) -> Result<Container> {
+    /// Directory, rootfs, volumes, hosts files and config.json, then the
+    /// result. `c.mounts` grows as volumes are made, so an undo finds them.
+    fn build(&self, c: &mut Container, image: &ImageInfo) -> Result<()> {
         std::fs::create_dir_all(&c.dir).map_err(io_err(&c.id, &c.dir))?;
         let rootfs = self
             .inner
@@ -197,10 +200,10 @@ impl Containers {
                 reference: c.spec.image.clone(),
                 message: e.to_string(),
             })?;
-        let mut mounts = Vec::new();
         let user_targets: Vec<String> = c.spec.mounts.iter().map(|m| m.target.clone()).collect();
         for m in c.spec.mounts.clone() {
-            mounts.push(self.mount_point(&c.id, &m)?);
+            let point = self.mount_point(&m)?;
+            c.mounts.push(point);
         }
         for target in &image.volumes {
             if !user_targets.iter().any(|t| t == target) {
@@ -208,41 +211,64 @@ impl Containers {
                     target: target.clone(),
                     ..Default::default()
                 };
-                mounts.push(self.mount_point(&c.id, &anonymous)?);
+                let point = self.mount_point(&anonymous)?;
+                c.mounts.push(point);
             }
         }
-        for m in &mounts {
+        for m in &c.mounts {
             if m.kind == MountKind::Volume {
                 copy_up(&rootfs, &m.destination, &m.source);
             }
         }
-        c.mounts = mounts;
-        bundle::write_etc_files(&c).map_err(|source| Error::Bundle {
-            id: c.id.clone(),
-            source,
-        })?;
-        let user = bundle::resolve_user(&rootfs, &c.user).map_err(|source| Error::Bundle {
-            id: c.id.clone(),
-            source,
-        })?;
+        let bundle_err = |id: &str| {
+            let id = id.to_string();
+            move |source| Error::Bundle { id, source }
+        };
+        bundle::write_etc_files(c).map_err(bundle_err(&c.id))?;
+        let user = bundle::resolve_user(&rootfs, &c.user).map_err(bundle_err(&c.id))?;
         let init = if c.spec.init {
             self.inner.settings.init_path.as_deref()
         } else {
             None
         };
-        let config = bundle::config(&c, &user, init).map_err(|source| Error::Bundle {
-            id: c.id.clone(),
-            source,
-        })?;
-        bundle::write_config(&c.dir, &config).map_err(|source| Error::Bundle {
-            id: c.id.clone(),
-            source,
-        })?;
-        self.save(&c)?;
-        Ok(c)
+        let config = bundle::config(c, &user, init).map_err(bundle_err(&c.id))?;
+        bundle::write_config(&c.dir, &config).map_err(bundle_err(&c.id))?;
+        self.finish_create(c)
     }
 
-    fn mount_point(&self, id: &str, m: &MountSpec) -> Result<MountPoint> {
+    /// The result of `create`: the finished record with its intent cleared
+    /// and its volumes' claims, in one transaction, so no claim exists
+    /// without its owner. Fails if the record went meanwhile (an `rm -f` of
+    /// the half-made container).
+    fn finish_create(&self, c: &mut Container) -> Result<()> {
+        c.intent = None;
+        let volumes = &self.inner.volumes;
+        self.inner.store.update(|tx| {
+            if !tx.contains(Table::Containers, &c.id)? {
+                return Err(Error::NotFound {
+                    reference: c.name.clone(),
+                });
+            }
+            for m in c.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+                volumes.claim(tx, &m.name, &c.id)?;
+            }
+            tx.put(Table::Containers, &c.id, &*c)?;
+            Ok(())
+        })?;
+        self.inner.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Undoes a failed create: everything `destroy_blocking` removes, and the
+    /// anonymous volumes made for it (nobody else can have claimed them).
+    fn undo_create(&self, c: &Container) {
+        if let Err(e) = self.destroy_blocking(c) {
+            tracing::warn!(id = %c.id, error = %e, "undoing a failed create");
+        }
+        self.remove_anonymous_volumes(c);
+    }
+
+    fn mount_point(&self, m: &MountSpec) -> Result<MountPoint> {
         let mut point = MountPoint {
             kind: m.kind,
             destination: m.target.clone(),
@@ -257,7 +283,7 @@ impl Containers {
                 } else {
                     m.source.clone()
                 };
-                let v = self.inner.volumes.acquire(&name, id, anonymous)?;
+                let v = self.inner.volumes.prepare(&name, anonymous)?;
                 point.name = v.name;
                 point.source = v.mountpoint;
                 point.anonymous = anonymous;

@@ -57,8 +57,8 @@ pub use exec::{ExecInfo, ExecOptions, StartedExec};
 pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
 pub use logs::{LogEntry, LogOptions};
 pub use record::{
-    Container, MountKind, MountPoint, MountSpec, NetworkMode, Resources, RestartPolicy, Spec,
-    State, Status, TmpfsOptions, DEFAULT_STOP_TIMEOUT,
+    Container, Intent, MountKind, MountPoint, MountSpec, NetworkMode, Resources, RestartPolicy,
+    Spec, State, Status, TmpfsOptions, DEFAULT_STOP_TIMEOUT,
 };
 pub use stop::{parse_signal, StopOutcome};
 pub use task_seam::{ExecHandle, TaskHandle, Tasks};
@@ -128,7 +128,8 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("container {id}: {source}")]
+    /// docker's text: the cause alone (the user knows which container).
+    #[error("{source}")]
     Bundle {
         id: String,
         #[source]
@@ -339,6 +340,7 @@ impl Containers {
     }
 
     /// Writes the record and wakes waiters.
+    #[cfg(test)]
     fn save(&self, c: &Container) -> Result<()> {
         self.inner.store.put(Table::Containers, &c.id, c)?;
         self.inner.changed.send_modify(|n| *n += 1);

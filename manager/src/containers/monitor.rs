@@ -120,6 +120,7 @@ impl Containers {
             c.state.pid = 0;
             c.state.error = error.clone();
             c.state.finished_at = Some(finished);
+            c.intent = None;
         }) else {
             return;
         };
@@ -236,6 +237,7 @@ mod tests {
             },
             restart_count: count,
             manually_stopped: false,
+            intent: None,
             mounts: vec![],
             dir: "/x".into(),
             log_path: "/x/log".into(),

@@ -231,6 +231,41 @@ impl Status {
     }
 }
 
+/// A multi-step operation in flight on a container. Each verb that takes more
+/// than one step records its intent before the first act and clears it with
+/// the result (both in the metadata store), so when berthd dies in between,
+/// start-up (`restore.rs`) knows what was under way and finishes or undoes it
+/// against what the shim and the runtime say exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    /// `create`: the record and name are reserved; rootfs, volumes and bundle
+    /// are being made. Undone at start-up.
+    Create,
+    /// `start` or a restart: a shim may exist. Finished when its process runs,
+    /// undone when it never ran.
+    Start,
+    /// The user's `pause`: kept frozen if the freeze happened.
+    Pause,
+    /// `unpause`: thawed at start-up if still frozen.
+    Unpause,
+    /// `commit` froze the container to read its changes: thawed at start-up
+    /// (nobody asked for it to stay paused).
+    Commit,
+}
+
+impl Intent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Intent::Create => "create",
+            Intent::Start => "start",
+            Intent::Pause => "pause",
+            Intent::Unpause => "unpause",
+            Intent::Commit => "commit",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub status: Status,
@@ -281,6 +316,9 @@ pub struct Container {
     /// Set by an explicit stop/kill, cleared by start: `unless-stopped` and
     /// `always` do not restart what the user stopped.
     pub manually_stopped: bool,
+    /// The operation under way, if any (see [`Intent`]).
+    #[serde(default)]
+    pub intent: Option<Intent>,
     pub mounts: Vec<MountPoint>,
     /// `<root>/containers/<id>`: config.json, rootfs/, hosts, log.
     pub dir: PathBuf,

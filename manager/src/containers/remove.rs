@@ -1,10 +1,11 @@
-//! `rm`: stop (when forced), delete the task, the rootfs, the volumes' claims,
-//! the directory and the records, in that order, so a crash midway leaves a
-//! record that `restore` finishes removing.
+//! `rm`: mark the record `removing` (the intent), stop (when forced), delete
+//! the task, the rootfs and the directory, then the record with its name and
+//! its volumes' claims in one transaction; so a crash midway leaves a
+//! `removing` record that start-up finishes removing.
 
 use super::record::{Container, MountKind, Status};
 use super::{Containers, Error, Result};
-use crate::metadata::{self, Table};
+use crate::metadata::Table;
 
 impl Containers {
     /// Removes a container. A running one only with `force` (SIGKILL first).
@@ -36,10 +37,11 @@ impl Containers {
         let this = self.clone();
         let c2 = c.clone();
         tokio::task::spawn_blocking(move || {
+            this.destroy_blocking(&c2)?;
             if volumes {
                 this.remove_anonymous_volumes(&c2);
             }
-            this.destroy_blocking(&c2)
+            Ok::<_, Error>(())
         })
         .await
         .map_err(super::interrupted("removing", &c.name))??;
@@ -74,37 +76,31 @@ impl Containers {
         }
     }
 
-    fn remove_anonymous_volumes(&self, c: &Container) {
+    /// Removes the anonymous volumes of a container whose record (and so its
+    /// claims) is gone.
+    pub(super) fn remove_anonymous_volumes(&self, c: &Container) {
         for m in &c.mounts {
             if m.kind == MountKind::Volume && m.anonymous {
-                let _ = self.inner.volumes.release(&m.name, &c.id);
-                if let Err(e) = self.inner.volumes.remove(&m.name, false) {
-                    tracing::warn!(volume = %m.name, error = %e, "removing anonymous volume");
+                match self.inner.volumes.remove(&m.name, false) {
+                    Ok(()) | Err(crate::volumes::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(volume = %m.name, error = %e, "removing anonymous volume")
+                    }
                 }
             }
         }
     }
 
-    /// Rootfs, volume claims, directory, records. Idempotent.
+    /// Rootfs, directory, then the record, its name and its volumes' claims
+    /// in one transaction. Idempotent; a failure keeps the record (and the
+    /// claims) so a later rm or start-up can finish.
     pub(super) fn destroy_blocking(&self, c: &Container) -> Result<()> {
-        let mut first_err: Option<Error> = None;
         if let Err(e) = self.inner.images.remove_rootfs(&c.id) {
-            first_err.get_or_insert(Error::Image {
+            // The rootfs may still be mounted: keep the directory and record.
+            return Err(Error::Image {
                 reference: c.spec.image.clone(),
                 message: e.to_string(),
             });
-        }
-        for m in &c.mounts {
-            if m.kind == MountKind::Volume {
-                if let Err(e) = self.inner.volumes.release(&m.name, &c.id) {
-                    tracing::warn!(volume = %m.name, error = %e, "releasing volume");
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            // The rootfs may still be mounted: keep the directory and record so
-            // a later rm (or restore) can finish.
-            return Err(e);
         }
         match std::fs::remove_dir_all(&c.dir) {
             Ok(()) => {}
@@ -117,12 +113,16 @@ impl Containers {
                 })
             }
         }
+        let volumes = &self.inner.volumes;
         self.inner.store.update(|tx| {
             tx.delete(Table::Containers, &c.id)?;
             if tx.get::<String>(Table::ContainerNames, &c.name)?.as_deref() == Some(c.id.as_str()) {
                 tx.delete(Table::ContainerNames, &c.name)?;
             }
-            Ok::<_, metadata::Error>(())
+            for m in c.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+                volumes.unclaim(tx, &m.name, &c.id)?;
+            }
+            Ok::<_, Error>(())
         })?;
         self.inner.changed.send_modify(|n| *n += 1);
         Ok(())

@@ -1,13 +1,24 @@
-//! Start-up reconciliation (live-restore, always on): take back the shims of
-//! running containers, record exits that happened while berthd was down, and
-//! remove what a crash left half-done — shims with no container, rootfs and
-//! directories of containers never fully created, removals cut short.
+//! Start-up reconciliation (live-restore, always on): every record is made to
+//! say what exists. For each container the shim and the runtime are asked
+//! (shim alive? its init created, running, frozen, exited? an exit recorded?)
+//! and the record follows: a process that runs is `running` (or `paused` if
+//! the user paused it) and monitored, whatever the record said; an exit that
+//! happened while berthd was down is recorded and the restart policy applied;
+//! a freeze nobody asked for (an interrupted `commit` or `unpause`) is thawed;
+//! a start cut short before its process ran is undone; half-made and
+//! half-removed containers are removed. Then names and volume claims are made
+//! to match the records that own them, and shims, runtime state, rootfs and
+//! directories with no container are removed. Every repair is logged.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
-use super::record::{RestartPolicy, Status};
-use super::{Containers, Live, Result};
-use crate::tasks::TaskStatus;
+use chrono::Utc;
+
+use super::record::{Container, Intent, MountKind, RestartPolicy, Status};
+use super::{Containers, Live, Result, TaskHandle};
+use crate::metadata::{self, Table};
+use crate::tasks::{ExitStatus, ProcessState, TaskStatus};
 
 /// What `restore` did, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -16,6 +27,24 @@ pub struct RestoreReport {
     pub exited_while_down: Vec<String>,
     pub restarted: Vec<String>,
     pub removed_half_done: Vec<String>,
+    /// Each record (or claim) that disagreed with what exists, and what was
+    /// done about it, in words.
+    pub repaired: Vec<String>,
+}
+
+impl RestoreReport {
+    fn repair(&mut self, what: String) {
+        tracing::warn!(repair = %what, "start-up reconciliation");
+        self.repaired.push(what);
+    }
+}
+
+/// What exists of a container's task.
+enum Truth {
+    /// A shim answers; its init is as `state` says.
+    Shim(Arc<dyn TaskHandle>, ProcessState),
+    /// No shim answers; `exit` is what it recorded before it went, if anything.
+    Gone { exit: Option<ExitStatus> },
 }
 
 impl Containers {
@@ -24,15 +53,58 @@ impl Containers {
         let mut report = RestoreReport::default();
         let records = self.all()?;
         let known: HashSet<String> = records.iter().map(|c| c.id.clone()).collect();
+        self.remove_orphans(&known, &mut report).await?;
 
-        // Shims of containers with no record: a create cut short.
+        for c in records {
+            let half_made = c.intent == Some(Intent::Create) || !c.dir.join("config.json").exists();
+            if half_made || c.state.status == Status::Removing {
+                let id = c.id.clone();
+                let lock = self.lock_for(&id);
+                let _g = lock.lock().await;
+                match self.remove_locked(c, half_made).await {
+                    Err(e) => {
+                        tracing::warn!(%id, error = %e, "finishing an interrupted create/remove")
+                    }
+                    Ok(()) if half_made => {
+                        report.removed_half_done.push(id.clone());
+                        report.repair(format!("container {id}: removed, its create was cut short"));
+                    }
+                    Ok(()) => {}
+                }
+                continue;
+            }
+            self.reconcile(c, &mut report).await;
+        }
+
+        self.reconcile_names(&mut report)?;
+        let mut owners: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for c in self.all()? {
+            for m in c.mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+                owners
+                    .entry(m.name.clone())
+                    .or_default()
+                    .insert(c.id.clone());
+            }
+        }
+        for what in self.inner.volumes.reconcile_claims(&owners)? {
+            report.repair(what);
+        }
+        Ok(report)
+    }
+
+    /// Shims and runtime state of containers with no record (a create cut
+    /// short), then rootfs and directories with no record.
+    async fn remove_orphans(
+        &self,
+        known: &HashSet<String>,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
         for id in self.inner.tasks.list().map_err(super::Error::Shims)? {
             if !known.contains(&id) {
                 self.kill_task(&id).await;
                 report.removed_half_done.push(id);
             }
         }
-        // Rootfs and directories with no record.
         let images = self.inner.images.clone();
         let rootfs_ids = tokio::task::spawn_blocking(move || images.rootfs_ids())
             .await
@@ -58,93 +130,243 @@ impl Containers {
                 }
             }
         }
+        Ok(())
+    }
 
-        for c in records {
-            let id = c.id.clone();
-            if c.state.status == Status::Removing || !c.dir.join("config.json").exists() {
+    /// Asks what exists of `c`'s task and makes the record say it.
+    async fn reconcile(&self, c: Container, report: &mut RestoreReport) {
+        let id = c.id.clone();
+        let truth = match self.inner.tasks.connect(&id).await {
+            Ok(task) => match task.state().await {
+                Ok(st) => Truth::Shim(task, st),
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "shim does not tell its state; treating it as gone");
+                    Truth::Gone {
+                        exit: self.inner.tasks.recorded_exit(&id).ok().flatten(),
+                    }
+                }
+            },
+            Err(_) => Truth::Gone {
+                exit: self.inner.tasks.recorded_exit(&id).ok().flatten(),
+            },
+        };
+        match truth {
+            Truth::Shim(task, st) => match st.status {
+                TaskStatus::Running | TaskStatus::Paused => self.adopt(&c, task, &st, report).await,
+                TaskStatus::Stopped => {
+                    if !c.state.status.is_live() {
+                        report.repair(format!(
+                            "container {id}: recorded {}, its process ran and exited while berthd was down",
+                            c.state.status.as_str()
+                        ));
+                    }
+                    let epoch = self.next_epoch();
+                    self.set_live(
+                        &id,
+                        Some(Live {
+                            task: task.clone(),
+                            epoch,
+                        }),
+                    );
+                    report.exited_while_down.push(id.clone());
+                    self.handle_exit(&id, Some(task), epoch, st.exit).await;
+                }
+                TaskStatus::Created | TaskStatus::Unknown => {
+                    // A start cut short before its process ran: undo it.
+                    let lock = self.lock_for(&id);
+                    let _g = lock.lock().await;
+                    self.kill_task(&id).await;
+                    let c = self.settle_stopped(
+                        &c,
+                        report,
+                        "its start was cut short before the process ran",
+                    );
+                    drop(_g);
+                    self.apply_policy(c, report).await;
+                }
+            },
+            Truth::Gone { exit } => {
                 let lock = self.lock_for(&id);
                 let _g = lock.lock().await;
-                let was_created = c.dir.join("config.json").exists();
-                if let Err(e) = self.remove_locked(c, false).await {
-                    tracing::warn!(%id, error = %e, "finishing an interrupted create/remove");
-                } else if !was_created {
-                    report.removed_half_done.push(id);
-                }
-                continue;
-            }
-            match c.state.status {
-                Status::Running | Status::Paused => {
-                    match self.inner.tasks.connect(&id).await {
-                        Ok(task) => {
-                            let state = task.state().await;
-                            let epoch = self.next_epoch();
-                            self.set_live(
-                                &id,
-                                Some(Live {
-                                    task: task.clone(),
-                                    epoch,
-                                }),
-                            );
-                            match state {
-                                Ok(st) if st.status == TaskStatus::Stopped => {
-                                    report.exited_while_down.push(id.clone());
-                                    self.handle_exit(&id, Some(task), epoch, st.exit).await;
-                                }
-                                _ => {
-                                    // Paused state may have changed while we were away.
-                                    if let Ok(st) = &state {
-                                        let paused = st.status == TaskStatus::Paused;
-                                        let _ = self.modify(&id, |c| {
-                                            c.state.status = if paused {
-                                                Status::Paused
-                                            } else {
-                                                Status::Running
-                                            };
-                                        });
-                                    }
-                                    report.reconnected.push(id.clone());
-                                    self.spawn_monitor(id.clone(), task, epoch);
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::info!(%id, error = %e, "shim gone; recording the exit");
-                            let status = self.inner.tasks.recorded_exit(&id).ok().flatten();
-                            let lock = self.lock_for(&id);
-                            let _g = lock.lock().await;
-                            let _ = self.inner.tasks.cleanup_dead(&id).await;
-                            report.exited_while_down.push(id.clone());
-                            self.after_exit(&id, status).await;
-                        }
+                if self.inner.tasks.has_state(&id) {
+                    // Also kills a process a killed shim left behind.
+                    if let Err(e) = self.inner.tasks.cleanup_dead(&id).await {
+                        tracing::warn!(%id, error = %e, "cleaning up a dead shim");
                     }
                 }
-                Status::Restarting => {
-                    report.restarted.push(id.clone());
-                    self.policy_restart(&id).await;
+                let started = c.intent == Some(Intent::Start) && exit.is_some();
+                if c.state.status.is_live() || started {
+                    tracing::info!(%id, "shim gone; recording the exit");
+                    report.exited_while_down.push(id.clone());
+                    self.after_exit(&id, exit).await;
+                } else {
+                    let c = self.settle_stopped(&c, report, "its start was cut short (no shim)");
+                    drop(_g);
+                    self.apply_policy(c, report).await;
                 }
-                Status::Exited | Status::Created | Status::Dead => {
-                    // docker: a daemon start brings back `always` containers even
-                    // when they were stopped by hand; `unless-stopped` stays stopped.
-                    let wants = match c.spec.restart_policy {
-                        RestartPolicy::Always => c.state.started_at.is_some(),
-                        RestartPolicy::UnlessStopped => {
-                            !c.manually_stopped && c.state.started_at.is_some()
-                        }
-                        _ => false,
-                    };
-                    if wants {
-                        let lock = self.lock_for(&id);
-                        let _g = lock.lock().await;
-                        match self.start_locked(c).await {
-                            Ok(()) => report.restarted.push(id),
-                            Err(e) => tracing::warn!(%id, error = %e, "restart at daemon start"),
-                        }
-                    }
-                }
-                Status::Removing => {}
             }
         }
-        Ok(report)
+    }
+
+    /// A live process: the record says it runs (or is paused, when the
+    /// user's pause is what froze it), and a monitor waits for its exit.
+    async fn adopt(
+        &self,
+        c: &Container,
+        task: Arc<dyn TaskHandle>,
+        st: &ProcessState,
+        report: &mut RestoreReport,
+    ) {
+        let id = &c.id;
+        let user_paused = match c.intent {
+            Some(Intent::Pause) => true,
+            Some(Intent::Unpause) | Some(Intent::Commit) => false,
+            _ => c.state.status == Status::Paused,
+        };
+        let mut frozen = st.status == TaskStatus::Paused;
+        if frozen && !user_paused {
+            let by = c.intent.map_or("nobody", Intent::as_str);
+            match task.resume().await {
+                Ok(()) => {
+                    frozen = false;
+                    report.repair(format!(
+                        "container {id}: thawed, it was frozen by an interrupted {by} and nobody paused it"
+                    ));
+                }
+                Err(e) => tracing::warn!(%id, error = %e, "thawing a container nobody paused"),
+            }
+        }
+        let status = if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        if c.state.status != status {
+            report.repair(format!(
+                "container {id}: recorded {}, its process is {}",
+                c.state.status.as_str(),
+                status.as_str()
+            ));
+        }
+        let pid = st.pid;
+        let saved = self.modify(id, |c| {
+            c.state.status = status;
+            if pid != 0 {
+                c.state.pid = pid;
+            }
+            if c.state.started_at.is_none() {
+                c.state.started_at = Some(Utc::now());
+            }
+            c.intent = None;
+        });
+        if let Err(e) = saved {
+            tracing::warn!(%id, error = %e, "recording a restored container");
+        }
+        let epoch = self.next_epoch();
+        self.set_live(
+            id,
+            Some(Live {
+                task: task.clone(),
+                epoch,
+            }),
+        );
+        report.reconnected.push(id.clone());
+        self.spawn_monitor(id.clone(), task, epoch);
+    }
+
+    /// A container with no process: a live status or a start intent left by
+    /// a cut-short start becomes `created` (never ran) or `exited`.
+    fn settle_stopped(&self, c: &Container, report: &mut RestoreReport, why: &str) -> Container {
+        if c.intent.is_none() && !c.state.status.is_live() {
+            return c.clone();
+        }
+        report.repair(format!(
+            "container {}: recorded {}{}; {why}",
+            c.id,
+            c.state.status.as_str(),
+            c.intent
+                .map_or(String::new(), |i| format!(" ({} under way)", i.as_str()))
+        ));
+        let out = self.modify(&c.id, |c| {
+            if c.state.status.is_live() || c.state.status == Status::Created {
+                c.state.status = if c.state.started_at.is_some() {
+                    Status::Exited
+                } else {
+                    Status::Created
+                };
+            }
+            c.state.pid = 0;
+            c.intent = None;
+        });
+        match out {
+            Ok(Some(c)) => c,
+            _ => c.clone(),
+        }
+    }
+
+    /// Restart policies of a container that is not running at start-up.
+    async fn apply_policy(&self, c: Container, report: &mut RestoreReport) {
+        let id = c.id.clone();
+        match c.state.status {
+            Status::Restarting => {
+                report.restarted.push(id.clone());
+                self.policy_restart(&id).await;
+            }
+            Status::Exited | Status::Created | Status::Dead => {
+                // docker: a daemon start brings back `always` containers even
+                // when they were stopped by hand; `unless-stopped` stays stopped.
+                let wants = match c.spec.restart_policy {
+                    RestartPolicy::Always => c.state.started_at.is_some(),
+                    RestartPolicy::UnlessStopped => {
+                        !c.manually_stopped && c.state.started_at.is_some()
+                    }
+                    _ => false,
+                };
+                if wants {
+                    let lock = self.lock_for(&id);
+                    let _g = lock.lock().await;
+                    match self.start_locked(c).await {
+                        Ok(()) => report.restarted.push(id),
+                        Err(e) => tracing::warn!(%id, error = %e, "restart at daemon start"),
+                    }
+                }
+            }
+            Status::Running | Status::Paused | Status::Removing => {}
+        }
+    }
+
+    /// Names map to the record that holds them, and every record's name is
+    /// reserved (one transaction).
+    fn reconcile_names(&self, report: &mut RestoreReport) -> Result<()> {
+        let repaired = self.inner.store.update(|tx| {
+            let mut repaired = Vec::new();
+            let records: HashMap<String, Container> =
+                tx.list::<Container>(Table::Containers)?.into_iter().collect();
+            let names: Vec<(String, String)> = tx.list(Table::ContainerNames)?;
+            let mut held = HashSet::new();
+            for (name, id) in names {
+                if records.get(&id).is_some_and(|c| c.name == name) {
+                    held.insert(name);
+                } else {
+                    tx.delete(Table::ContainerNames, &name)?;
+                    repaired.push(format!(
+                        "name {name}: released, container {id} does not exist or is called otherwise"
+                    ));
+                }
+            }
+            for (id, c) in &records {
+                if !c.name.is_empty() && !held.contains(&c.name) {
+                    tx.put(Table::ContainerNames, &c.name, id)?;
+                    held.insert(c.name.clone());
+                    repaired.push(format!("name {}: reserved again for container {id}", c.name));
+                }
+            }
+            Ok::<_, metadata::Error>(repaired)
+        })?;
+        for what in repaired {
+            report.repair(what);
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +391,148 @@ mod tests {
         let c = h.until("c1", |c| c.state.status == Status::Exited).await;
         assert_eq!(c.state.exit_code, 5);
         assert_eq!(h.tasks.calls(), ["connect c1", "delete c1 force"]);
+    }
+
+    /// berthd killed during `run -d`, after the process started but before
+    /// the record said so.
+    #[tokio::test]
+    async fn a_created_record_with_a_running_process_becomes_running() {
+        let h = Harness::new();
+        h.add("c1", |c| c.intent = Some(Intent::Start));
+        h.tasks.left_running("c1", 4242);
+        let report = h.containers.restore().await.unwrap();
+        assert_eq!(report.reconnected, ["c1"]);
+        assert_eq!(report.repaired.len(), 1, "{:?}", report.repaired);
+        let c = h.get("c1");
+        assert_eq!(
+            (c.state.status, c.state.pid, c.intent),
+            (Status::Running, 4242, None)
+        );
+        assert!(c.state.started_at.is_some());
+        h.tasks.exit("c1", 3);
+        let c = h.until("c1", |c| c.state.status == Status::Exited).await;
+        assert_eq!(c.state.exit_code, 3);
+    }
+
+    #[tokio::test]
+    async fn a_start_cut_short_before_the_process_ran_is_undone() {
+        let h = Harness::new();
+        h.add("c1", |c| c.intent = Some(Intent::Start));
+        h.tasks.left_created("c1", 4242);
+        h.add("c2", |c| c.intent = Some(Intent::Start));
+        h.tasks.left_dead("c2", None);
+        let report = h.containers.restore().await.unwrap();
+        assert!(report.reconnected.is_empty());
+        for id in ["c1", "c2"] {
+            let c = h.get(id);
+            assert_eq!((c.state.status, c.intent), (Status::Created, None), "{id}");
+        }
+        assert!(h.tasks.list().unwrap().is_empty(), "no task is left");
+        assert!(h.tasks.calls().contains(&"kill c1 9 all".to_string()));
+    }
+
+    /// berthd killed during `commit` (or `unpause`): nobody wants it frozen.
+    #[tokio::test]
+    async fn a_freeze_nobody_asked_for_is_thawed() {
+        let h = Harness::new();
+        h.add("commit", |c| {
+            running(c);
+            c.state.status = Status::Paused;
+            c.intent = Some(Intent::Commit);
+        });
+        h.tasks.left_frozen("commit", 1);
+        h.add("unpause", |c| {
+            running(c);
+            c.state.status = Status::Paused;
+            c.intent = Some(Intent::Unpause);
+        });
+        h.tasks.left_frozen("unpause", 2);
+        h.add("stray", running);
+        h.tasks.left_frozen("stray", 3);
+        let report = h.containers.restore().await.unwrap();
+        for id in ["commit", "unpause", "stray"] {
+            assert_eq!(h.get(id).state.status, Status::Running, "{id}");
+            assert_eq!(h.get(id).intent, None, "{id}");
+            assert!(h.tasks.calls().contains(&format!("resume {id}")), "{id}");
+        }
+        assert_eq!(report.repaired.len(), 5, "{:?}", report.repaired);
+    }
+
+    #[tokio::test]
+    async fn the_user_s_pause_stays() {
+        let h = Harness::new();
+        h.add("paused", |c| {
+            running(c);
+            c.state.status = Status::Paused;
+        });
+        h.tasks.left_frozen("paused", 1);
+        // Killed between the pause intent and the record of the freeze.
+        h.add("pausing", |c| {
+            running(c);
+            c.intent = Some(Intent::Pause);
+        });
+        h.tasks.left_frozen("pausing", 2);
+        // Killed before the freeze happened: it runs, so it is running.
+        h.add("not-yet", |c| {
+            running(c);
+            c.intent = Some(Intent::Pause);
+        });
+        h.tasks.left_running("not-yet", 3);
+        h.containers.restore().await.unwrap();
+        assert_eq!(h.get("paused").state.status, Status::Paused);
+        assert_eq!(h.get("pausing").state.status, Status::Paused);
+        assert_eq!(h.get("not-yet").state.status, Status::Running);
+        assert!(
+            h.tasks.calls_of("resume").is_empty(),
+            "{:?}",
+            h.tasks.calls()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_cut_short_is_removed_with_its_name() {
+        let h = Harness::new();
+        h.add("half", |c| c.intent = Some(Intent::Create));
+        let report = h.containers.restore().await.unwrap();
+        assert_eq!(report.removed_half_done, ["half"]);
+        assert!(h.containers.lookup("half").is_err());
+        assert!(
+            h.containers.lookup("name-half").is_err(),
+            "the name is free"
+        );
+    }
+
+    #[tokio::test]
+    async fn claims_and_names_follow_the_records() {
+        let h = Harness::new();
+        let volumes = &h.containers.inner.volumes;
+        volumes.prepare("v", false).unwrap();
+        let store = &h.containers.inner.store;
+        store
+            .update(|tx| volumes.claim(tx, "v", "no-such-container"))
+            .unwrap();
+        store
+            .put(
+                Table::ContainerNames,
+                "stale",
+                &"no-such-container".to_string(),
+            )
+            .unwrap();
+        h.add("user", |c| {
+            c.mounts.push(crate::containers::MountPoint {
+                kind: MountKind::Volume,
+                name: "v".into(),
+                ..Default::default()
+            })
+        });
+        let report = h.containers.restore().await.unwrap();
+        assert_eq!(report.repaired.len(), 3, "{:?}", report.repaired);
+        let users = volumes.inspect("v").unwrap().users;
+        assert_eq!(users.into_iter().collect::<Vec<_>>(), ["user"]);
+        assert!(store
+            .get::<String>(Table::ContainerNames, "stale")
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

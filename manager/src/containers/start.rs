@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use super::record::{Container, Status};
+use super::record::{Container, Intent, Status};
 use super::{Containers, Error, Live, Result};
 use crate::errors::Classify;
 use crate::tasks::{CreateTask, TaskError};
@@ -25,13 +25,22 @@ impl Containers {
             }
             _ => {}
         }
-        self.modify(&c.id, |c| c.manually_stopped = false)?;
         self.start_locked(c).await
     }
 
     /// Start with the container's lock held (also used by restart policies).
+    /// Records the `Start` intent first (and clears a manual stop: the
+    /// container is wanted running again); the result clears it.
     pub(super) async fn start_locked(&self, c: Container) -> Result<()> {
         let id = c.id.clone();
+        let c = self
+            .modify(&id, |c| {
+                c.manually_stopped = false;
+                c.intent = Some(Intent::Start);
+            })?
+            .ok_or_else(|| Error::NotFound {
+                reference: c.name.clone(),
+            })?;
         let images = self.inner.images.clone();
         let mid = id.clone();
         tokio::task::spawn_blocking(move || images.mount_rootfs(&mid))
@@ -92,6 +101,7 @@ impl Containers {
                 c.state.oom_killed = false;
                 c.state.error.clear();
                 c.state.started_at = Some(Utc::now());
+                c.intent = None;
             })?
             .unwrap_or(c);
         self.publish(&c, "start", &[]);
@@ -112,6 +122,7 @@ impl Containers {
             c.state.error = message;
             c.state.exit_code = exit_code;
             c.state.pid = 0;
+            c.intent = None;
         })?;
         // Clients waiting to attach get "not running".
         self.inner

@@ -117,6 +117,19 @@ impl FakeTasks {
         *lock(&t.state) = (TaskStatus::Running, pid);
     }
 
+    /// A task whose shim and runtime created the init, which never started
+    /// (a `start` cut short).
+    pub(super) fn left_created(&self, id: &str, pid: u32) {
+        let t = self.insert(id);
+        *lock(&t.state) = (TaskStatus::Created, pid);
+    }
+
+    /// A task left running with its cgroup frozen.
+    pub(super) fn left_frozen(&self, id: &str, pid: u32) {
+        let t = self.insert(id);
+        *lock(&t.state) = (TaskStatus::Paused, pid);
+    }
+
     /// A task whose shim lives on but whose init exited while berthd was down.
     pub(super) fn left_stopped(&self, id: &str, pid: u32, code: i32) {
         let t = self.insert(id);
@@ -435,6 +448,7 @@ impl Harness {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
+            intent: None,
             mounts: vec![],
             log_path: dir.join("log.json"),
             dir,

@@ -33,7 +33,7 @@ pub trait Tasks: Send + Sync {
     /// Removes whatever a dead or unresponsive task left (processes, runtime
     /// state, its state dir).
     async fn cleanup_dead(&self, id: &str) -> Result<(), TaskError>;
-    /// Task `id` left state behind (a state dir), live or not.
+    /// Task `id` left state behind (a shim state dir or runtime state), live or not.
     fn has_state(&self, id: &str) -> bool;
 }
 
@@ -94,7 +94,7 @@ impl Tasks for TaskManager {
     }
 
     fn has_state(&self, id: &str) -> bool {
-        self.shim_dir(id).exists()
+        self.shim_dir(id).exists() || self.runtime_root().join(id).exists()
     }
 }
 

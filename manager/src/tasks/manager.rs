@@ -143,28 +143,31 @@ impl TaskManager {
         Ok(task)
     }
 
-    /// Ids of all tasks with a shim state dir (live or not), for berthd's
-    /// start-up reconciliation.
+    /// Ids of all tasks with a shim state dir or runtime state (live or
+    /// not), for berthd's start-up reconciliation.
     pub fn list(&self) -> Result<Vec<String>, TaskError> {
-        let dir = self.state_dir.join("shims");
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(TaskError::Io {
-                    id: String::new(),
-                    path: dir,
-                    source,
-                })
-            }
-        };
-        let mut ids: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        ids.sort();
-        Ok(ids)
+        let mut ids = std::collections::BTreeSet::new();
+        // A shim killed before it removed its runtime state leaves only the latter.
+        for dir in [self.state_dir.join("shims"), self.runtime_root()] {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(TaskError::Io {
+                        id: String::new(),
+                        path: dir,
+                        source,
+                    })
+                }
+            };
+            ids.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().into_string().ok()),
+            );
+        }
+        Ok(ids.into_iter().collect())
     }
 
     /// The init's exit status as the shim recorded it in `exit.json`, readable

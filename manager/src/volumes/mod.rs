@@ -1,8 +1,9 @@
 //! volumes: named volumes, each a directory `<root>/volumes/<name>/_data` plus a
 //! record in the metadata store (`Table::Volumes`).
 //!
-//! A volume records which containers use it (`users`): containers acquire it at
-//! create and release it at remove, so `volume rm` of a used volume is refused
+//! A volume records which containers use it (`users`): the claim is written
+//! in the same transaction as the container record that owns it, at create,
+//! and dropped in the one that deletes it (`claim`, `unclaim`), so `volume rm` of a used volume is refused
 //! without scanning containers, and `prune` removes only unused ones. Anonymous
 //! volumes (from `-v /path` or an image's VOLUME) are marked so `rm -v` and prune
 //! can find them. The directory is created before the record and removed after it,
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::events::Events;
-use crate::metadata::{self, Store, Table};
+use crate::metadata::{self, Store, Table, Txn};
 use crate::restricted_name;
 
 /// Errors of the volume module.
@@ -120,7 +121,7 @@ impl Volumes {
     }
 
     /// Publishes `volume create` / `volume destroy` of the user's verbs on the
-    /// daemon's bus. What containers do to their volumes (`acquire`, removing
+    /// daemon's bus. What containers do to their volumes (claims, removing
     /// anonymous ones) and `system prune` publish nothing, as berth always did.
     pub fn with_events(mut self, events: Events) -> Volumes {
         self.events = events;
@@ -212,34 +213,74 @@ impl Volumes {
             .collect())
     }
 
-    /// Marks `container` as a user of volume `name`, creating the volume if needed.
-    pub fn acquire(&self, name: &str, container: &str, anonymous: bool) -> Result<Volume, Error> {
+    /// Makes sure volume `name` exists, creating it if needed, without
+    /// claiming it: the claim is written by [`Volumes::claim`] in the
+    /// transaction that stores its owner.
+    pub fn prepare(&self, name: &str, anonymous: bool) -> Result<Volume, Error> {
         self.ensure(CreateOptions {
             name: name.to_string(),
             anonymous,
             ..Default::default()
-        })?;
-        self.store.update(|tx| {
-            let mut v: Volume = tx
-                .get(Table::Volumes, name)?
-                .ok_or_else(|| Error::NotFound {
-                    name: name.to_string(),
-                })?;
-            v.users.insert(container.to_string());
-            tx.put(Table::Volumes, name, &v)?;
-            Ok(v)
         })
     }
 
-    /// Drops `container` from the users of `name` (missing volume: nothing to do).
-    pub fn release(&self, name: &str, container: &str) -> Result<(), Error> {
-        self.store.update(|tx| {
-            if let Some(mut v) = tx.get::<Volume>(Table::Volumes, name)? {
-                if v.users.remove(container) {
-                    tx.put(Table::Volumes, name, &v)?;
-                }
+    /// Marks `container` as a user of volume `name`, inside `tx`: the
+    /// transaction that writes the container's record, so that a claim never
+    /// exists without its owner (or an owner without its claim).
+    pub fn claim(&self, tx: &Txn<'_>, name: &str, container: &str) -> Result<(), Error> {
+        let mut v: Volume = tx
+            .get(Table::Volumes, name)?
+            .ok_or_else(|| Error::NotFound {
+                name: name.to_string(),
+            })?;
+        if v.users.insert(container.to_string()) {
+            tx.put(Table::Volumes, name, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Drops `container` from the users of `name` inside `tx`, the
+    /// transaction that deletes the container's record (missing volume:
+    /// nothing to do).
+    pub fn unclaim(&self, tx: &Txn<'_>, name: &str, container: &str) -> Result<(), Error> {
+        if let Some(mut v) = tx.get::<Volume>(Table::Volumes, name)? {
+            if v.users.remove(container) {
+                tx.put(Table::Volumes, name, &v)?;
             }
-            Ok(())
+        }
+        Ok(())
+    }
+
+    /// Makes every volume's users exactly `owners` (volume name → the
+    /// containers whose records mount it), in one transaction: start-up's
+    /// repair of claims an older berthd or a crash left wrong. Returns what
+    /// changed, for the log.
+    pub fn reconcile_claims(
+        &self,
+        owners: &HashMap<String, BTreeSet<String>>,
+    ) -> Result<Vec<String>, Error> {
+        let none = BTreeSet::new();
+        self.store.update(|tx| {
+            let mut repaired = Vec::new();
+            for (name, mut v) in tx.list::<Volume>(Table::Volumes)? {
+                let truth = owners.get(&name).unwrap_or(&none);
+                if v.users == *truth {
+                    continue;
+                }
+                for gone in v.users.difference(truth) {
+                    repaired.push(format!(
+                        "volume {name}: released the claim of container {gone}, which does not exist or does not mount it"
+                    ));
+                }
+                for missing in truth.difference(&v.users) {
+                    repaired.push(format!(
+                        "volume {name}: restored the claim of container {missing}, which mounts it"
+                    ));
+                }
+                v.users = truth.clone();
+                tx.put(Table::Volumes, &name, &v)?;
+            }
+            Ok::<_, Error>(repaired)
         })
     }
 
@@ -382,6 +423,35 @@ mod tests {
         (d, v)
     }
 
+    fn claim(v: &Volumes, name: &str, container: &str) {
+        v.store.update(|tx| v.claim(tx, name, container)).unwrap();
+    }
+
+    fn unclaim(v: &Volumes, name: &str, container: &str) {
+        v.store.update(|tx| v.unclaim(tx, name, container)).unwrap();
+    }
+
+    #[test]
+    fn claims_are_reconciled_with_their_owners() {
+        let (_d, v) = vols();
+        v.prepare("a", false).unwrap();
+        v.prepare("b", false).unwrap();
+        claim(&v, "a", "gone");
+        claim(&v, "a", "kept");
+        let owners = HashMap::from([
+            ("a".to_string(), BTreeSet::from(["kept".to_string()])),
+            ("b".to_string(), BTreeSet::from(["new".to_string()])),
+        ]);
+        let repaired = v.reconcile_claims(&owners).unwrap();
+        assert_eq!(repaired.len(), 2, "{repaired:?}");
+        assert_eq!(v.inspect("a").unwrap().users, owners["a"]);
+        assert_eq!(v.inspect("b").unwrap().users, owners["b"]);
+        assert!(v.reconcile_claims(&owners).unwrap().is_empty());
+        // A claim needs its volume.
+        let missing = v.store.update(|tx| v.claim(tx, "nope", "c"));
+        assert!(matches!(missing, Err(Error::NotFound { .. })));
+    }
+
     /// The user's verbs announce; what containers do and `system prune` do not.
     #[tokio::test]
     async fn only_the_user_s_verbs_publish_events() {
@@ -394,8 +464,9 @@ mod tests {
             ..Default::default()
         };
         v.create(named("a")).unwrap();
-        v.acquire("anon", "c1", true).unwrap();
-        v.release("anon", "c1").unwrap();
+        v.prepare("anon", true).unwrap();
+        claim(&v, "anon", "c1");
+        unclaim(&v, "anon", "c1");
         v.remove("anon", false).unwrap();
         v.destroy("a", false).unwrap();
         v.create(named("b")).unwrap();
@@ -432,9 +503,9 @@ mod tests {
             })
             .unwrap();
         assert!(vol.mountpoint.is_dir());
-        v.acquire("data", "c1", false).unwrap();
+        claim(&v, "data", "c1");
         assert!(matches!(v.remove("data", false), Err(Error::InUse { .. })));
-        v.release("data", "c1").unwrap();
+        unclaim(&v, "data", "c1");
         v.remove("data", false).unwrap();
         assert!(!vol.mountpoint.exists());
         assert!(matches!(v.inspect("data"), Err(Error::NotFound { .. })));
@@ -453,7 +524,8 @@ mod tests {
                 "{bad}"
             );
         }
-        v.acquire("anon1", "c", true).unwrap();
+        v.prepare("anon1", true).unwrap();
+        claim(&v, "anon1", "c");
         v.create(CreateOptions {
             name: "anon2".into(),
             anonymous: true,
