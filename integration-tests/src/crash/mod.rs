@@ -281,6 +281,17 @@ pub fn run(cfg: &Config, out: &mut dyn FnMut(&str)) -> Result<Summary, SupportEr
         }
     }
     let ever = std::mem::take(&mut world.lock().unwrap_or_else(|p| p.into_inner()).ever);
+    if !summary.ok() {
+        // The daemon's side of a failed run outlives the temp dir.
+        let kept = std::env::temp_dir().join(format!(
+            "crash-{}-{}-berthd.log",
+            cfg.target.label(),
+            cfg.seed
+        ));
+        if std::fs::copy(e.dir().join("berthd.log"), &kept).is_ok() {
+            out(&format!("berthd's log kept at {}", kept.display()));
+        }
+    }
     drop(e);
     // What the engine's own cleanup cannot see: cgroups of containers whose
     // dirs are gone already.
