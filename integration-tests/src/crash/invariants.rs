@@ -444,8 +444,17 @@ pub fn check(p: &Probe, x: &Expect) -> Findings {
     };
     f.violations.extend(scanned);
     f.violations.extend(survivors(x, &records));
+    // Claims before the log wait, on a fresh list: a --rm container that
+    // exits meanwhile gives its claims back, as it should.
+    match self::records(p.engine) {
+        Ok(fresh) => f.violations.extend(claims(p, &fresh)),
+        Err(why) => f.violations.push(v(
+            Kind::Unresponsive,
+            "berthd",
+            format!("listing containers: {why}"),
+        )),
+    }
     f.violations.extend(logs(&records));
-    f.violations.extend(claims(p, &records));
     f.violations.extend(blobs(p));
     let shims = p.shim_processes();
     for r in &records {
@@ -748,11 +757,25 @@ fn claims(p: &Probe, recs: &[Record]) -> Vec<Violation> {
                     ));
                 }
             }
-            (false, Ok(o)) if o.success() => out.push(v(
-                Kind::LostClaim,
-                vol,
-                format!("removed although {} mount it", users.join(", ")),
-            )),
+            (false, Ok(o)) if o.success() => {
+                // Only users that still exist now count: one that exited
+                // with --rm between the list and the rm took its claim along.
+                let still: Vec<String> = match records(e) {
+                    Ok(now) => now
+                        .iter()
+                        .filter(|r| r.volumes.iter().any(|n| n == vol))
+                        .map(|r| format!("{} ({})", &r.id[..r.id.len().min(12)], r.status))
+                        .collect(),
+                    Err(_) => users.clone(),
+                };
+                if !still.is_empty() {
+                    out.push(v(
+                        Kind::LostClaim,
+                        vol,
+                        format!("removed although {} mount it", still.join(", ")),
+                    ));
+                }
+            }
             (_, Err(x)) => out.push(v(Kind::Unresponsive, vol, x.to_string())),
             _ => {}
         }
