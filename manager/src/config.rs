@@ -60,6 +60,9 @@ pub struct FileConfig {
     /// Static init binary for `--init` (default: `berth-init` next to berthd,
     /// else Debian's `/usr/bin/docker-init`).
     pub init_path: Option<PathBuf>,
+    /// The seccomp profile of containers that name none: "builtin" (the
+    /// default), "unconfined", or the path of a profile in docker's format.
+    pub seccomp_profile: Option<String>,
 }
 
 /// Effective settings.
@@ -74,6 +77,7 @@ pub struct Config {
     pub log_max_file: u32,
     pub default_network: String,
     pub init_path: Option<PathBuf>,
+    pub default_seccomp: crate::security::DefaultSeccomp,
 }
 
 impl Config {
@@ -98,6 +102,7 @@ impl Config {
             ]
             .into_iter()
             .find(|p| p.is_file()),
+            default_seccomp: Default::default(),
         }
     }
 
@@ -178,6 +183,10 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(p) = f.seccomp_profile {
+            self.default_seccomp = crate::security::DefaultSeccomp::load(&p)
+                .map_err(|reason| invalid("seccomp-profile", reason))?;
         }
         if let Some(n) = f.default_network {
             if n != "none" && n != "host" {

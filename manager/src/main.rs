@@ -114,6 +114,7 @@ async fn run(cfg: Config) -> Result<()> {
             log_max_file: cfg.log_max_file,
             default_network: berthd::containers::NetworkMode::parse(&cfg.default_network),
             init_path: cfg.init_path.clone(),
+            default_seccomp: cfg.default_seccomp.clone(),
         },
         store.clone(),
         tasks,

@@ -16,6 +16,7 @@ use super::record::{
 use super::validate;
 use super::{interrupted, io_err, Containers, Error, Result};
 use crate::metadata::{self, Table};
+use crate::security;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -231,7 +232,8 @@ impl Containers {
         } else {
             None
         };
-        let config = bundle::config(c, &user, init).map_err(bundle_err(&c.id))?;
+        let confined = security::confine(&c.spec.security, &self.inner.settings.default_seccomp)?;
+        let config = bundle::config(c, &user, init, &confined).map_err(bundle_err(&c.id))?;
         bundle::write_config(&c.dir, &config).map_err(bundle_err(&c.id))?;
         self.finish_create(c)
     }

@@ -411,6 +411,7 @@ impl Harness {
                 log_max_file: 1,
                 default_network: super::NetworkMode::None,
                 init_path: None,
+                default_seccomp: Default::default(),
             },
             store.clone(),
             Arc::clone(&tasks) as Arc<dyn Tasks>,

@@ -1,0 +1,264 @@
+//! `berth run` is confined like `docker run`, proven from inside the
+//! container and from the host (issue 12, points 2–4): docker's default
+//! seccomp profile (a denied syscall fails with EPERM, `--security-opt
+//! seccomp=unconfined` lifts it), docker's capability set and
+//! `--cap-add`/`--cap-drop`, `--privileged`, `--device`, `/proc/sysrq-trigger`
+//! read-only, and clear errors for bad options. Root only.
+
+use anyhow::{ensure, Context, Result};
+use berth_integration_tests::checker::checker_binary;
+use berth_integration_tests::engine::Engine;
+use serde_json::Value;
+
+/// docker's default capability set, as the kernel's CapEff mask.
+const DOCKER_CAPS: u64 = 0x00000000a80425fb;
+
+/// Runs berth-checker in a busybox container with `flags`; its JSON report.
+fn checker(e: &Engine, flags: &[&str], checker_args: &[&str]) -> Result<Value> {
+    let bin = checker_binary()?;
+    let mount = format!("{}:/checker:ro", bin.display());
+    let mut args = vec!["run", "--rm", "-v", &mount];
+    args.extend_from_slice(flags);
+    args.push("busybox");
+    args.push("/checker");
+    args.extend_from_slice(checker_args);
+    let out = e.ok(&args)?;
+    serde_json::from_str(&out).with_context(|| format!("checker's report: {out}"))
+}
+
+#[test]
+fn the_default_profile_filters_and_unconfined_lifts_it() -> Result<()> {
+    let e = Engine::start()?;
+    let status = e.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ])?;
+    ensure!(
+        status.split_whitespace().last() == Some("2"),
+        "not filtered: {status}"
+    );
+    let r = checker(&e, &[], &["--syscall", "keyctl", "--syscall", "getppid"])?;
+    ensure!(
+        r.pointer("/syscalls/keyctl/errno") == Some(&1.into()),
+        "keyctl: {}",
+        r["syscalls"]
+    );
+    ensure!(
+        r.pointer("/syscalls/getppid/errno") == Some(&0.into()),
+        "getppid: {}",
+        r["syscalls"]
+    );
+    let r = checker(
+        &e,
+        &["--security-opt", "seccomp=unconfined"],
+        &["--syscall", "keyctl"],
+    )?;
+    ensure!(
+        r.pointer("/syscalls/keyctl/errno") != Some(&1.into()),
+        "keyctl still denied when unconfined: {}",
+        r["syscalls"]
+    );
+    let status = e.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ])?;
+    ensure!(
+        status.split_whitespace().last() == Some("0"),
+        "still filtered: {status}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_profile_file_is_read_by_the_cli() -> Result<()> {
+    let e = Engine::start()?;
+    let profile = e.dir().join("deny-getppid.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )?;
+    let opt = format!("seccomp={}", profile.display());
+    let r = checker(&e, &["--security-opt", &opt], &["--syscall", "getppid"])?;
+    ensure!(
+        r.pointer("/syscalls/getppid/errno") == Some(&13.into()),
+        "{}",
+        r["syscalls"]
+    );
+    Ok(())
+}
+
+#[test]
+fn capabilities_are_docker_s_and_follow_add_and_drop() -> Result<()> {
+    let e = Engine::start()?;
+    let eff = |flags: &[&str]| -> Result<u64> {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "grep", "^CapEff:", "/proc/self/status"]);
+        let line = e.ok(&args)?;
+        let hex = line.split_whitespace().last().context("CapEff line")?;
+        Ok(u64::from_str_radix(hex, 16)?)
+    };
+    ensure!(eff(&[])? == DOCKER_CAPS, "default set: {:#x}", eff(&[])?);
+    ensure!(eff(&["--cap-drop", "ALL"])? == 0, "--cap-drop ALL");
+    let bounding = {
+        let s = std::fs::read_to_string("/proc/self/status")?;
+        let hex = s
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .context("CapBnd")?;
+        u64::from_str_radix(hex.trim(), 16)?
+    };
+    ensure!(
+        eff(&["--cap-add", "ALL"])? == bounding,
+        "--cap-add ALL is the host's bounding set"
+    );
+    let net_admin = 1u64 << 12;
+    let chown = 1u64;
+    let v = eff(&["--cap-add", "net_admin", "--cap-drop", "CAP_CHOWN"])?;
+    ensure!(v == (DOCKER_CAPS | net_admin) & !chown, "add/drop: {v:#x}");
+    Ok(())
+}
+
+#[test]
+fn privileged_gets_every_capability_device_and_no_filter() -> Result<()> {
+    let e = Engine::start()?;
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E '^(Seccomp|CapEff):' /proc/self/status; test -c /dev/loop-control && echo loop",
+    ])?;
+    ensure!(out.contains("Seccomp:\t0"), "{out}");
+    ensure!(
+        out.contains("loop") || !std::path::Path::new("/dev/loop-control").exists(),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[test]
+fn devices_only_when_given_and_proc_stays_read_only() -> Result<()> {
+    let e = Engine::start()?;
+    // /dev/fuse exists on the host but not in a container by default.
+    if std::path::Path::new("/dev/fuse").exists() {
+        let out = e.cli(&["run", "--rm", "busybox", "test", "-e", "/dev/fuse"])?;
+        ensure!(
+            out.status.code() == Some(1),
+            "/dev/fuse is there without --device"
+        );
+        let out = e.ok(&[
+            "run",
+            "--rm",
+            "--device",
+            "/dev/fuse",
+            "busybox",
+            "stat",
+            "-c",
+            "%t:%T",
+            "/dev/fuse",
+        ])?;
+        ensure!(
+            out == "a:e5",
+            "/dev/fuse in the container is {out} (10:229 wanted)"
+        );
+    }
+    // A node made inside (CAP_MKNOD is docker's) but outside the device
+    // cgroup's list cannot be opened (fuse's numbers); with a rule it can.
+    // (10:200, tun, is in runc's and berth-runtime's default list.)
+    let open_fuse = "mknod /tmp/fuse c 10 229 && exec 3<>/tmp/fuse && echo opened";
+    let out = e.cli(&["run", "--rm", "busybox", "sh", "-c", open_fuse])?;
+    ensure!(
+        !out.status.success() && out.stderr.contains("Operation not permitted"),
+        "a device outside the cgroup list: {} {}",
+        out.stdout,
+        out.stderr
+    );
+    if std::path::Path::new("/dev/fuse").exists() {
+        let out = e.ok(&[
+            "run",
+            "--rm",
+            "--device-cgroup-rule",
+            "c 10:229 rwm",
+            "busybox",
+            "sh",
+            "-c",
+            open_fuse,
+        ])?;
+        ensure!(out == "opened", "{out}");
+    }
+    let out = e.cli(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo h > /proc/sysrq-trigger",
+    ])?;
+    ensure!(!out.status.success(), "wrote /proc/sysrq-trigger");
+    let out = e.cli(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 1 > /sys/kernel/profiling",
+    ])?;
+    ensure!(!out.status.success(), "wrote to /sys");
+    Ok(())
+}
+
+#[test]
+fn bad_security_options_are_refused_and_leave_nothing() -> Result<()> {
+    let e = Engine::start()?;
+    let profile = e.dir().join("bad.json");
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_FOO"}"#)?;
+    let bad_profile = format!("seccomp={}", profile.display());
+    for (args, says) in [
+        (&["--cap-add", "CAP_FOO"][..], "unknown capability"),
+        (&["--device", "/etc/passwd"], "not a device node"),
+        (
+            &["--device-cgroup-rule", "x 1:2 rwm"],
+            "--device-cgroup-rule",
+        ),
+        (&["--security-opt", "frobnicate"], "--security-opt"),
+        (&["--security-opt", &bad_profile], "SCMP_ACT_FOO"),
+        (
+            &["--security-opt", "seccomp=/no/such/profile.json"],
+            "/no/such/profile.json",
+        ),
+        (&["--userns", "private"], "--userns"),
+    ] {
+        let mut argv = vec!["run", "--rm"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["busybox", "true"]);
+        let o = e.cli(&argv)?;
+        ensure!(
+            o.status.code() == Some(125),
+            "{args:?}: status {:?}",
+            o.status
+        );
+        ensure!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+    }
+    let left = e.ok(&["ps", "-aq"])?;
+    ensure!(left.is_empty(), "containers left: {left}");
+    ensure!(
+        e.container_dirs().is_empty(),
+        "container dirs left: {:?}",
+        e.container_dirs()
+    );
+    Ok(())
+}
