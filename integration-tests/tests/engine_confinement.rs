@@ -262,3 +262,22 @@ fn bad_security_options_are_refused_and_leave_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+/// The default profile must not break ordinary programs: busybox's applets
+/// (files, archives, processes, users, time) all work under it.
+#[test]
+fn busybox_applets_work_under_the_default_profile() -> Result<()> {
+    let e = Engine::start()?;
+    let script = "set -e; cd /tmp; echo hello > f; cat f | sed s/h/H/ | awk '{print $1}' | grep -q Hello; \
+        tar cf a.tar f; gzip a.tar; gunzip a.tar.gz; tar tf a.tar >/dev/null; find / -xdev -name f >/dev/null; \
+        sort f >/dev/null; md5sum f >/dev/null; sha256sum f >/dev/null; ps >/dev/null; top -bn1 >/dev/null; \
+        date >/dev/null; id >/dev/null; hostname >/dev/null; df / >/dev/null; uname -a >/dev/null; \
+        touch g; mv g h; rm h; mkdir d; rmdir d; ln -s f l; readlink l >/dev/null; chmod 600 f; chown 1:1 f; \
+        stat f >/dev/null; sleep 0.1; nproc >/dev/null; free >/dev/null; \
+        dd if=/dev/zero of=z bs=1k count=10 2>/dev/null; test $(wc -c < z) -eq 10240; \
+        xargs echo < f >/dev/null; seq 3 >/dev/null; expr 1 + 2 >/dev/null; timeout 1 sleep 0.2; \
+        (sleep 5 & wait_pid=$!; kill $wait_pid); echo ALLOK";
+    let out = e.ok(&["run", "--rm", "busybox", "sh", "-c", script])?;
+    ensure!(out.ends_with("ALLOK"), "{out}");
+    Ok(())
+}
