@@ -281,3 +281,86 @@ fn busybox_applets_work_under_the_default_profile() -> Result<()> {
     ensure!(out.ends_with("ALLOK"), "{out}");
     Ok(())
 }
+
+/// daemon.json `userns-remap: default`: the container's root is the first id
+/// of berth-remap's range on the host (read from outside), owns the
+/// container's `/`, cannot read a root-only host file bound in, and
+/// `--userns=host` opts out.
+#[test]
+fn userns_remap_makes_root_an_unprivileged_host_uid() -> Result<()> {
+    let e = Engine::start_bare(r#"{"userns-remap": "default"}"#)?;
+    e.import_busybox()?;
+    let subuid = std::fs::read_to_string("/etc/subuid")?;
+    let start: u32 = subuid
+        .lines()
+        .find_map(|l| l.strip_prefix("berth-remap:"))
+        .and_then(|r| r.split(':').next())
+        .context("berth-remap has no range in /etc/subuid")?
+        .parse()?;
+    ensure!(start > 0, "the range starts at 0");
+    let id = e.ok(&["run", "-d", "busybox", "sleep", "60"])?;
+    let pid = e.pid(&id)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .context("Uid")?;
+    ensure!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == start.to_string()),
+        "host view of the container's root: {uid_line} (wanted {start})"
+    );
+    let inside = e.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "id -u; touch /made-by-root && echo wrote",
+    ])?;
+    ensure!(inside == "0\nwrote", "{inside}");
+    // export (and commit) hold the container's view of owners, not the host's.
+    let mut export = e.command(&["export", &id]);
+    export.stdout(std::process::Stdio::piped());
+    let mut child = export.spawn()?;
+    let tar = std::process::Command::new("tar")
+        .args(["-tv", "--numeric-owner", "-f", "-", "made-by-root"])
+        .stdin(child.stdout.take().context("export's stdout")?)
+        .output()?;
+    child.wait()?;
+    let listing = String::from_utf8_lossy(&tar.stdout);
+    ensure!(listing.contains(" 0/0 "), "exported owner: {listing}");
+    e.ok(&["rm", "-f", &id])?;
+
+    let secret = e.dir().join("secret");
+    std::fs::write(&secret, "host root only")?;
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let bind = format!("{}:/secret:ro", secret.display());
+    let o = e.cli(&["run", "--rm", "-v", &bind, "busybox", "cat", "/secret"])?;
+    ensure!(
+        !o.status.success() && !o.stdout.contains("host root only"),
+        "the remapped root read a root-only host file: {}",
+        o.stdout
+    );
+    let map = e.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ])?;
+    ensure!(
+        map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"],
+        "{map}"
+    );
+    let o = e.cli(&["run", "--rm", "--privileged", "busybox", "true"])?;
+    ensure!(
+        o.status.code() == Some(125) && o.stderr.contains("--userns=host"),
+        "{}",
+        o.stderr
+    );
+    Ok(())
+}

@@ -98,6 +98,11 @@ async fn run(cfg: Config) -> Result<()> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
     }
+    if cfg.confinement.remap.is_some() {
+        berthd::security::userns::open_path_to(&cfg.root)
+            .map_err(anyhow::Error::msg)
+            .context("userns-remap")?;
+    }
     let store = Store::open(&cfg.root).context("opening the metadata store")?;
     let events = Events::new();
     let images = Arc::new(
@@ -114,7 +119,7 @@ async fn run(cfg: Config) -> Result<()> {
             log_max_file: cfg.log_max_file,
             default_network: berthd::containers::NetworkMode::parse(&cfg.default_network),
             init_path: cfg.init_path.clone(),
-            default_seccomp: cfg.default_seccomp.clone(),
+            confinement: cfg.confinement.clone(),
         },
         store.clone(),
         tasks,

@@ -403,6 +403,9 @@ fn build_config(
     if !c.spec.network_mode.is_host() {
         kinds.push(oci::LinuxNamespaceType::Network);
     }
+    if confined.userns.is_some() {
+        kinds.push(oci::LinuxNamespaceType::User);
+    }
     let namespaces = kinds
         .into_iter()
         .map(|typ| oci::LinuxNamespaceBuilder::default().typ(typ).build())
@@ -448,8 +451,23 @@ fn build_config(
         .masked_paths(strings(masked))
         .readonly_paths(strings(readonly))
         .build()?;
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    match &confined.userns {
+        Some(r) => {
+            let map = |host: u32| {
+                oci::LinuxIdMappingBuilder::default()
+                    .container_id(0u32)
+                    .host_id(host)
+                    .size(r.size)
+                    .build()
+            };
+            linux.set_uid_mappings(Some(vec![map(r.uid)?]));
+            linux.set_gid_mappings(Some(vec![map(r.gid)?]));
+        }
+        None => {
+            linux.set_uid_mappings(None);
+            linux.set_gid_mappings(None);
+        }
+    }
     linux.set_sysctl(None);
     linux.set_devices(if confined.devices.is_empty() {
         None

@@ -216,8 +216,8 @@ pub struct Settings {
     pub default_network: NetworkMode,
     /// The init binary for `--init` (statically linked, bind-mounted in).
     pub init_path: Option<PathBuf>,
-    /// The seccomp profile of containers that do not name one.
-    pub default_seccomp: crate::security::DefaultSeccomp,
+    /// The daemon's seccomp profile and user-namespace remap.
+    pub confinement: crate::security::Defaults,
 }
 
 /// A task the daemon holds for a running container.

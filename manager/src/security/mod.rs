@@ -8,6 +8,7 @@
 pub mod capabilities;
 pub mod devices;
 pub mod seccomp;
+pub mod userns;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use devices::DeviceMapping;
 pub use seccomp::Profile;
+pub use userns::Remap;
 
 /// Errors of security options; each names the flag and the value.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,14 @@ impl DefaultSeccomp {
     }
 }
 
+/// The daemon's side of every container's confinement (daemon.json).
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub seccomp: DefaultSeccomp,
+    /// `userns-remap`: containers' root is this range's first host uid.
+    pub remap: Option<Remap>,
+}
+
 /// What one container gets.
 #[derive(Debug, Clone)]
 pub struct Confinement {
@@ -90,6 +100,8 @@ pub struct Confinement {
     pub masked_paths: bool,
     /// `--privileged`: /sys and cgroupfs writable, every device allowed.
     pub privileged: bool,
+    /// A user namespace mapping the container's ids to these host ids.
+    pub userns: Option<Remap>,
 }
 
 enum SeccompChoice {
@@ -98,8 +110,9 @@ enum SeccompChoice {
     Profile(Profile),
 }
 
-/// Resolves a container's options against the daemon's default profile.
-pub fn confine(o: &Options, default: &DefaultSeccomp) -> Result<Confinement, Error> {
+/// Resolves a container's options against the daemon's defaults.
+pub fn confine(o: &Options, defaults: &Defaults) -> Result<Confinement, Error> {
+    let default = &defaults.seccomp;
     let mut choice = SeccompChoice::Default;
     let mut no_new_privileges = false;
     let mut masked_paths = !o.privileged;
@@ -139,8 +152,9 @@ pub fn confine(o: &Options, default: &DefaultSeccomp) -> Result<Confinement, Err
             _ => return Err(bad("unknown option")),
         }
     }
-    match o.userns_mode.as_str() {
-        "" | "host" => {}
+    let userns = match o.userns_mode.as_str() {
+        "host" => None,
+        "" => defaults.remap,
         other => {
             return Err(Error::Invalid {
                 flag: "--userns",
@@ -148,6 +162,13 @@ pub fn confine(o: &Options, default: &DefaultSeccomp) -> Result<Confinement, Err
                 reason: "the only mode is host".into(),
             })
         }
+    };
+    if o.privileged && userns.is_some() {
+        return Err(Error::Invalid {
+            flag: "--privileged",
+            value: "true".into(),
+            reason: "privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns=host)".into(),
+        });
     }
     let capabilities = capabilities::resolve(o.privileged, &o.cap_add, &o.cap_drop)?;
     let mut devices_out = Vec::new();
@@ -188,6 +209,7 @@ pub fn confine(o: &Options, default: &DefaultSeccomp) -> Result<Confinement, Err
         no_new_privileges,
         masked_paths,
         privileged: o.privileged,
+        userns,
     })
 }
 
@@ -204,7 +226,7 @@ mod tests {
 
     #[test]
     fn security_opts_parse() {
-        let d = DefaultSeccomp::Builtin;
+        let d = Defaults::default();
         let c = confine(&opts(&[]), &d).unwrap();
         assert!(c.seccomp.is_some() && c.masked_paths && !c.no_new_privileges);
         let c = confine(&opts(&["seccomp=unconfined", "no-new-privileges"]), &d).unwrap();
@@ -220,10 +242,31 @@ mod tests {
             c.seccomp.unwrap().syscalls().as_ref().map(Vec::len),
             Some(0)
         );
-        assert!(confine(&opts(&[]), &DefaultSeccomp::Unconfined)
-            .unwrap()
-            .seccomp
-            .is_none());
+        let unconfined = Defaults {
+            seccomp: DefaultSeccomp::Unconfined,
+            remap: None,
+        };
+        assert!(confine(&opts(&[]), &unconfined).unwrap().seccomp.is_none());
+        let remapped = Defaults {
+            remap: Some(Remap {
+                uid: 100000,
+                gid: 100000,
+                size: 65536,
+            }),
+            ..Default::default()
+        };
+        assert!(confine(&opts(&[]), &remapped).unwrap().userns.is_some());
+        let host = Options {
+            userns_mode: "host".into(),
+            privileged: true,
+            ..Default::default()
+        };
+        assert!(confine(&host, &remapped).unwrap().userns.is_none());
+        let privileged = Options {
+            privileged: true,
+            ..Default::default()
+        };
+        assert!(confine(&privileged, &remapped).is_err());
         for bad in [
             "seccomp=/no/such/file",
             "frobnicate",
