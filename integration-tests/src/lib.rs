@@ -23,6 +23,8 @@ pub mod checker;
 pub mod console;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "load")]
+pub mod load;
 pub mod report;
 pub mod requirements;
 pub mod runtime;

@@ -24,6 +24,7 @@ mod daemonize;
 mod error;
 mod exit;
 mod io;
+mod memory;
 mod process;
 mod reaper;
 mod runtime;
