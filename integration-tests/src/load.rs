@@ -30,6 +30,9 @@ pub struct LoadConfig {
     pub concurrency: usize,
     /// Long-running containers started at once after the rounds (0: none).
     pub running: usize,
+    /// Times the running phase is repeated: the first sets berthd's high
+    /// water mark with that many containers, the second must come back to it.
+    pub running_rounds: usize,
     /// Calls timed per verb (`list`, `inspect`) with `running` containers.
     pub samples: usize,
     pub image: String,
@@ -43,6 +46,7 @@ impl Default for LoadConfig {
             round: 100,
             concurrency: 20,
             running: 500,
+            running_rounds: 2,
             samples: 50,
             image: "busybox".into(),
             network: NetworkMode::None,
@@ -200,6 +204,7 @@ impl ShimMemory {
 /// The figures with many containers running at once.
 #[derive(Debug, Clone)]
 pub struct Running {
+    pub index: usize,
     pub containers: usize,
     pub start_elapsed: Duration,
     pub list: Latency,
@@ -207,8 +212,11 @@ pub struct Running {
     pub shims: ShimMemory,
     pub berthd: ProcSample,
     pub remove_elapsed: Duration,
-    /// berthd after they were all removed, against the baseline.
+    /// berthd after they were all removed.
     pub after: ProcSample,
+    /// fds against the baseline; RSS, from the second running round on,
+    /// against the first's `after`: with that many containers at once
+    /// berthd reaches a higher working size than the rounds', and keeps it.
     pub verdict: Result<(), String>,
 }
 
@@ -221,7 +229,7 @@ pub struct LoadReport {
     /// berthd after the first round: what later rounds are judged against.
     pub baseline: ProcSample,
     pub rounds: Vec<Round>,
-    pub running: Option<Running>,
+    pub running: Vec<Running>,
     /// Every container the run created (all removed again).
     pub created: Vec<String>,
 }
@@ -239,8 +247,13 @@ impl LoadReport {
                     .map(|e| format!("round {}: {e}", r.index))
             })
             .collect();
-        if let Some(Err(e)) = self.running.as_ref().map(|r| &r.verdict) {
-            v.push(format!("after removing the running containers: {e}"));
+        for r in &self.running {
+            if let Err(e) = &r.verdict {
+                v.push(format!(
+                    "after removing the running containers (running round {}): {e}",
+                    r.index
+                ));
+            }
         }
         v
     }
@@ -255,8 +268,8 @@ impl fmt::Display for LoadReport {
         let c = &self.config;
         writeln!(
             f,
-            "berth-load: {} containers in rounds of {}, at most {} in flight; {} running at once",
-            c.total, c.round, c.concurrency, c.running
+            "berth-load: {} containers in rounds of {}, at most {} in flight; {} running at once, {} times",
+            c.total, c.round, c.concurrency, c.running, c.running_rounds
         )?;
         writeln!(
             f,
@@ -288,10 +301,11 @@ impl fmt::Display for LoadReport {
                 }
             )?;
         }
-        if let Some(r) = &self.running {
+        for r in &self.running {
             writeln!(
                 f,
-                "{} running: started in {:.1} s; berthd RSS {} kB, {} fds",
+                "running round {}: {} started in {:.1} s; berthd RSS {} kB, {} fds",
+                r.index,
                 r.containers,
                 r.start_elapsed.as_secs_f64(),
                 r.berthd.rss_kb,
@@ -407,13 +421,23 @@ pub async fn run(t: &Target<'_>, cfg: &LoadConfig, slack: Slack) -> Result<LoadR
             verdict,
         });
     }
-    let running = if cfg.running > 0 {
-        let (r, ids) = run_many(t, cfg, &baseline, slack).await?;
+    let mut running: Vec<Running> = Vec::new();
+    for index in 1..=cfg.running_rounds {
+        if cfg.running == 0 {
+            break;
+        }
+        let (mut r, ids) = run_many(t, cfg, &baseline, slack).await?;
         created.extend(ids);
-        Some(r)
-    } else {
-        None
-    };
+        let reference = ProcSample {
+            fds: baseline.fds,
+            rss_kb: running
+                .first()
+                .map_or(r.after.rss_kb, |first| first.after.rss_kb),
+        };
+        r.index = index;
+        r.verdict = r.after.check_against(&reference, slack);
+        running.push(r);
+    }
     Ok(LoadReport {
         config: cfg.clone(),
         slack,
@@ -581,6 +605,7 @@ async fn run_many(
     let (list, inspect, shims, berthd) = measured?;
     let after = settle(t.berthd_pid, Some(baseline), slack).await?;
     let r = Running {
+        index: 0,
         containers: ids.len(),
         start_elapsed,
         list,
@@ -589,7 +614,7 @@ async fn run_many(
         berthd,
         remove_elapsed,
         after,
-        verdict: after.check_against(baseline, slack),
+        verdict: Ok(()),
     };
     Ok((r, ids))
 }

@@ -83,23 +83,41 @@ pub fn trim_code_pages() -> std::io::Result<usize> {
 }
 
 /// The mappings of `exe` in `smaps` that are not writable and have no
-/// anonymous page.
+/// private page, resident (`Anonymous`) or swapped out (`Swap`): both
+/// fields must be there and zero.
 fn trimmable(smaps: &str, exe: &std::path::Path) -> Vec<Region> {
+    struct Candidate {
+        region: Region,
+        anon_kb: Option<u64>,
+        swap_kb: Option<u64>,
+    }
+    fn finish(c: Option<Candidate>, out: &mut Vec<Region>) {
+        if let Some(c) = c {
+            if c.anon_kb == Some(0) && c.swap_kb == Some(0) {
+                out.push(c.region);
+            }
+        }
+    }
+    let kb = |rest: &str| {
+        rest.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()
+    };
     let exe = exe.to_string_lossy();
     let mut out = Vec::new();
-    let mut current: Option<Region> = None;
+    let mut current: Option<Candidate> = None;
     for line in smaps.lines() {
         if let Some(rest) = line.strip_prefix("Anonymous:") {
-            let anon_kb = rest
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .unwrap_or(u64::MAX);
-            if let Some(r) = current.take() {
-                if anon_kb == 0 {
-                    out.push(r);
-                }
+            if let Some(c) = current.as_mut() {
+                c.anon_kb = kb(rest);
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("Swap:") {
+            if let Some(c) = current.as_mut() {
+                c.swap_kb = kb(rest);
             }
             continue;
         }
@@ -115,16 +133,19 @@ fn trimmable(smaps: &str, exe: &std::path::Path) -> Vec<Region> {
             usize::from_str_radix(start, 16),
             usize::from_str_radix(end, 16),
         ) else {
+            // Any other key line ("Rss:", "VmFlags:").
             continue;
         };
-        // Key lines ("Rss:", "Size:") end in a colon and fail the parse above.
+        finish(current.take(), &mut out);
         let path = fields.nth(3).unwrap_or("");
-        current = (perms.len() == 4
-            && perms.as_bytes()[1] != b'w'
-            && perms.starts_with('r')
-            && path == exe)
-            .then_some(Region { start, end });
+        let read_only = perms.len() == 4 && perms.starts_with('r') && perms.as_bytes()[1] != b'w';
+        current = (read_only && path == exe).then_some(Candidate {
+            region: Region { start, end },
+            anon_kb: None,
+            swap_kb: None,
+        });
     }
+    finish(current, &mut out);
     out
 }
 
@@ -138,22 +159,33 @@ mod tests {
 Size:                  4 kB
 Rss:                   4 kB
 Anonymous:             0 kB
+Swap:                  0 kB
+VmFlags: rd mr mw me
 00401000-00600000 r-xp 00001000 fe:00 42 /usr/bin/berth-shim
 Size:               2044 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 00600000-00620000 r--p 00200000 fe:00 42 /usr/bin/berth-shim
 Size:                128 kB
 Anonymous:           128 kB
-00620000-00626000 rw-p 00220000 fe:00 42 /usr/bin/berth-shim
+Swap:                  0 kB
+00620000-00624000 r--p 00220000 fe:00 42 /usr/bin/berth-shim
 Anonymous:             0 kB
+Swap:                 16 kB
+00624000-00625000 r--p 00224000 fe:00 42 /usr/bin/berth-shim
+Anonymous:             0 kB
+00625000-00626000 rw-p 00225000 fe:00 42 /usr/bin/berth-shim
+Anonymous:             0 kB
+Swap:                  0 kB
 00626000-0062c000 r-xp 00000000 fe:00 43 /usr/lib/other.so
 Anonymous:             0 kB
+Swap:                  0 kB
 7ffef98a4000-7ffef98c5000 rw-p 00000000 00:00 0 [stack]
 Anonymous:            48 kB
 ";
 
     #[test]
-    fn only_clean_read_only_mappings_of_the_binary_are_trimmed() {
+    fn only_read_only_mappings_of_the_binary_without_private_pages_are_trimmed() {
         let r = trimmable(SMAPS, Path::new("/usr/bin/berth-shim"));
         assert_eq!(
             r,

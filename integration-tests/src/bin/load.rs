@@ -14,12 +14,14 @@ use berth_integration_tests::load::{self, LoadConfig, Slack, Target};
 
 const USAGE: &str = "\
 usage: berth-load [--total N] [--round N] [--concurrency N] [--running N]
-                  [--samples N] [--network none|bridge|host] [--rss-slack-kb N] [--fd-slack N]
+                  [--running-rounds N] [--samples N] [--network none|bridge|host]
+                  [--rss-slack-kb N] [--fd-slack N]
 
 Creates, starts, waits for and removes --total containers in rounds of --round,
 at most --concurrency at once, reading berthd's RSS and fds after each round;
 then runs --running `sleep` containers at once and times --samples `list` and
-`inspect` calls and reads the memory of their shims.";
+`inspect` calls and reads the memory of their shims; --running-rounds times
+(default 2: the second must bring berthd back to where the first left it).";
 
 fn parse() -> Result<(LoadConfig, Slack), String> {
     let mut cfg = LoadConfig::default();
@@ -42,6 +44,7 @@ fn parse() -> Result<(LoadConfig, Slack), String> {
             "--round" => cfg.round = num()?.max(1),
             "--concurrency" => cfg.concurrency = num()?.max(1),
             "--running" => cfg.running = num()?,
+            "--running-rounds" => cfg.running_rounds = num()?,
             "--samples" => cfg.samples = num()?.max(1),
             "--rss-slack-kb" => slack.rss_kb = num()? as u64,
             "--fd-slack" => slack.fds = num()? as u64,
@@ -104,6 +107,14 @@ fn run(cfg: &LoadConfig, slack: Slack) -> Result<bool, String> {
             .map_err(|e| format!("{e}\nberthd log tail:\n{}", tail(&engine.berthd_log(), 20)))
     })?;
     println!("{report}");
+    // For a look at the idle berthd from outside (gdb, smaps) before it goes.
+    if let Some(secs) = std::env::var("BERTH_LOAD_HOLD")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        println!("holding berthd (pid {pid}) for {secs} s (BERTH_LOAD_HOLD)");
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
     let mut ok = report.failures().is_empty();
     let left = load::leftovers(&engine);
     let cgroups = load::cgroups_left(&report.created);
