@@ -85,6 +85,8 @@ fn run(cfg: Config, listener: UnixListener) -> anyhow::Result<()> {
             tokio::select! {
                 conn = listener.accept() => {
                     let Ok((stream, _)) = conn else { continue };
+                    // Each call restarts the idle timer of memory.rs, hence
+                    // our own hyper service around the tonic one.
                     let svc = svc.clone();
                     let idle = idle.clone();
                     let svc = hyper::service::service_fn(
