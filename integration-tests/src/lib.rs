@@ -11,6 +11,8 @@
 //! - [`console`] receives the pty master sent over `--console-socket`.
 //! - [`report`] decodes what the checker printed.
 //! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
+//! - [`load`] (feature `load`, on by default) berthd under load through
+//!   engine-api: the library of `berth-load` and `tests/engine_load.rs`.
 //! - [`requirements`] what a test needs from the machine: a missing one fails
 //!   the test unless `BERTH_TEST_SKIP_MISSING=1`.
 //!
@@ -23,6 +25,8 @@ pub mod checker;
 pub mod console;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "load")]
+pub mod load;
 pub mod report;
 pub mod requirements;
 pub mod runtime;
