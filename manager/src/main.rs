@@ -183,6 +183,14 @@ async fn run(cfg: Config) -> Result<()> {
 }
 
 fn main() {
+    // glibc gives every thread that allocates its own arena (berthd's blocking
+    // pool has dozens), and memory freed in an arena stays with it: after 500
+    // containers come and go berthd kept ~35 MB it no longer used. Two arenas
+    // hold the steady state (bench/load.sh); set before any thread exists.
+    // SAFETY: mallopt only changes allocator parameters; called single-threaded.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let args = Args::parse();
     let cfg = match load_config(&args) {
         Ok(c) => c,
