@@ -62,10 +62,12 @@ dockerd_kb=$(rss_kb "$(cat "$work/docker.pid")")
 containerd_pid=$(pgrep -f "containerd --config $work" | head -1 || pgrep -x containerd | head -1 || true)
 containerd_kb=0; [ -n "$containerd_pid" ] && containerd_kb=$(rss_kb "$containerd_pid")
 # Each shim found by its container's full ID: other engines may run on this host.
+# Idle figures: berth-shim unmaps its code pages 2 s after its last call
+# (shim/src/memory.rs), so both shims are read after a few quiet seconds.
 bid=$($B run -d --name bench-shim --network none busybox sleep 600)
 did=$($D run -d --name bench-shim --network none busybox sleep 600)
 bid=$($B inspect -f '{{.Id}}' "$bid"); did=$($D inspect -f '{{.Id}}' "$did")
-sleep 1
+sleep 3
 shim_kb=$(rss_kb "$(pgrep -f "berth-shim.*$bid" | head -1)")
 dshim_kb=$(rss_kb "$(pgrep -f "containerd-shim-runc-v2.*-id $did" | head -1)")
 [ "$shim_kb" -gt 0 ] && [ "$dshim_kb" -gt 0 ] || echo "bench: a shim was not found (berth-shim $shim_kb kB, containerd-shim $dshim_kb kB)" >&2

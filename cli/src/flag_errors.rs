@@ -108,8 +108,8 @@ mod tests {
             "unknown flag: --bogus\nSee 'berth run --help'.\n"
         );
         assert_eq!(
-            refusal("berth run --cap-add NET_ADMIN busybox true"),
-            "unknown flag: --cap-add\nSee 'berth run --help'.\n"
+            refusal("berth run --blkio-weight 10 busybox true"),
+            "unknown flag: --blkio-weight\nSee 'berth run --help'.\n"
         );
         assert_eq!(
             refusal("berth create -d --name x --bogus busybox"),

@@ -10,8 +10,9 @@ use berth_proto::services::images::v1 as ipb;
 use berth_proto::services::volumes::v1 as vpb;
 
 use crate::types::{
-    ByteSize, Container, ContainerSpec, ContainerState, Event, Image, ImageConfig, Mount,
-    MountKind, MountPoint, NanoCpus, Resources, RestartPolicy, Stats, TmpfsOptions, Volume,
+    ByteSize, Container, ContainerSpec, ContainerState, DeviceMapping, Event, Image, ImageConfig,
+    Mount, MountKind, MountPoint, NanoCpus, Resources, RestartPolicy, Security, Stats,
+    TmpfsOptions, Volume,
 };
 
 impl From<MountKind> for cpb::MountType {
@@ -156,6 +157,51 @@ impl From<&ContainerSpec> for cpb::ContainerSpec {
             network_mode: s.network_mode.as_string(),
             auto_remove: s.auto_remove,
             shm_size_bytes: to_wire(s.shm_size.map(|b| b.0)),
+            security: Some((&s.security).into()),
+        }
+    }
+}
+
+impl From<&Security> for cpb::Security {
+    fn from(s: &Security) -> Self {
+        cpb::Security {
+            privileged: s.privileged,
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            devices: s
+                .devices
+                .iter()
+                .map(|d| cpb::DeviceMapping {
+                    path_on_host: d.path_on_host.clone(),
+                    path_in_container: d.path_in_container.clone().unwrap_or_default(),
+                    cgroup_permissions: d.permissions.clone().unwrap_or_default(),
+                })
+                .collect(),
+            device_cgroup_rules: s.device_cgroup_rules.clone(),
+            security_opt: s.security_opt.clone(),
+            userns_mode: s.userns_mode.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<cpb::Security> for Security {
+    fn from(s: cpb::Security) -> Self {
+        Security {
+            privileged: s.privileged,
+            cap_add: s.cap_add,
+            cap_drop: s.cap_drop,
+            devices: s
+                .devices
+                .into_iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: d.path_on_host,
+                    path_in_container: non_empty(d.path_in_container),
+                    permissions: non_empty(d.cgroup_permissions),
+                })
+                .collect(),
+            device_cgroup_rules: s.device_cgroup_rules,
+            security_opt: s.security_opt,
+            userns_mode: non_empty(s.userns_mode),
         }
     }
 }
@@ -198,6 +244,7 @@ impl From<cpb::ContainerSpec> for ContainerSpec {
             network_mode: s.network_mode.parse().unwrap_or_default(),
             auto_remove: s.auto_remove,
             shm_size: from_wire(s.shm_size_bytes).map(ByteSize),
+            security: s.security.map(Security::from).unwrap_or_default(),
         }
     }
 }

@@ -45,10 +45,10 @@ pub use images::Images;
 pub use io::{Attach, Input, Output, OutputKind};
 pub use system::{DiskUsage, Info, System, SystemPrune, Version};
 pub use types::{
-    ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, Event, HistoryEntry, Image,
-    ImageConfig, InvalidCpus, InvalidNetworkMode, InvalidSize, InvalidTmpfsOption, LogEntry,
-    LogsOptions, Mount, MountKind, MountPoint, NanoCpus, NetworkMode, PruneReport, RemovedImage,
-    Resources, RestartPolicy, RestartPolicyError, Stats, StopResult, TmpfsOptions, Top, Volume,
-    WaitResult,
+    ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, DeviceMapping, Event,
+    HistoryEntry, Image, ImageConfig, InvalidCpus, InvalidDevice, InvalidNetworkMode, InvalidSize,
+    InvalidTmpfsOption, LogEntry, LogsOptions, Mount, MountKind, MountPoint, NanoCpus, NetworkMode,
+    PruneReport, RemovedImage, Resources, RestartPolicy, RestartPolicyError, Security, Stats,
+    StopResult, TmpfsOptions, Top, Volume, WaitResult,
 };
 pub use volumes::Volumes;

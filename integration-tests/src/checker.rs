@@ -62,6 +62,7 @@ fn build() -> Result<PathBuf, SupportError> {
             "berth-integration-tests",
             "--bin",
             "berth-checker",
+            "--no-default-features",
             "--",
             "-C",
             "target-feature=+crt-static",

@@ -140,6 +140,14 @@ impl Engine {
             .prefix(&format!("be{n}."))
             .tempdir_in("/tmp")
             .map_err(io("/tmp"))?;
+        // Searchable (not listable) by others, as /var/lib is: under
+        // userns-remap the containers' root is an unprivileged uid that must
+        // walk down to its rootfs.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .map_err(io(dir.path()))?;
         let config = dir.path().join("daemon.json");
         std::fs::write(&config, daemon_json).map_err(io(&config))?;
         let mut e = Engine {

@@ -14,6 +14,8 @@
 //! - [`engine`] a private berthd driven through the `berth` CLI.
 //! - [`crash`] kill -9 of berthd or a shim amid a seeded workload, and the
 //!   invariants that must hold afterwards (`crash-cycles`, `engine_crash`).
+//! - [`load`] (feature `load`, on by default) berthd under load through
+//!   engine-api: the library of `berth-load` and `tests/engine_load.rs`.
 //! - [`requirements`] what a test needs from the machine: a missing one fails
 //!   the test unless `BERTH_TEST_SKIP_MISSING=1`.
 //!
@@ -27,6 +29,8 @@ pub mod console;
 pub mod crash;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "load")]
+pub mod load;
 pub mod report;
 pub mod requirements;
 pub mod runtime;

@@ -191,7 +191,7 @@ fn run_exit_codes_are_dockers() -> Result<()> {
 fn unknown_flags_are_refused_not_taken_for_the_image() -> Result<()> {
     let e = Engine::start()?;
     for args in [
-        &["run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "true"][..],
+        &["run", "--rm", "--blkio-weight", "10", "busybox", "true"][..],
         &["run", "--rm", "--bogus", "busybox", "true"],
         &["create", "--bogus", "busybox", "true"],
     ] {

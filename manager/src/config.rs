@@ -60,6 +60,12 @@ pub struct FileConfig {
     /// Static init binary for `--init` (default: `berth-init` next to berthd,
     /// else Debian's `/usr/bin/docker-init`).
     pub init_path: Option<PathBuf>,
+    /// The seccomp profile of containers that name none: "builtin" (the
+    /// default), "unconfined", or the path of a profile in docker's format.
+    pub seccomp_profile: Option<String>,
+    /// docker's `userns-remap`: `default` or `USER[:GROUP]` with ranges in
+    /// /etc/subuid and /etc/subgid.
+    pub userns_remap: Option<String>,
 }
 
 /// Effective settings.
@@ -74,6 +80,7 @@ pub struct Config {
     pub log_max_file: u32,
     pub default_network: String,
     pub init_path: Option<PathBuf>,
+    pub confinement: crate::security::Defaults,
 }
 
 impl Config {
@@ -98,6 +105,7 @@ impl Config {
             ]
             .into_iter()
             .find(|p| p.is_file()),
+            confinement: Default::default(),
         }
     }
 
@@ -178,6 +186,16 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(p) = f.seccomp_profile {
+            self.confinement.seccomp = crate::security::DefaultSeccomp::load(&p)
+                .map_err(|reason| invalid("seccomp-profile", reason))?;
+        }
+        if let Some(r) = f.userns_remap.filter(|r| !r.is_empty()) {
+            self.confinement.remap = Some(
+                crate::security::Remap::load(&r)
+                    .map_err(|reason| invalid("userns-remap", reason))?,
+            );
         }
         if let Some(n) = f.default_network {
             if n != "none" && n != "host" {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod images;
 pub mod metadata;
 pub mod restricted_name;
+pub mod security;
 pub mod services;
 pub mod snapshots;
 pub mod system;

@@ -63,7 +63,7 @@ fn whiteouts_and_opaque_dirs_hide_lower_files() {
     let s2 = snaps
         .unpack(Some(&s1.chain_id), &Digest::of_bytes(&l2), &l2[..], &o)
         .unwrap();
-    let m = snaps.prepare("ovl", Some(&s2.chain_id)).unwrap();
+    let m = snaps.prepare("ovl", Some(&s2.chain_id), None).unwrap();
     m.mount().unwrap();
     let _u = Unmount(&m);
     let t = m.target();
@@ -103,7 +103,7 @@ fn deep_chain_under_a_long_root_mounts() {
             .unwrap();
         parent = Some(s.chain_id);
     }
-    let m = snaps.prepare("deep", parent.as_ref()).unwrap();
+    let m = snaps.prepare("deep", parent.as_ref(), None).unwrap();
     let abs: usize = m.lowerdirs().iter().map(|p| p.as_os_str().len() + 1).sum();
     assert!(abs > 4096, "test does not exercise long options ({abs})");
     assert!(m.options().len() < 4096);

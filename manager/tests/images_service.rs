@@ -98,7 +98,7 @@ fn busybox_import_then_container_rootfs_on_overlay() {
 
     let res = r.svc.resolve(&id.as_str()[7..19]).unwrap();
     assert_eq!(res.id, id);
-    let m = r.svc.snapshots().prepare("c1", res.top()).unwrap();
+    let m = r.svc.snapshots().prepare("c1", res.top(), None).unwrap();
     m.mount().unwrap();
     let guard = Mounted(&m);
     let target = m.target();
@@ -120,7 +120,7 @@ fn busybox_import_then_container_rootfs_on_overlay() {
     assert!(!lower.join("etc/hostname").exists());
 
     // A second container on the same image sees the image, not c1's changes.
-    let m2 = r.svc.snapshots().prepare("c2", res.top()).unwrap();
+    let m2 = r.svc.snapshots().prepare("c2", res.top(), None).unwrap();
     m2.mount().unwrap();
     let guard2 = Mounted(&m2);
     assert!(m2.target().join("etc/group").is_file());
@@ -153,12 +153,12 @@ fn remove_unmounts_a_mounted_rootfs() {
     let r = root();
     import_busybox(&r, "bb");
     let res = r.svc.resolve("bb").unwrap();
-    let m = r.svc.snapshots().prepare("x1", res.top()).unwrap();
+    let m = r.svc.snapshots().prepare("x1", res.top(), None).unwrap();
     let _g = Mounted(&m);
     m.mount().unwrap();
     m.mount().unwrap(); // idempotent
     assert!(m.is_mounted());
-    assert!(r.svc.snapshots().prepare("x1", res.top()).is_err());
+    assert!(r.svc.snapshots().prepare("x1", res.top(), None).is_err());
     r.svc.snapshots().remove("x1").unwrap();
     assert!(!mounted_anywhere(&m.target()));
     assert!(r.svc.snapshots().rootfs("x1").unwrap().is_none());
@@ -509,7 +509,7 @@ fn commit_and_export_a_container() {
     let r = root();
     let base = import_busybox(&r, "busybox");
     let res = r.svc.resolve("busybox").unwrap();
-    let m = r.svc.snapshots().prepare("cm1", res.top()).unwrap();
+    let m = r.svc.snapshots().prepare("cm1", res.top(), None).unwrap();
     m.mount().unwrap();
     let g = Mounted(&m);
     let t = m.target();
@@ -554,7 +554,7 @@ fn commit_and_export_a_container() {
 
     // A container of the committed image sees the changes, whiteout included.
     let res2 = r.svc.resolve("snap:1").unwrap();
-    let m2 = r.svc.snapshots().prepare("cm2", res2.top()).unwrap();
+    let m2 = r.svc.snapshots().prepare("cm2", res2.top(), None).unwrap();
     m2.mount().unwrap();
     let _g2 = Mounted(&m2);
     let t2 = m2.target();

@@ -13,11 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use berth_proto::shim::v1 as pb;
 use berth_proto::shim_state::{self, write_atomic};
+use tonic::codegen::Service;
 
 use crate::args::Config;
 use crate::daemonize::Detached;
+use crate::memory::IdleTrim;
 use crate::reaper::Reaper;
-use crate::service::Service;
+use crate::service::Service as TaskService;
 use crate::shim::Shim;
 
 /// After Shutdown, how long open calls (waits, attaches) may linger.
@@ -71,14 +73,35 @@ fn run(cfg: Config, listener: UnixListener) -> anyhow::Result<()> {
         let reaper = Reaper::start().context("SIGCHLD handler")?;
         let shim = Arc::new(Shim::new(cfg, reaper));
         let listener = tokio::net::UnixListener::from_std(listener).context("socket")?;
-        let svc = pb::task_server::TaskServer::new(Service::new(Arc::clone(&shim)));
+        let svc = pb::task_server::TaskServer::new(TaskService::new(Arc::clone(&shim)));
         let mut stop = shim.shutdown_requested();
         let mut conns = tokio::task::JoinSet::new();
+        // Startup is over: its code pages need not stay mapped.
+        if let Err(e) = crate::memory::trim_code_pages() {
+            crate::log!("trimming code pages: {e}");
+        }
+        let idle = IdleTrim::start();
         loop {
             tokio::select! {
                 conn = listener.accept() => {
                     let Ok((stream, _)) = conn else { continue };
-                    let svc = hyper_util::service::TowerToHyperService::new(svc.clone());
+                    // Each call restarts the idle timer of memory.rs, hence
+                    // our own hyper service around the tonic one.
+                    let svc = svc.clone();
+                    let idle = idle.clone();
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            idle.touch();
+                            let mut svc = svc.clone();
+                            async move {
+                                std::future::poll_fn(|cx| {
+                                    Service::<hyper::Request<hyper::body::Incoming>>::poll_ready(&mut svc, cx)
+                                })
+                                .await?;
+                                svc.call(req).await
+                            }
+                        },
+                    );
                     let mut stop = shim.shutdown_requested();
                     conns.spawn(async move {
                         let conn = hyper::server::conn::http2::Builder::new(

@@ -1,6 +1,6 @@
 //! Container verbs' arguments.
 
-use berth_engine_api::{ByteSize, NanoCpus, NetworkMode, RestartPolicy};
+use berth_engine_api::{ByteSize, DeviceMapping, NanoCpus, NetworkMode, RestartPolicy};
 use clap::{Args, Subcommand};
 
 /// Flags shared by `run` and `create`.
@@ -78,6 +78,27 @@ pub struct CreateArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities (or ALL)
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities (or ALL)
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Add a host device to the container: HOST[:CONTAINER][:PERMISSIONS]
+    #[arg(long)]
+    pub device: Vec<DeviceMapping>,
+    /// Add a rule to the cgroup allowed devices list (e.g. 'c 1:3 rwm')
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Security options: seccomp=unconfined|FILE, no-new-privileges, systempaths=unconfined
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// User namespace to use (host)
+    #[arg(long)]
+    pub userns: Option<String>,
     /// The image, then the command and its arguments. Options end at the
     /// image, as in docker: `run busybox sh -c ...` passes `-c` to sh. No
     /// `allow_hyphen_values`: a `-x` before the image is a flag or an unknown

@@ -1,7 +1,7 @@
 //! `berth create`, and the run options → ContainerSpec translation `run` shares.
 
 use anyhow::{bail, Context, Result};
-use berth_engine_api::{Client, ContainerSpec, Mount, MountKind, Reason, Resources};
+use berth_engine_api::{Client, ContainerSpec, Mount, MountKind, Reason, Resources, Security};
 
 use crate::args::CreateArgs;
 
@@ -79,6 +79,10 @@ impl TryFrom<&CreateArgs> for ContainerSpec {
         for t in &a.tmpfs {
             mounts.push(Mount::tmpfs(t).with_context(|| format!("--tmpfs {t}"))?);
         }
+        let mut security_opt = Vec::new();
+        for o in &a.security_opt {
+            security_opt.push(security_opt_value(o)?);
+        }
         let mut labels = std::collections::BTreeMap::new();
         for l in &a.label {
             let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -121,8 +125,31 @@ impl TryFrom<&CreateArgs> for ContainerSpec {
             network_mode: a.network.clone().unwrap_or_default(),
             auto_remove: a.rm,
             shm_size: a.shm_size,
+            security: Security {
+                privileged: a.privileged,
+                cap_add: a.cap_add.clone(),
+                cap_drop: a.cap_drop.clone(),
+                devices: a.device.clone(),
+                device_cgroup_rules: a.device_cgroup_rule.clone(),
+                security_opt,
+                userns_mode: a.userns.clone(),
+            },
         })
     }
+}
+
+/// docker's CLI sends a `seccomp=FILE` profile's content, not its path (the
+/// daemon may be elsewhere); every other option goes as written.
+fn security_opt_value(o: &str) -> Result<String> {
+    let Some((key, value)) = o.split_once(['=', ':']) else {
+        return Ok(o.to_string());
+    };
+    if key != "seccomp" || matches!(value, "unconfined" | "builtin") {
+        return Ok(o.to_string());
+    }
+    let profile = std::fs::read_to_string(value)
+        .with_context(|| format!("opening seccomp profile ({value}) failed"))?;
+    Ok(format!("seccomp={profile}"))
 }
 
 /// Creates the container; prints warnings; returns its ID.
@@ -144,7 +171,9 @@ pub async fn create_container(c: &Client, spec: &ContainerSpec) -> Result<String
 }
 
 pub async fn create(c: &Client, a: CreateArgs) -> Result<i32> {
-    let spec = ContainerSpec::try_from(&a)?;
+    let spec = ContainerSpec::try_from(&a)
+        // docker: a run option it cannot read exits 125, like the daemon's refusals.
+        .map_err(|e| anyhow::Error::from(super::ExitCode(125, e)))?;
     let id = create_container(c, &spec).await?;
     println!("{id}");
     Ok(0)

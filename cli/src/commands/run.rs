@@ -18,7 +18,9 @@ pub fn start_failure_code(e: &berth_engine_api::Error) -> i32 {
 }
 
 pub async fn run(c: &Client, a: RunArgs) -> Result<i32> {
-    let spec = ContainerSpec::try_from(&a.create)?;
+    let spec = ContainerSpec::try_from(&a.create)
+        // docker: a run option it cannot read exits 125, like the daemon's refusals.
+        .map_err(|e| anyhow::Error::from(super::ExitCode(125, e)))?;
     let detach = a.detach;
     let id = create_container(c, &spec).await?;
     let containers = c.containers();

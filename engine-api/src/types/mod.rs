@@ -5,6 +5,7 @@ mod container;
 mod event;
 mod image;
 mod log;
+mod security;
 mod spec;
 mod volume;
 
@@ -15,6 +16,7 @@ pub use container::{
 pub use event::Event;
 pub use image::{HistoryEntry, Image, ImageConfig, RemovedImage};
 pub use log::{LogEntry, LogsOptions};
+pub use security::{DeviceMapping, InvalidDevice, Security};
 pub use spec::{
     ByteSize, ContainerSpec, InvalidCpus, InvalidNetworkMode, InvalidSize, InvalidTmpfsOption,
     Mount, MountKind, NanoCpus, NetworkMode, Resources, RestartPolicy, RestartPolicyError,

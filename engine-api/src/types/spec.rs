@@ -40,6 +40,7 @@ pub struct ContainerSpec {
     pub auto_remove: bool,
     /// Size of `/dev/shm`; `None`: docker's default (64 MiB).
     pub shm_size: Option<ByteSize>,
+    pub security: super::Security,
 }
 
 /// A mount to set up (`-v`, `--tmpfs`).

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime as oci;
 
 use super::record::{Container, MountKind, Resources};
+use crate::security::{capabilities, Confinement};
 
 /// Where `--init` puts the init binary inside the container.
 pub const INIT_PATH: &str = "/sbin/berth-init";
@@ -37,24 +38,6 @@ fn swap_accounted() -> bool {
         })
         .unwrap_or(false)
 }
-
-/// docker's default capability set.
-const DEFAULT_CAPS: &[oci::Capability] = &[
-    oci::Capability::Chown,
-    oci::Capability::DacOverride,
-    oci::Capability::Fsetid,
-    oci::Capability::Fowner,
-    oci::Capability::Mknod,
-    oci::Capability::NetRaw,
-    oci::Capability::Setgid,
-    oci::Capability::Setuid,
-    oci::Capability::Setfcap,
-    oci::Capability::Setpcap,
-    oci::Capability::NetBindService,
-    oci::Capability::SysChroot,
-    oci::Capability::Kill,
-    oci::Capability::AuditWrite,
-];
 
 /// Errors writing a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -230,8 +213,13 @@ fn device_rules() -> Vec<oci::LinuxDeviceCgroup> {
     rules
 }
 
-fn resources(r: &Resources) -> Result<oci::LinuxResources, oci_spec::OciSpecError> {
-    let mut out = oci::LinuxResourcesBuilder::default().devices(device_rules());
+fn resources(
+    r: &Resources,
+    extra_devices: &[oci::LinuxDeviceCgroup],
+) -> Result<oci::LinuxResources, oci_spec::OciSpecError> {
+    let mut rules = device_rules();
+    rules.extend(extra_devices.iter().cloned());
+    let mut out = oci::LinuxResourcesBuilder::default().devices(rules);
     if let Some(limit) = r.memory_bytes {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut memory = oci::LinuxMemoryBuilder::default().limit(limit);
@@ -263,18 +251,44 @@ fn resources(r: &Resources) -> Result<oci::LinuxResources, oci_spec::OciSpecErro
     out.build()
 }
 
+/// docker's masked paths (none with `--privileged` or
+/// `--security-opt systempaths=unconfined`).
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
 /// The OCI runtime config of a container whose rootfs is at `<dir>/rootfs`.
 /// `init` is the host path of the init binary when `--init` was asked for.
+/// `confined` is what `security::confine` made of the container's options.
 pub fn config(
     c: &Container,
     user: &ResolvedUser,
     init: Option<&Path>,
+    confined: &Confinement,
 ) -> Result<oci::Spec, BundleError> {
-    build_config(c, user, init).map_err(|e| BundleError::Spec {
+    build_config(c, user, init, confined).map_err(|e| BundleError::Spec {
         message: e.to_string(),
     })
 }
@@ -283,6 +297,7 @@ fn build_config(
     c: &Container,
     user: &ResolvedUser,
     init: Option<&Path>,
+    confined: &Confinement,
 ) -> Result<oci::Spec, oci_spec::OciSpecError> {
     let mut args: Vec<String> = Vec::new();
     if init.is_some() {
@@ -301,6 +316,7 @@ fn build_config(
         c.working_dir.as_str()
     };
 
+    let sys_access = if confined.privileged { "rw" } else { "ro" };
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -322,17 +338,18 @@ fn build_config(
                 "gid=5",
             ],
         )?,
+        // --privileged: /sys and the cgroupfs writable, as docker does.
         mount(
             "/sys",
             "sysfs",
             "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
+            &["nosuid", "noexec", "nodev", sys_access],
         )?,
         mount(
             "/sys/fs/cgroup",
             "cgroup",
             "cgroup",
-            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+            &["nosuid", "noexec", "nodev", "relatime", sys_access],
         )?,
         mount(
             "/dev/mqueue",
@@ -386,12 +403,16 @@ fn build_config(
     if !c.spec.network_mode.is_host() {
         kinds.push(oci::LinuxNamespaceType::Network);
     }
+    if confined.userns.is_some() {
+        kinds.push(oci::LinuxNamespaceType::User);
+    }
     let namespaces = kinds
         .into_iter()
         .map(|typ| oci::LinuxNamespaceBuilder::default().typ(typ).build())
         .collect::<Result<Vec<_>, _>>()?;
 
-    let caps: oci::Capabilities = DEFAULT_CAPS.iter().copied().collect();
+    let caps: oci::Capabilities = capabilities::to_oci(&confined.capabilities)
+        .map_err(|e| oci_spec::OciSpecError::Other(e.to_string()))?;
     let mut capabilities = oci::LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -414,39 +435,46 @@ fn build_config(
         .env(c.env.clone())
         .cwd(cwd)
         .capabilities(capabilities)
-        .no_new_privileges(false)
+        .no_new_privileges(confined.no_new_privileges)
         .build()?;
     process.set_rlimits(None);
 
+    let (masked, readonly): (&[&str], &[&str]) = if confined.masked_paths {
+        (MASKED_PATHS, READONLY_PATHS)
+    } else {
+        (&[], &[])
+    };
     let mut linux = oci::LinuxBuilder::default()
         .cgroups_path(PathBuf::from(format!("/berth/{}", c.id)))
-        .resources(resources(&c.spec.resources)?)
+        .resources(resources(&c.spec.resources, &confined.device_rules)?)
         .namespaces(namespaces)
-        .masked_paths(strings(&[
-            "/proc/asound",
-            "/proc/acpi",
-            "/proc/kcore",
-            "/proc/keys",
-            "/proc/latency_stats",
-            "/proc/timer_list",
-            "/proc/timer_stats",
-            "/proc/sched_debug",
-            "/proc/scsi",
-            "/sys/firmware",
-            "/sys/devices/virtual/powercap",
-        ]))
-        .readonly_paths(strings(&[
-            "/proc/bus",
-            "/proc/fs",
-            "/proc/irq",
-            "/proc/sys",
-            "/proc/sysrq-trigger",
-        ]))
+        .masked_paths(strings(masked))
+        .readonly_paths(strings(readonly))
         .build()?;
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
+    match &confined.userns {
+        Some(r) => {
+            let map = |host: u32| {
+                oci::LinuxIdMappingBuilder::default()
+                    .container_id(0u32)
+                    .host_id(host)
+                    .size(r.size)
+                    .build()
+            };
+            linux.set_uid_mappings(Some(vec![map(r.uid)?]));
+            linux.set_gid_mappings(Some(vec![map(r.gid)?]));
+        }
+        None => {
+            linux.set_uid_mappings(None);
+            linux.set_gid_mappings(None);
+        }
+    }
     linux.set_sysctl(None);
-    linux.set_devices(None);
+    linux.set_devices(if confined.devices.is_empty() {
+        None
+    } else {
+        Some(confined.devices.clone())
+    });
+    linux.set_seccomp(confined.seccomp.clone());
 
     let mut spec = oci::SpecBuilder::default()
         .version("1.0.2")
@@ -566,13 +594,53 @@ mod tests {
     }
 
     #[test]
+    fn privileged_drops_the_fences() {
+        let user = ResolvedUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+        };
+        let o = crate::security::Options {
+            privileged: true,
+            ..Default::default()
+        };
+        let confined = crate::security::confine(&o, &Default::default()).unwrap();
+        let v =
+            serde_json::to_value(config(&container(), &user, None, &confined).unwrap()).unwrap();
+        let l = &v["linux"];
+        assert!(l.get("seccomp").is_none());
+        assert!(l["maskedPaths"].as_array().is_none_or(|a| a.is_empty()));
+        let devices = l["resources"]["devices"].as_array().unwrap();
+        assert_eq!(devices.last().unwrap()["type"], "a");
+        assert_eq!(devices.last().unwrap()["allow"], true);
+        let sys = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(sys["options"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("rw")));
+        assert!(
+            v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 14
+        );
+    }
+
+    #[test]
     fn config_is_dockers_shape() {
         let user = ResolvedUser {
             uid: 0,
             gid: 0,
             additional_gids: vec![],
         };
-        let spec = config(&container(), &user, None).unwrap();
+        let defaults = crate::security::confine(&Default::default(), &Default::default()).unwrap();
+        let spec = config(&container(), &user, None, &defaults).unwrap();
         let v = serde_json::to_value(&spec).unwrap();
         let p = &v["process"];
         assert_eq!(p["args"], serde_json::json!(["sh", "-c", "true"]));
@@ -592,6 +660,9 @@ mod tests {
         assert_eq!(l["resources"]["devices"].as_array().unwrap().len(), 12);
         assert_eq!(l["resources"]["devices"][0]["allow"], false);
         assert!(l.get("devices").is_none() && l.get("sysctl").is_none());
+        assert_eq!(l["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(l["maskedPaths"].as_array().unwrap().len(), 11);
+        assert_eq!(l["readonlyPaths"].as_array().unwrap().len(), 5);
         let ns: Vec<&str> = l["namespaces"]
             .as_array()
             .unwrap()

@@ -16,6 +16,7 @@ use super::record::{
 use super::validate;
 use super::{interrupted, io_err, Containers, Error, Result};
 use crate::metadata::{self, Table};
+use crate::security;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -191,18 +192,20 @@ impl Containers {
     /// Directory, rootfs, volumes, hosts files and config.json, then the
     /// result. `c.mounts` grows as volumes are made, so an undo finds them.
     fn build(&self, c: &mut Container, image: &ImageInfo) -> Result<()> {
+        // First, so bad options fail before anything is made.
+        let confined = security::confine(&c.spec.security, &self.inner.settings.confinement)?;
         std::fs::create_dir_all(&c.dir).map_err(io_err(&c.id, &c.dir))?;
         let rootfs = self
             .inner
             .images
-            .prepare_rootfs(&c.id, &image.id)
+            .prepare_rootfs(&c.id, &image.id, confined.userns.map(|r| r.shift()))
             .map_err(|e| Error::Image {
                 reference: c.spec.image.clone(),
                 message: e.to_string(),
             })?;
         let user_targets: Vec<String> = c.spec.mounts.iter().map(|m| m.target.clone()).collect();
         for m in c.spec.mounts.clone() {
-            let point = self.mount_point(&m)?;
+            let point = self.mount_point(&m, confined.userns)?;
             c.mounts.push(point);
         }
         for target in &image.volumes {
@@ -211,7 +214,7 @@ impl Containers {
                     target: target.clone(),
                     ..Default::default()
                 };
-                let point = self.mount_point(&anonymous)?;
+                let point = self.mount_point(&anonymous, confined.userns)?;
                 c.mounts.push(point);
             }
         }
@@ -231,7 +234,7 @@ impl Containers {
         } else {
             None
         };
-        let config = bundle::config(c, &user, init).map_err(bundle_err(&c.id))?;
+        let config = bundle::config(c, &user, init, &confined).map_err(bundle_err(&c.id))?;
         bundle::write_config(&c.dir, &config).map_err(bundle_err(&c.id))?;
         self.finish_create(c)
     }
@@ -268,7 +271,7 @@ impl Containers {
         self.remove_anonymous_volumes(c);
     }
 
-    fn mount_point(&self, m: &MountSpec) -> Result<MountPoint> {
+    fn mount_point(&self, m: &MountSpec, remap: Option<security::Remap>) -> Result<MountPoint> {
         let mut point = MountPoint {
             kind: m.kind,
             destination: m.target.clone(),
@@ -284,6 +287,9 @@ impl Containers {
                     m.source.clone()
                 };
                 let v = self.inner.volumes.prepare(&name, anonymous)?;
+                if let Some(r) = remap {
+                    hand_to_remapped_root(&v.mountpoint, r);
+                }
                 point.name = v.name;
                 point.source = v.mountpoint;
                 point.anonymous = anonymous;
@@ -292,6 +298,23 @@ impl Containers {
             MountKind::Tmpfs => point.tmpfs = m.tmpfs.clone(),
         }
         Ok(point)
+    }
+}
+
+/// A new (empty, root-owned) volume under a remap belongs to the
+/// container's root, so it can write there, as with docker.
+fn hand_to_remapped_root(data: &Path, r: security::Remap) {
+    use std::os::unix::fs::MetadataExt;
+    let fresh = std::fs::metadata(data).is_ok_and(|m| m.uid() == 0 && m.gid() == 0)
+        && std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_none());
+    if fresh {
+        let owner = (
+            Some(nix::unistd::Uid::from_raw(r.uid)),
+            Some(nix::unistd::Gid::from_raw(r.gid)),
+        );
+        if let Err(e) = nix::unistd::chown(data, owner.0, owner.1) {
+            tracing::warn!(path = %data.display(), error = %e, "handing a volume to the remapped root");
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! `export`: the container's filesystem (its mounted rootfs: image layers plus
-//! its own changes) as a tar stream. Symlinks are archived as links, never
-//! followed, so nothing outside the rootfs is read.
+//! `export`: the container's filesystem (its rootfs: image layers plus its
+//! own changes) as a tar stream, written by the snapshotter, which archives
+//! symlinks as links (nothing outside the rootfs is read) and gives owners as
+//! the container sees them (under a userns remap, not the host's ids).
 
 use std::io::Write;
 
@@ -8,22 +9,14 @@ use super::{Containers, Error, Result};
 
 impl Containers {
     /// Writes the tar of the container's rootfs to `out`. Blocks.
-    pub fn export_blocking(&self, reference: &str, out: impl Write) -> Result<()> {
+    pub fn export_blocking(&self, reference: &str, mut out: impl Write) -> Result<()> {
         let c = self.lookup(reference)?;
         self.inner
             .images
-            .mount_rootfs(&c.id)
+            .export_rootfs(&c.id, &mut out)
             .map_err(|e| Error::Image {
                 reference: c.spec.image.clone(),
                 message: e.to_string(),
-            })?;
-        let rootfs = c.rootfs();
-        let mut b = tar::Builder::new(out);
-        b.follow_symlinks(false);
-        b.mode(tar::HeaderMode::Complete);
-        b.append_dir_all(".", &rootfs)
-            .and_then(|()| b.finish())
-            .map_err(super::io_err(&c.id, &rootfs))?;
-        Ok(())
+            })
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::commit::CommitRequest;
 use super::record::Container;
 use crate::images::{self, CommitOptions, ImageService};
+use crate::snapshots::IdShift;
 
 /// What a container needs from its image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +38,13 @@ pub trait ImageSource: Send + Sync {
     fn resolve(&self, reference: &str) -> Result<ImageInfo, ImageError>;
     /// Creates and mounts the rootfs of `container_id` (at
     /// `<root>/containers/<id>/rootfs`) from image `image_id`.
-    fn prepare_rootfs(&self, container_id: &str, image_id: &str) -> Result<PathBuf, ImageError>;
+    /// With `shift`, the layers are shifted for that user-namespace remap.
+    fn prepare_rootfs(
+        &self,
+        container_id: &str,
+        image_id: &str,
+        shift: Option<IdShift>,
+    ) -> Result<PathBuf, ImageError>;
     /// Mounts an already prepared rootfs again (after a reboot); no-op when mounted.
     fn mount_rootfs(&self, container_id: &str) -> Result<(), ImageError>;
     /// Unmounts and deletes the rootfs; idempotent.
@@ -46,6 +53,13 @@ pub trait ImageSource: Send + Sync {
     fn rootfs_ids(&self) -> Result<Vec<String>, ImageError>;
     /// The container's changes as a new image over its own; returns the ID.
     fn commit(&self, c: &Container, req: &CommitRequest) -> Result<String, ImageError>;
+    /// The container's whole filesystem as a tar (`export`), owners as the
+    /// container sees them, symlinks archived, never followed.
+    fn export_rootfs(
+        &self,
+        container_id: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), ImageError>;
 }
 
 /// [`ImageSource`] over the local image service.
@@ -86,12 +100,17 @@ impl ImageSource for LocalImages {
         })
     }
 
-    fn prepare_rootfs(&self, container_id: &str, image_id: &str) -> Result<PathBuf, ImageError> {
+    fn prepare_rootfs(
+        &self,
+        container_id: &str,
+        image_id: &str,
+        shift: Option<IdShift>,
+    ) -> Result<PathBuf, ImageError> {
         let r = self.images.resolve(image_id).map_err(other)?;
         let m = self
             .images
             .snapshots()
-            .prepare(container_id, r.top())
+            .prepare(container_id, r.top(), shift)
             .map_err(other)?;
         if let Err(e) = m.mount() {
             let _ = self.images.snapshots().remove(container_id);
@@ -117,6 +136,17 @@ impl ImageSource for LocalImages {
 
     fn remove_rootfs(&self, container_id: &str) -> Result<(), ImageError> {
         self.images.snapshots().remove(container_id).map_err(other)
+    }
+
+    fn export_rootfs(
+        &self,
+        container_id: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), ImageError> {
+        self.images
+            .snapshots()
+            .export(container_id, out)
+            .map_err(other)
     }
 
     fn commit(&self, c: &Container, req: &CommitRequest) -> Result<String, ImageError> {

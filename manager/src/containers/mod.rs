@@ -145,6 +145,8 @@ pub enum Error {
     #[error("failed to start container {name}: {}", source.detail())]
     StartFailed { name: String, source: TaskError },
     #[error(transparent)]
+    Security(#[from] crate::security::Error),
+    #[error(transparent)]
     Volume(#[from] volumes::Error),
     #[error(transparent)]
     Store(#[from] metadata::Error),
@@ -162,7 +164,8 @@ impl Classify for Error {
             | Error::NoCommand
             | Error::InvalidArgument { .. }
             | Error::Ambiguous { .. }
-            | Error::Bundle { .. } => Reason::InvalidArgument,
+            | Error::Bundle { .. }
+            | Error::Security(_) => Reason::InvalidArgument,
             Error::NotRunning { .. } => Reason::NotRunning,
             Error::Paused { .. } | Error::Running { .. } | Error::Restarting { .. } => {
                 Reason::Conflict
@@ -213,6 +216,8 @@ pub struct Settings {
     pub default_network: NetworkMode,
     /// The init binary for `--init` (statically linked, bind-mounted in).
     pub init_path: Option<PathBuf>,
+    /// The daemon's seccomp profile and user-namespace remap.
+    pub confinement: crate::security::Defaults,
 }
 
 /// A task the daemon holds for a running container.

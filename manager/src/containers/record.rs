@@ -196,6 +196,9 @@ pub struct Spec {
     /// Size of /dev/shm; `None`: docker's 64 MiB.
     #[serde(default)]
     pub shm_size: Option<u64>,
+    /// Capabilities, devices, seccomp and the rest of the confinement.
+    #[serde(default)]
+    pub security: crate::security::Options,
 }
 
 /// Lifecycle status, docker's names.

@@ -367,7 +367,12 @@ impl ImageSource for NoImages {
         })
     }
 
-    fn prepare_rootfs(&self, _: &str, image_id: &str) -> Result<PathBuf, ImageError> {
+    fn prepare_rootfs(
+        &self,
+        _: &str,
+        image_id: &str,
+        _: Option<crate::snapshots::IdShift>,
+    ) -> Result<PathBuf, ImageError> {
         Err(ImageError::NotFound {
             reference: image_id.to_string(),
         })
@@ -388,6 +393,12 @@ impl ImageSource for NoImages {
     fn commit(&self, c: &Container, _: &CommitRequest) -> Result<String, ImageError> {
         Err(ImageError::NotFound {
             reference: c.image_id.clone(),
+        })
+    }
+
+    fn export_rootfs(&self, id: &str, _: &mut dyn std::io::Write) -> Result<(), ImageError> {
+        Err(ImageError::Other {
+            message: format!("fake images: no rootfs for {id}"),
         })
     }
 }
@@ -411,6 +422,7 @@ impl Harness {
                 log_max_file: 1,
                 default_network: super::NetworkMode::None,
                 init_path: None,
+                confinement: Default::default(),
             },
             store.clone(),
             Arc::clone(&tasks) as Arc<dyn Tasks>,

@@ -180,6 +180,7 @@ mod tests {
             log_max_file: 1,
             default_network: NetworkMode::None,
             init_path: None,
+            confinement: Default::default(),
         }
     }
 

@@ -28,19 +28,7 @@ impl ImageService {
         let mut w = self.content.writer(&self.content.unique_ref("commit"))?;
         self.snapshots.diff(container_id, &mut w)?;
         let (layer, size) = w.commit(None)?;
-        let snap = self.snapshots.unpack(
-            base_rec.chain.last(),
-            &layer,
-            self.content.open_blob(&layer)?,
-            &self.unpack_opts,
-        );
-        let snap = match snap {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_blob_if_unused(&layer);
-                return Err(e.into());
-            }
-        };
+        let snap = self.unpack_or_drop(base_rec.chain.last(), &layer)?;
         let created = now_rfc3339();
         let mut diff_ids = base_cfg.rootfs.diff_ids.clone();
         diff_ids.push(layer.clone());

@@ -35,6 +35,26 @@ impl ImageService {
         Ok(report)
     }
 
+    /// Unpacks the stored layer blob `layer` onto `parent`; when that fails
+    /// the blob goes too (unless an image uses it), so a bad layer leaves
+    /// nothing behind.
+    pub(super) fn unpack_or_drop(
+        &self,
+        parent: Option<&Digest>,
+        layer: &Digest,
+    ) -> Result<crate::snapshots::Snapshot> {
+        let snap = self.snapshots.unpack(
+            parent,
+            layer,
+            self.content.open_blob(layer)?,
+            &self.unpack_opts,
+        );
+        snap.map_err(|e| {
+            self.drop_blob_if_unused(layer);
+            e.into()
+        })
+    }
+
     pub(super) fn drop_blob_if_unused(&self, d: &Digest) {
         let used = self.records().map(|recs| {
             recs.iter()

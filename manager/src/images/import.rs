@@ -23,19 +23,7 @@ impl ImageService {
         }
         let _g = self.guard();
         let (layer, size) = self.store_layer(rootfs_tar, None)?;
-        let snap = self.snapshots.unpack(
-            None,
-            &layer,
-            self.content.open_blob(&layer)?,
-            &self.unpack_opts,
-        );
-        let snap = match snap {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_blob_if_unused(&layer);
-                return Err(e.into());
-            }
-        };
+        let snap = self.unpack_or_drop(None, &layer)?;
         let created = now_rfc3339();
         let config = ImageConfiguration {
             created: Some(created.clone()),

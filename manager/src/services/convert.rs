@@ -16,6 +16,7 @@ use berth_proto::errors::v1 as epb;
 use crate::containers;
 use crate::errors::{Classify, ErrorKind, Reason};
 use crate::images;
+use crate::security;
 use crate::system;
 use crate::volumes;
 
@@ -193,7 +194,52 @@ impl TryFrom<cpb::ContainerSpec> for containers::Spec {
             network_mode: containers::NetworkMode::parse(&s.network_mode),
             auto_remove: s.auto_remove,
             shm_size: limit(s.shm_size_bytes, "--shm-size")?,
+            security: s.security.map(Into::into).unwrap_or_default(),
         })
+    }
+}
+
+impl From<cpb::Security> for security::Options {
+    fn from(s: cpb::Security) -> Self {
+        security::Options {
+            privileged: s.privileged,
+            cap_add: s.cap_add,
+            cap_drop: s.cap_drop,
+            devices: s
+                .devices
+                .into_iter()
+                .map(|d| security::DeviceMapping {
+                    path_on_host: d.path_on_host,
+                    path_in_container: d.path_in_container,
+                    permissions: d.cgroup_permissions,
+                })
+                .collect(),
+            device_cgroup_rules: s.device_cgroup_rules,
+            security_opt: s.security_opt,
+            userns_mode: s.userns_mode,
+        }
+    }
+}
+
+impl From<&security::Options> for cpb::Security {
+    fn from(s: &security::Options) -> Self {
+        cpb::Security {
+            privileged: s.privileged,
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            devices: s
+                .devices
+                .iter()
+                .map(|d| cpb::DeviceMapping {
+                    path_on_host: d.path_on_host.clone(),
+                    path_in_container: d.path_in_container.clone(),
+                    cgroup_permissions: d.permissions.clone(),
+                })
+                .collect(),
+            device_cgroup_rules: s.device_cgroup_rules.clone(),
+            security_opt: s.security_opt.clone(),
+            userns_mode: s.userns_mode.clone(),
+        }
     }
 }
 
@@ -263,6 +309,7 @@ impl From<&containers::Spec> for cpb::ContainerSpec {
             network_mode: s.network_mode.as_string(),
             auto_remove: s.auto_remove,
             shm_size_bytes: wire(s.shm_size),
+            security: Some((&s.security).into()),
         }
     }
 }

@@ -15,6 +15,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use super::IdShift;
+
 /// Which tree is walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tree {
@@ -24,12 +26,26 @@ pub(super) enum Tree {
     Rootfs,
 }
 
-pub(super) fn write_tree(root: &Path, tree: Tree, out: impl Write) -> io::Result<()> {
+/// `unshift`: the remap a container's files were written under; its ids are
+/// moved back down so the layer holds the container's view of owners.
+pub(super) fn write_tree(
+    root: &Path,
+    tree: Tree,
+    unshift: Option<IdShift>,
+    out: impl Write,
+) -> io::Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let dev = fs::symlink_metadata(root)?.dev();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    walk(&mut b, root, Path::new(""), tree, dev, &mut links)?;
+    walk(
+        &mut b,
+        root,
+        Path::new(""),
+        (tree, unshift),
+        dev,
+        &mut links,
+    )?;
     b.into_inner()?.flush()
 }
 
@@ -37,7 +53,7 @@ fn walk<W: Write>(
     b: &mut tar::Builder<W>,
     root: &Path,
     rel: &Path,
-    tree: Tree,
+    (tree, unshift): (Tree, Option<IdShift>),
     dev: u64,
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> io::Result<()> {
@@ -53,21 +69,21 @@ fn walk<W: Write>(
         let ft = m.file_type();
         if tree == Tree::Upper && ft.is_char_device() && m.rdev() == 0 {
             let wh = rel.join(format!(".wh.{}", name.to_string_lossy()));
-            let mut h = header(&m);
+            let mut h = header(&m, unshift);
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(0);
             h.set_mode(0o644);
             b.append_data(&mut h, &wh, io::empty())?;
             continue;
         }
-        let mut h = header(&m);
+        let mut h = header(&m, unshift);
         if ft.is_dir() {
             h.set_size(0);
             b.append_data(&mut h, dir_name(&r), io::empty())?;
             if tree == Tree::Upper
                 && get_xattr(&p, "trusted.overlay.opaque").as_deref() == Some(b"y")
             {
-                let mut oh = header(&m);
+                let mut oh = header(&m, unshift);
                 oh.set_entry_type(tar::EntryType::Regular);
                 oh.set_size(0);
                 oh.set_mode(0o644);
@@ -75,7 +91,7 @@ fn walk<W: Write>(
             }
             // Another filesystem mounted inside the tree is not part of it.
             if m.dev() == dev {
-                walk(b, root, &r, tree, dev, links)?;
+                walk(b, root, &r, (tree, unshift), dev, links)?;
             }
         } else if ft.is_symlink() {
             let target = fs::read_link(&p)?;
@@ -105,10 +121,14 @@ fn walk<W: Write>(
     Ok(())
 }
 
-fn header(m: &fs::Metadata) -> tar::Header {
+fn header(m: &fs::Metadata, unshift: Option<IdShift>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(m, tar::HeaderMode::Complete);
     h.set_mode(m.mode() & 0o7777);
+    if let Some(s) = unshift {
+        h.set_uid(u64::from(m.uid().saturating_sub(s.uid)));
+        h.set_gid(u64::from(m.gid().saturating_sub(s.gid)));
+    }
     h
 }
 

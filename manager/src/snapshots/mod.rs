@@ -24,9 +24,11 @@
 
 mod diff;
 mod mount;
+mod shift;
 mod unpack;
 
 pub use mount::RootfsMount;
+pub use shift::IdShift;
 pub use unpack::{UnpackError, UnpackOptions};
 
 use std::path::{Path, PathBuf};
@@ -55,6 +57,9 @@ pub struct RootfsRecord {
     pub container_id: String,
     /// Top chain ID of the image the rootfs was made from (`None`: empty rootfs).
     pub chain_id: Option<Digest>,
+    /// The user-namespace remap its layers are shifted for, if any.
+    #[serde(default)]
+    pub shift: Option<IdShift>,
 }
 
 /// What [`Snapshotter::gc`] removed.
@@ -289,16 +294,25 @@ impl Snapshotter {
         Ok(self.root.join("containers").join(container_id))
     }
 
-    fn mount_for(&self, container_id: &str, chain_id: Option<&Digest>) -> Result<RootfsMount> {
+    fn mount_for(
+        &self,
+        container_id: &str,
+        chain_id: Option<&Digest>,
+        shift: Option<IdShift>,
+    ) -> Result<RootfsMount> {
         let base = self.container_dir(container_id)?;
         let mut lowers = Vec::new();
         if let Some(c) = chain_id {
             for s in self.chain(c)?.iter().rev() {
-                lowers.push(
-                    PathBuf::from("snapshots")
-                        .join(s.dir.to_string())
-                        .join("fs"),
-                );
+                let layer = PathBuf::from("snapshots").join(s.dir.to_string());
+                let fs = match shift {
+                    None => "fs".to_string(),
+                    Some(shift) => {
+                        shift::ensure(&self.root.join(&layer), shift)?;
+                        shift.dir_name()
+                    }
+                };
+                lowers.push(layer.join(fs));
             }
         }
         Ok(RootfsMount::new(&self.root, &base, lowers))
@@ -306,12 +320,19 @@ impl Snapshotter {
 
     /// Creates the private upper/work dirs of a container's rootfs over the image stack
     /// ending at `chain_id` (`None`: an empty rootfs) and records it. Does not mount:
-    /// call [`RootfsMount::mount`].
-    pub fn prepare(&self, container_id: &str, chain_id: Option<&Digest>) -> Result<RootfsMount> {
-        let m = self.mount_for(container_id, chain_id)?;
+    /// call [`RootfsMount::mount`]. With `shift`, the layers are the remap's
+    /// shifted copies and the container's own `/` belongs to its root.
+    pub fn prepare(
+        &self,
+        container_id: &str,
+        chain_id: Option<&Digest>,
+        shift: Option<IdShift>,
+    ) -> Result<RootfsMount> {
+        let m = self.mount_for(container_id, chain_id, shift)?;
         let rec = RootfsRecord {
             container_id: container_id.to_string(),
             chain_id: chain_id.cloned(),
+            shift,
         };
         self.store.update(|tx| {
             if tx.contains(Table::Rootfs, container_id)? {
@@ -320,7 +341,7 @@ impl Snapshotter {
             tx.put(Table::Rootfs, container_id, &rec)?;
             Ok(())
         })?;
-        if let Err(e) = m.create_dirs() {
+        if let Err(e) = m.create_dirs(shift) {
             let _ = self.store.delete(Table::Rootfs, container_id);
             return Err(e);
         }
@@ -335,7 +356,7 @@ impl Snapshotter {
         else {
             return Ok(None);
         };
-        self.mount_for(container_id, rec.chain_id.as_ref())
+        self.mount_for(container_id, rec.chain_id.as_ref(), rec.shift)
             .map(Some)
     }
 
@@ -352,7 +373,7 @@ impl Snapshotter {
     /// Unmounts (if mounted) and deletes a container's upper/work/rootfs and its record.
     /// Idempotent.
     pub fn remove(&self, container_id: &str) -> Result<()> {
-        let m = self.mount_for(container_id, None)?;
+        let m = self.mount_for(container_id, None, None)?;
         m.unmount()?;
         m.remove_dirs()?;
         self.store.delete(Table::Rootfs, container_id)?;
@@ -439,8 +460,12 @@ impl Snapshotter {
         let m = self
             .rootfs(container_id)?
             .ok_or_else(|| Error::NoRootfs(container_id.to_string()))?;
+        let shift = self
+            .store
+            .get::<RootfsRecord>(Table::Rootfs, container_id)?
+            .and_then(|r| r.shift);
         let up = m.upperdir();
-        diff::write_tree(&up, diff::Tree::Upper, out).map_err(io_err(&up))
+        diff::write_tree(&up, diff::Tree::Upper, shift, out).map_err(io_err(&up))
     }
 
     /// Writes a container's whole filesystem as a tar (`export`), mounting the
@@ -454,7 +479,11 @@ impl Snapshotter {
             m.mount()?;
         }
         let t = m.target();
-        let r = diff::write_tree(&t, diff::Tree::Rootfs, out).map_err(io_err(&t));
+        let shift = self
+            .store
+            .get::<RootfsRecord>(Table::Rootfs, container_id)?
+            .and_then(|r| r.shift);
+        let r = diff::write_tree(&t, diff::Tree::Rootfs, shift, out).map_err(io_err(&t));
         if !was_mounted {
             let u = m.unmount();
             r?;

@@ -81,7 +81,7 @@ impl RootfsMount {
         )
     }
 
-    pub(super) fn create_dirs(&self) -> Result<()> {
+    pub(super) fn create_dirs(&self, shift: Option<super::IdShift>) -> Result<()> {
         // containers/<id>/ may exist already (the bundle); the rest is new.
         std::fs::create_dir_all(&self.base).map_err(io_err(&self.base))?;
         let mut dirs = vec![
@@ -106,6 +106,16 @@ impl RootfsMount {
         let up = self.upperdir();
         std::fs::set_permissions(&up, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .map_err(io_err(&up))?;
+        if let Some(s) = shift {
+            // Under a remap the container's root owns its `/` (overlayfs takes
+            // the root's owner from the upper dir).
+            nix::unistd::chown(
+                &up,
+                Some(nix::unistd::Uid::from_raw(s.uid)),
+                Some(nix::unistd::Gid::from_raw(s.gid)),
+            )
+            .map_err(|e| io_err(&up)(e.into()))?;
+        }
         Ok(())
     }
 

@@ -37,6 +37,11 @@ impl Fd {
         }
     }
 
+    /// Waits until a read would not block (data, end of file or an error).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await.map(|_| ())
+    }
+
     /// Writes all of `data`.
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {

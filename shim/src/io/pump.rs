@@ -12,6 +12,9 @@ use super::log::{JsonLog, Stream};
 
 pub type SharedLog = Arc<Mutex<JsonLog>>;
 
+/// Bytes read from the container per call.
+const BUF_SIZE: usize = 32 * 1024;
+
 /// Copies `fd` until end of file. Log write errors (disk full…) are reported
 /// once and do not stop the copy: attached clients still get the output.
 pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Arc<Fanout>) {
@@ -19,9 +22,19 @@ pub async fn copy_out(fd: Fd, stream: Stream, log: Option<SharedLog>, fanout: Ar
         Stream::Stdout => pb::StdStream::Stdout,
         Stream::Stderr => pb::StdStream::Stderr,
     };
-    let mut buf = vec![0u8; 32 * 1024];
+    // Allocated when the first output arrives: most containers' stderr (and
+    // many a stdout) stays silent for life, and an idle shim should not
+    // hold 32 KiB per stream for it.
+    let mut buf = Vec::new();
     let mut log_failed = false;
     loop {
+        if buf.is_empty() {
+            if let Err(e) = fd.readable().await {
+                crate::log!("reading container {}: {e}", stream_name(stream));
+                break;
+            }
+            buf = vec![0u8; BUF_SIZE];
+        }
         let n = match fd.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
