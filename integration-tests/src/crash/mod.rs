@@ -387,7 +387,12 @@ fn cycle(
                         // shim of this engine.
                         unsafe { libc::kill(pid, libc::SIGKILL) };
                         killed = format!("shim of {}", &id[..id.len().min(12)]);
-                        lock(world).touched.insert(id.clone());
+                        {
+                            let mut w = lock(world);
+                            w.touched.insert(id.clone());
+                            // Its cgroup is checked even if no record shows it.
+                            w.ever.insert(id.clone());
+                        }
                         shim_killed = init.map(|p| (id, p));
                     }
                     // The workload goes on for a moment with the shim gone.
