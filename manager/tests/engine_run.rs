@@ -159,7 +159,7 @@ async fn pause_freezes_and_unpause_thaws() {
     // The kernel's view: the process's freezer cgroup is FROZEN.
     assert_eq!(freezer_state(pid).as_deref(), Some("FROZEN"));
     let e = c.containers().pause(&id).await.unwrap_err();
-    assert!(e.to_string().contains("is paused"), "{e}");
+    assert!(e.to_string().contains("is already paused"), "{e}");
     c.containers().unpause(&id).await.unwrap();
     assert!(!c.containers().inspect(&id).await.unwrap().state.paused);
     assert_eq!(freezer_state(pid).as_deref(), Some("THAWED"));

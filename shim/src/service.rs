@@ -168,13 +168,22 @@ impl pb::task_server::Task for Service {
         Ok(Response::new(pb::PidsResponse { processes }))
     }
 
+    // Freeze and thaw run to the end in a task of their own: when berthd dies
+    // mid-call its request is dropped, but the runtime's freeze still happens,
+    // and the status the shim reports afterwards must say so.
     async fn pause(&self, _: Request<pb::Empty>) -> Res<pb::Empty> {
-        self.shim.pause().await?;
+        let shim = Arc::clone(&self.shim);
+        tokio::spawn(async move { shim.pause().await })
+            .await
+            .map_err(|e| Status::internal(format!("pause: {e}")))??;
         Ok(Response::new(pb::Empty {}))
     }
 
     async fn resume(&self, _: Request<pb::Empty>) -> Res<pb::Empty> {
-        self.shim.resume().await?;
+        let shim = Arc::clone(&self.shim);
+        tokio::spawn(async move { shim.resume().await })
+            .await
+            .map_err(|e| Status::internal(format!("resume: {e}")))??;
         Ok(Response::new(pb::Empty {}))
     }
 

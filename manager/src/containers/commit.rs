@@ -24,13 +24,18 @@ impl Containers {
     /// Returns the new image's ID.
     pub async fn commit(&self, reference: &str, req: CommitRequest) -> Result<String> {
         let c = self.lookup(reference)?;
-        let paused = req.pause && c.state.status == Status::Running;
-        if paused {
+        // Decided under the lock: a container the user paused meanwhile is
+        // committed as it is (docker does too), not refused.
+        let paused = {
             let lock = self.lock_for(&c.id);
             let _g = lock.lock().await;
             let c = self.lookup(&c.id)?;
-            self.freeze(&c, Intent::Commit).await?;
-        }
+            let freeze = req.pause && c.state.status == Status::Running;
+            if freeze {
+                self.freeze(&c, Intent::Commit).await?;
+            }
+            freeze
+        };
         let images = self.inner.images.clone();
         let c2 = c.clone();
         let r = tokio::task::spawn_blocking(move || images.commit(&c2, &req))

@@ -109,6 +109,8 @@ pub enum Error {
     NotRunning { name: String },
     #[error("Container {name} is paused. Unpause the container before stopping or killing")]
     Paused { name: String },
+    #[error("Container {name} is already paused")]
+    AlreadyPaused { name: String },
     #[error("You cannot remove a running container {name}. Stop the container before attempting removal or force remove")]
     Running { name: String },
     #[error("Container {name} is restarting, wait until the container is running")]
@@ -167,9 +169,10 @@ impl Classify for Error {
             | Error::Bundle { .. }
             | Error::Security(_) => Reason::InvalidArgument,
             Error::NotRunning { .. } => Reason::NotRunning,
-            Error::Paused { .. } | Error::Running { .. } | Error::Restarting { .. } => {
-                Reason::Conflict
-            }
+            Error::Paused { .. }
+            | Error::AlreadyPaused { .. }
+            | Error::Running { .. }
+            | Error::Restarting { .. } => Reason::Conflict,
             Error::Volume(e) => e.reason(),
             Error::Task { source, .. }
             | Error::StartFailed { source, .. }
@@ -190,6 +193,7 @@ impl Classify for Error {
             Error::NameInUse { name, .. } | Error::InvalidName { name, .. } => Some(name),
             Error::NotRunning { name }
             | Error::Paused { name }
+            | Error::AlreadyPaused { name }
             | Error::Running { name }
             | Error::Restarting { name }
             | Error::Interrupted { name, .. }

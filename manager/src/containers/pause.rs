@@ -30,7 +30,7 @@ impl Containers {
             name: c.name.clone(),
         })?;
         if c.state.status == Status::Paused {
-            return Err(Error::Paused {
+            return Err(Error::AlreadyPaused {
                 name: c.name.clone(),
             });
         }

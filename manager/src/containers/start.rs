@@ -63,6 +63,14 @@ impl Containers {
         let task = match self.inner.tasks.create(spec).await {
             Ok(t) => t,
             Err(e) => {
+                // A shim that died mid-create can leave the runtime's
+                // container (and its waiting init) behind: nothing may
+                // outlive a start that failed.
+                if self.inner.tasks.has_state(&id) {
+                    if let Err(c) = self.inner.tasks.cleanup_dead(&id).await {
+                        tracing::warn!(%id, error = %c, "cleaning up a failed create");
+                    }
+                }
                 self.record_start_error(&id, &e)?;
                 return Err(Error::StartFailed {
                     name: c.name.clone(),
