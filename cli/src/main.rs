@@ -4,6 +4,7 @@
 
 mod args;
 mod commands;
+mod credentials;
 mod flag_errors;
 mod output;
 mod stdio;

@@ -246,4 +246,109 @@ impl Images {
             })
             .collect())
     }
+    /// `pull`: progress events as they come; the last carries the pulled references.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        platform: &str,
+        all_tags: bool,
+        auth: Option<RegistryAuth>,
+    ) -> Result<impl Stream<Item = Result<TransferEvent>>> {
+        let s = self
+            .c
+            .clone()
+            .pull(pb::PullRequest {
+                reference: reference.to_string(),
+                platform: platform.to_string(),
+                all_tags,
+                auth: auth.map(RegistryAuth::into_pb),
+            })
+            .await?
+            .into_inner();
+        Ok(s.map(|r| r.map(TransferEvent::from).map_err(Error::from)))
+    }
+
+    /// `push`: progress events; the last carries `TAG@DIGEST` per pushed tag.
+    pub async fn push(
+        &self,
+        reference: &str,
+        all_tags: bool,
+        auth: Option<RegistryAuth>,
+    ) -> Result<impl Stream<Item = Result<TransferEvent>>> {
+        let s = self
+            .c
+            .clone()
+            .push(pb::PushRequest {
+                reference: reference.to_string(),
+                all_tags,
+                auth: auth.map(RegistryAuth::into_pb),
+            })
+            .await?
+            .into_inner();
+        Ok(s.map(|r| r.map(TransferEvent::from).map_err(Error::from)))
+    }
+
+    /// `login`: berthd checks the credentials with the registry (it keeps none).
+    pub async fn login(&self, server: &str, auth: RegistryAuth) -> Result<String> {
+        let r = self
+            .c
+            .clone()
+            .login(pb::LoginRequest {
+                server: server.to_string(),
+                auth: Some(auth.into_pb()),
+            })
+            .await?
+            .into_inner();
+        Ok(r.status)
+    }
+}
+
+/// Credentials for one registry.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    pub identity_token: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryAuth {
+    fn into_pb(self) -> pb::AuthConfig {
+        pb::AuthConfig {
+            username: self.username,
+            password: self.password,
+            identity_token: self.identity_token,
+        }
+    }
+}
+
+/// One progress event of a pull or push.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransferEvent {
+    /// Short layer digest, or empty for a line about the image.
+    pub id: String,
+    pub status: String,
+    pub current: u64,
+    pub total: u64,
+    /// Set on the last event only.
+    pub result: Vec<String>,
+}
+
+impl From<pb::Progress> for TransferEvent {
+    fn from(p: pb::Progress) -> Self {
+        TransferEvent {
+            id: p.id,
+            status: p.status,
+            current: p.current,
+            total: p.total,
+            result: p.result,
+        }
+    }
 }

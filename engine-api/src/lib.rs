@@ -32,6 +32,7 @@ mod events;
 mod exec;
 mod images;
 mod io;
+mod reference;
 mod system;
 mod types;
 mod volumes;
@@ -41,8 +42,9 @@ pub use containers::Containers;
 pub use error::{Error, ErrorKind, Reason};
 pub use events::Events;
 pub use exec::{Exec, ExecConfig, ExecSession};
-pub use images::Images;
+pub use images::{Images, RegistryAuth, TransferEvent};
 pub use io::{Attach, Input, Output, OutputKind};
+pub use reference::{registry_host, DOCKER_HUB};
 pub use system::{DiskUsage, Info, System, SystemPrune, Version};
 pub use types::{
     ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, DeviceMapping, Event,

@@ -66,6 +66,17 @@ pub struct FileConfig {
     /// docker's `userns-remap`: `default` or `USER[:GROUP]` with ranges in
     /// /etc/subuid and /etc/subgid.
     pub userns_remap: Option<String>,
+    /// Registries reached over plain HTTP (hosts or CIDRs); loopback always is.
+    pub insecure_registries: Option<Vec<String>>,
+    /// Mirrors of docker.io, tried in order before it.
+    pub registry_mirrors: Option<Vec<String>>,
+    /// berth's extension: mirrors of any registry, by its host[:port].
+    pub mirrors: Option<HashMap<String, Vec<String>>>,
+    /// Where per-registry TLS files live (`HOST:PORT/ca.crt`, `*.cert`, `*.key`);
+    /// default `/etc/berth/certs.d`.
+    pub certs_dir: Option<PathBuf>,
+    pub max_concurrent_downloads: Option<usize>,
+    pub max_concurrent_uploads: Option<usize>,
 }
 
 /// Effective settings.
@@ -81,6 +92,7 @@ pub struct Config {
     pub default_network: String,
     pub init_path: Option<PathBuf>,
     pub confinement: crate::security::Defaults,
+    pub registry: crate::registry::RegistryConfig,
 }
 
 impl Config {
@@ -106,6 +118,7 @@ impl Config {
             .into_iter()
             .find(|p| p.is_file()),
             confinement: Default::default(),
+            registry: Default::default(),
         }
     }
 
@@ -196,6 +209,45 @@ impl Config {
                 crate::security::Remap::load(&r)
                     .map_err(|reason| invalid("userns-remap", reason))?,
             );
+        }
+        if let Some(v) = f.insecure_registries {
+            self.registry.insecure = v;
+        }
+        for m in f.registry_mirrors.iter().flatten() {
+            if !(m.starts_with("https://") || m.starts_with("http://")) {
+                return Err(invalid(
+                    "registry-mirrors",
+                    format!("{m:?}: a mirror is an http:// or https:// URL"),
+                ));
+            }
+        }
+        if let Some(v) = f.registry_mirrors {
+            self.registry.mirrors = v;
+        }
+        if let Some(v) = f.mirrors {
+            self.registry.registry_mirrors = v;
+        }
+        if let Some(d) = f.certs_dir {
+            self.registry.certs_dir = d;
+        }
+        for (field, v, slot) in [
+            (
+                "max-concurrent-downloads",
+                f.max_concurrent_downloads,
+                &mut self.registry.max_downloads,
+            ),
+            (
+                "max-concurrent-uploads",
+                f.max_concurrent_uploads,
+                &mut self.registry.max_uploads,
+            ),
+        ] {
+            if let Some(n) = v {
+                if n == 0 {
+                    return Err(invalid(field, "must be at least 1".into()));
+                }
+                *slot = n;
+            }
         }
         if let Some(n) = f.default_network {
             if n != "none" && n != "host" {

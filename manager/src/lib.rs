@@ -8,6 +8,7 @@ pub mod errors;
 pub mod events;
 pub mod images;
 pub mod metadata;
+pub mod registry;
 pub mod restricted_name;
 pub mod security;
 pub mod services;

@@ -110,6 +110,7 @@ async fn run(cfg: Config) -> Result<()> {
             .context("opening the image store")?
             .with_events(events.clone()),
     );
+    let registry = berthd::registry::Registry::new(images.clone(), cfg.registry.clone());
     let volumes = Volumes::new(&cfg.root, store.clone()).with_events(events.clone());
     let tasks = Arc::new(TaskManager::new(&cfg.state, &cfg.runtime, &cfg.shim));
     let containers = Containers::new(
@@ -160,6 +161,7 @@ async fn run(cfg: Config) -> Result<()> {
         config: cfg,
         containers,
         images,
+        registry,
         volumes,
         events,
     };

@@ -120,6 +120,10 @@ pub enum ImageCommand {
     Inspect(ImageInspectArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Save one or more images to a tar archive
     Save(SaveArgs),
     /// Remove one or more images
@@ -131,4 +135,55 @@ pub enum ImageCommand {
     History(HistoryArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long, default_value = "")]
+    pub platform: String,
+    /// Skip image verification (accepted for docker compatibility; digests are always checked)
+    #[arg(long = "disable-content-trust", default_value_t = true, hide = true)]
+    pub disable_content_trust: bool,
+    pub reference: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Skip image signing (accepted for docker compatibility)
+    #[arg(long = "disable-content-trust", default_value_t = true, hide = true)]
+    pub disable_content_trust: bool,
+    pub reference: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Registry (host[:port]); default docker.io
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogoutArgs {
+    pub server: Option<String>,
 }

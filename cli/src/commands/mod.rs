@@ -15,11 +15,13 @@ mod info;
 mod inspect;
 mod kill;
 mod load;
+mod login;
 mod logs;
 mod pause;
 mod port;
 mod prune;
 mod ps;
+mod pull;
 mod rename;
 mod restart;
 mod rm;
@@ -92,6 +94,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         // The client half prints even when the daemon is down, like docker's.
         return version::version(cli.host.as_deref(), a.clone()).await;
     }
+    if let Command::Logout(a) = &cli.command {
+        // Only the client's config changes; the daemon need not be up.
+        return login::logout(a.clone()).await;
+    }
     let c = connect(cli.host.as_deref()).await?;
     match cli.command {
         Command::Run(a) => run::run(&c, a).await,
@@ -160,6 +166,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 .await
             }
             ImageCommand::Load(a) => load::load(&c, a).await,
+            ImageCommand::Pull(a) => pull::pull(&c, a).await,
+            ImageCommand::Push(a) => pull::push(&c, a).await,
             ImageCommand::Save(a) => save::save(&c, a).await,
             ImageCommand::Rm(a) => rmi::rmi(&c, a).await,
             ImageCommand::Tag(a) => tag::tag(&c, a).await,
@@ -169,6 +177,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Images(a) => images::images(&c, a).await,
         Command::Import(a) => import::import(&c, a).await,
         Command::Load(a) => load::load(&c, a).await,
+        Command::Pull(a) => pull::pull(&c, a).await,
+        Command::Push(a) => pull::push(&c, a).await,
+        Command::Login(a) => login::login(&c, a).await,
+        Command::Logout(a) => login::logout(a).await,
         Command::Save(a) => save::save(&c, a).await,
         Command::Rmi(a) => rmi::rmi(&c, a).await,
         Command::Tag(a) => tag::tag(&c, a).await,

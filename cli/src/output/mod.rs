@@ -2,6 +2,7 @@
 //! units, and the terminal (raw mode, detach keys) for `-it`.
 
 pub mod format;
+pub mod progress;
 pub mod table;
 pub mod term;
 pub mod units;

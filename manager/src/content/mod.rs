@@ -337,6 +337,32 @@ impl ContentStore {
         sync_dir(&self.blobs)
     }
 
+    /// A download of `digest` that survives restarts: `content/ingest/resume-<hex>`,
+    /// locked against a second writer (who waits, then finds the blob or the rest
+    /// of the download). The bytes already there are kept, so a cut-off transfer
+    /// resumes from [`Resumable::len`].
+    pub fn resumable(&self, digest: &Digest) -> Result<Resumable<'_>> {
+        let path = self
+            .ingest
+            .join(format!("{RESUMABLE_PREFIX}{}", digest.hex()));
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::io(&path)(e.into()))?;
+        let len = file.metadata().map_err(Error::io(&path))?.len();
+        Ok(Resumable {
+            store: self,
+            path,
+            file,
+            len,
+            digest: digest.clone(),
+        })
+    }
+
     /// The directory staging writes (same filesystem as the blobs).
     pub fn ingest_dir(&self) -> &Path {
         &self.ingest
@@ -354,7 +380,7 @@ impl ContentStore {
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t + crate::content::CLOCK_SLACK >= self.opened_at);
-            if fresh {
+            if fresh || is_resumable_fresh(&e) {
                 continue;
             }
             let r = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -366,6 +392,71 @@ impl ContentStore {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// Resumable downloads are kept by start-up gc for this long.
+const RESUMABLE_KEEP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+const RESUMABLE_PREFIX: &str = "resume-";
+
+fn is_resumable_fresh(e: &fs::DirEntry) -> bool {
+    e.file_name()
+        .to_str()
+        .is_some_and(|n| n.starts_with(RESUMABLE_PREFIX))
+        && e.metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < RESUMABLE_KEEP)
+}
+
+/// A blob being downloaded, kept across attempts ([`ContentStore::resumable`]).
+pub struct Resumable<'a> {
+    store: &'a ContentStore,
+    path: PathBuf,
+    file: nix::fcntl::Flock<File>,
+    len: u64,
+    digest: Digest,
+}
+
+impl Resumable<'_> {
+    /// Bytes already downloaded.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was downloaded yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A reader of the bytes already there (they must pass through the verifier again).
+    pub fn prefix(&self) -> Result<io::Take<File>> {
+        let f = File::open(&self.path).map_err(Error::io(&self.path))?;
+        Ok(f.take(self.len))
+    }
+
+    /// Appends downloaded bytes.
+    pub fn append(&mut self, buf: &[u8]) -> Result<()> {
+        self.file.write_all(buf).map_err(Error::io(&self.path))?;
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Throws the bytes away (they do not match the digest).
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+
+    /// Makes the download the blob, once the caller has checked the whole stream
+    /// against the digest and size.
+    pub fn commit_verified(self) -> Result<()> {
+        if self.store.exists(&self.digest) {
+            let _ = fs::remove_file(&self.path);
+            return Ok(());
+        }
+        self.file.sync_all().map_err(Error::io(&self.path))?;
+        let dst = self.store.path(&self.digest);
+        fs::rename(&self.path, &dst).map_err(Error::io(&dst))?;
+        sync_dir(&self.store.blobs)
     }
 }
 

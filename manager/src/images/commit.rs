@@ -59,7 +59,7 @@ impl ImageService {
             reason: e.to_string(),
         })?;
         let mut layers = base_rec.layers.clone();
-        layers.push(LayerRecord { blob: layer, size });
+        layers.push(LayerRecord::plain(layer, size));
         let mut chain = base_rec.chain.clone();
         chain.push(snap.chain_id);
         let rec = self.commit_image(&config_bytes, &config, layers, chain)?;

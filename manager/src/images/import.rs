@@ -50,7 +50,7 @@ impl ImageService {
             digest: "(new)".into(),
             reason: e.to_string(),
         })?;
-        let layers = vec![LayerRecord { blob: layer, size }];
+        let layers = vec![LayerRecord::plain(layer, size)];
         let rec = self.commit_image(&config_bytes, &config, layers, vec![snap.chain_id])?;
         if let Some(t) = &tag {
             self.set_tag(t, &rec.id)?;

@@ -19,7 +19,11 @@ impl ImageService {
         Ok(ImageDetail {
             id: rec.id.clone(),
             repo_tags: image.repo_tags,
-            repo_digests: Vec::new(),
+            repo_digests: {
+                let mut d = rec.repo_digests.clone();
+                d.sort();
+                d
+            },
             parent: String::new(),
             comment,
             created: rec.created.clone(),

@@ -110,10 +110,7 @@ fn load_one(
             .snapshots()
             .unpack(chain.last(), diff_id, blob, svc.unpack_options())?;
         chain.push(snap.chain_id);
-        layers.push(LayerRecord {
-            blob: diff_id.clone(),
-            size,
-        });
+        layers.push(LayerRecord::plain(diff_id.clone(), size));
     }
     let rec = svc.commit_image(&config_bytes, &config, layers, chain)?;
     for t in &tags {

@@ -36,8 +36,10 @@ mod inspect;
 mod list;
 mod load;
 mod prune;
+mod pulled;
+mod push;
 mod record;
-mod reference;
+pub mod reference;
 mod remove;
 mod save;
 mod service;
@@ -47,7 +49,9 @@ mod upload;
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
 pub use gc::GcReport;
 pub use prune::PruneReport;
-pub use reference::Reference;
+pub use pulled::{PulledImage, PulledLayer};
+pub use push::{PushBlob, PushPlan};
+pub use reference::{ImageRef, Reference, DOCKER_HUB};
 pub use service::ImageService;
 pub use upload::{Spooled, Upload};
 
@@ -61,6 +65,9 @@ pub struct Image {
     pub id: Digest,
     /// Familiar references, e.g. `busybox:latest`. Empty: dangling.
     pub repo_tags: Vec<String>,
+    /// `name@sha256:…` of the manifests it was pulled or pushed as.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
     /// RFC 3339 creation time from the config (empty when the config has none).
     pub created: String,
     /// Sum of the uncompressed layer sizes.

@@ -28,12 +28,42 @@ pub(super) struct ImageRecord {
     pub labels: BTreeMap<String, String>,
     /// When this daemon stored it (RFC 3339), for stable ordering.
     pub added: String,
+    /// `name@sha256:…` of the manifests (or indexes) it was pulled or pushed as.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
 }
 
+/// One layer: the blob berth keeps for it. A layer that came from a tar is kept
+/// uncompressed (blob = diff ID); one pulled from a registry is kept as the
+/// registry sent it (gzip, zstd), with its media type and diff ID beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct LayerRecord {
     pub blob: Digest,
+    /// Bytes of the uncompressed tar.
     pub size: u64,
+    /// Media type of a compressed blob; `None`: an uncompressed tar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Diff ID of a compressed blob; `None`: the blob's digest is the diff ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_id: Option<Digest>,
+}
+
+impl LayerRecord {
+    /// An uncompressed layer.
+    pub(super) fn plain(blob: Digest, size: u64) -> LayerRecord {
+        LayerRecord {
+            blob,
+            size,
+            media_type: None,
+            diff_id: None,
+        }
+    }
+
+    /// The media type the blob has in a manifest.
+    pub(super) fn manifest_media_type(&self) -> &str {
+        self.media_type.as_deref().unwrap_or(MT_OCI_LAYER)
+    }
 }
 
 impl ImageRecord {

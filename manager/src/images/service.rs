@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use super::config::ImageConfiguration;
-use super::record::{
-    now_rfc3339, ImageRecord, LayerRecord, MT_OCI_CONFIG, MT_OCI_LAYER, MT_OCI_MANIFEST,
-};
-use super::{Error, Image, Reference, Result};
+use super::record::{now_rfc3339, ImageRecord, LayerRecord, MT_OCI_CONFIG, MT_OCI_MANIFEST};
+use super::{Error, Image, ImageRef, Reference, Result};
 use crate::content::{ContentStore, Digest};
 use crate::events::Events;
 use crate::metadata::{Store, Table};
@@ -113,13 +111,22 @@ impl ImageService {
         chain: Vec<Digest>,
     ) -> Result<ImageRecord> {
         let id = self.content.put_bytes(config_bytes)?;
+        let mut descs = Vec::new();
+        for l in &layers {
+            // A descriptor's size is the blob's (compressed, for a pulled layer).
+            let size = match l.media_type {
+                None => l.size,
+                Some(_) => self.content.size(&l.blob)?,
+            };
+            descs.push(serde_json::json!({
+                "mediaType": l.manifest_media_type(), "digest": l.blob, "size": size,
+            }));
+        }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": MT_OCI_MANIFEST,
             "config": {"mediaType": MT_OCI_CONFIG, "digest": id, "size": config_bytes.len()},
-            "layers": layers.iter().map(|l| serde_json::json!({
-                "mediaType": MT_OCI_LAYER, "digest": l.blob, "size": l.size,
-            })).collect::<Vec<_>>(),
+            "layers": descs,
         });
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::InvalidConfig {
             digest: id.to_string(),
@@ -134,6 +141,7 @@ impl ImageService {
             created: config.created.clone().unwrap_or_default(),
             labels: config.config.labels.clone(),
             added: now_rfc3339(),
+            repo_digests: Vec::new(),
         };
         self.store.update(|tx| {
             // Loading an image that is already here keeps its first `added` time.
@@ -192,6 +200,11 @@ impl ImageService {
         Image {
             id: rec.id.clone(),
             repo_tags,
+            repo_digests: {
+                let mut d = rec.repo_digests.clone();
+                d.sort();
+                d
+            },
             created: rec.created.clone(),
             size: rec.size(),
             labels: rec.labels.clone(),
@@ -200,6 +213,20 @@ impl ImageService {
 
     /// Resolves a reference to an image ID. Returns whether it was a tag.
     pub(super) fn lookup(&self, reference: &str) -> Result<(Digest, bool)> {
+        if reference.contains('@') {
+            // `name@digest` (a tag beside it is ignored, as docker does): the image
+            // pulled or pushed as that manifest.
+            let r = ImageRef::parse(reference)?;
+            if let Some(d) = r.digest() {
+                let want = r.repo_digest(d);
+                for rec in self.records()? {
+                    if rec.repo_digests.iter().any(|x| *x == want) {
+                        return Ok((rec.id, false));
+                    }
+                }
+            }
+            return Err(Error::NotFound(reference.to_string()));
+        }
         if let Ok(r) = Reference::parse(reference) {
             if let Some(id) = self.store.get::<String>(Table::Tags, &r.to_string())? {
                 if let Ok(d) = id.parse() {
@@ -233,7 +260,7 @@ impl ImageService {
         self.image_of(&self.record(id)?)
     }
 
-    pub(super) fn unpack_options(&self) -> &UnpackOptions {
+    pub fn unpack_options(&self) -> &UnpackOptions {
         &self.unpack_opts
     }
 }

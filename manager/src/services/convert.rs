@@ -382,6 +382,7 @@ pub fn image_to_pb(i: &images::Image) -> ipb::Image {
     ipb::Image {
         id: i.id.as_str().to_string(),
         repo_tags: i.repo_tags.clone(),
+        repo_digests: i.repo_digests.clone(),
         created: i.created.clone(),
         size: i.size as i64,
         config: Some(ipb::ImageConfig {

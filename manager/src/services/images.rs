@@ -16,10 +16,74 @@ use super::convert::{
 };
 use crate::containers::{CommitRequest, Containers};
 use crate::images::{ImageFilters, ImageService, ImportOptions, Spooled};
+use crate::registry::{Credentials, Progress, ProgressEvent, PullOptions, PushOptions, Registry};
 
 pub struct ImagesService {
     pub images: Arc<ImageService>,
+    pub registry: Registry,
     pub containers: Containers,
+}
+
+fn creds(a: Option<pb::AuthConfig>) -> Option<Credentials> {
+    a.map(|a| Credentials {
+        username: a.username,
+        password: a.password,
+        identity_token: a.identity_token,
+    })
+}
+
+fn progress_pb(e: ProgressEvent) -> pb::Progress {
+    pb::Progress {
+        id: e.id,
+        status: e.status,
+        current: e.current,
+        total: e.total,
+        result: Vec::new(),
+    }
+}
+
+/// Runs a pull or push, streaming its progress; the last message carries the
+/// result, an error ends the stream. The client going away cancels the work
+/// (the task is dropped; ingests stay for the next attempt).
+fn progress_stream<F, Fut>(work: F) -> ReceiverStream<Result<pb::Progress, Status>>
+where
+    F: FnOnce(Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<String>, crate::registry::Error>> + Send,
+{
+    let (tx, rx) = mpsc::channel(64);
+    let (ptx, mut prx) = mpsc::channel::<ProgressEvent>(256);
+    tokio::spawn(async move {
+        let fwd_tx = tx.clone();
+        let forward = async move {
+            while let Some(e) = prx.recv().await {
+                if fwd_tx.send(Ok(progress_pb(e))).await.is_err() {
+                    return;
+                }
+            }
+        };
+        let run = async {
+            let r = work(Progress::new(ptx)).await;
+            r
+        };
+        let closed = tx.clone();
+        let (r, ()) = tokio::select! {
+            both = async { tokio::join!(run, forward) } => both,
+            _ = closed.closed() => return,
+        };
+        let msg = match r {
+            Ok(result) => Ok(pb::Progress {
+                result,
+                ..Default::default()
+            }),
+            Err(e) => Err(registry_status(e)),
+        };
+        let _ = tx.send(msg).await;
+    });
+    ReceiverStream::new(rx)
+}
+
+fn registry_status(e: crate::registry::Error) -> Status {
+    super::convert::status(e)
 }
 
 type Res<T> = Result<Response<T>, Status>;
@@ -195,6 +259,52 @@ impl Api for ImagesService {
             .await
             .map_err(super::convert::container_status)?;
         Ok(Response::new(pb::CommitResponse { id }))
+    }
+
+    type PullStream = ReceiverStream<Result<pb::Progress, Status>>;
+
+    async fn pull(&self, req: Request<pb::PullRequest>) -> Res<Self::PullStream> {
+        let r = req.into_inner();
+        let reg = self.registry.clone();
+        let opts = PullOptions {
+            platform: r.platform,
+            all_tags: r.all_tags,
+            creds: creds(r.auth),
+        };
+        Ok(Response::new(progress_stream(move |p| async move {
+            let out = reg.pull(&r.reference, &opts, &p).await?;
+            Ok(out.pulled.into_iter().map(|x| x.canonical).collect())
+        })))
+    }
+
+    type PushStream = ReceiverStream<Result<pb::Progress, Status>>;
+
+    async fn push(&self, req: Request<pb::PushRequest>) -> Res<Self::PushStream> {
+        let r = req.into_inner();
+        let reg = self.registry.clone();
+        let opts = PushOptions {
+            all_tags: r.all_tags,
+            creds: creds(r.auth),
+        };
+        Ok(Response::new(progress_stream(move |p| async move {
+            let out = reg.push(&r.reference, &opts, &p).await?;
+            Ok(out
+                .pushed
+                .into_iter()
+                .map(|x| format!("{}@{}", x.tag, x.digest))
+                .collect())
+        })))
+    }
+
+    async fn login(&self, req: Request<pb::LoginRequest>) -> Res<pb::LoginResponse> {
+        let r = req.into_inner();
+        let c = creds(r.auth).unwrap_or_default();
+        let status = self
+            .registry
+            .login(&r.server, &c)
+            .await
+            .map_err(registry_status)?;
+        Ok(Response::new(pb::LoginResponse { status }))
     }
 
     async fn history(&self, req: Request<pb::HistoryRequest>) -> Res<pb::HistoryResponse> {

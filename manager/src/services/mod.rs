@@ -33,6 +33,7 @@ pub struct Daemon {
     pub config: Config,
     pub containers: Containers,
     pub images: Arc<ImageService>,
+    pub registry: crate::registry::Registry,
     pub volumes: Volumes,
     pub events: Events,
 }
@@ -74,6 +75,7 @@ pub async fn serve(
         .add_service(api::images::v1::images_server::ImagesServer::new(
             images::ImagesService {
                 images: d.images.clone(),
+                registry: d.registry.clone(),
                 containers: d.containers.clone(),
             },
         ))

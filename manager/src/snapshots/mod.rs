@@ -125,6 +125,31 @@ pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
     }
 }
 
+/// A layer unpacked into a staging directory, not yet a snapshot: see
+/// [`Snapshotter::stage`]. Dropped uncommitted, its directory is removed.
+#[derive(Debug)]
+pub struct StagedLayer {
+    tmp: PathBuf,
+    diff_id: Digest,
+    size: u64,
+}
+
+impl StagedLayer {
+    /// Bytes of the unpacked files.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for StagedLayer {
+    fn drop(&mut self) {
+        // After a commit the directory has been renamed away; nothing is there.
+        if self.tmp.exists() {
+            let _ = remove_tree(&self.tmp);
+        }
+    }
+}
+
 /// The overlayfs snapshotter.
 #[derive(Debug)]
 pub struct Snapshotter {
@@ -211,50 +236,66 @@ impl Snapshotter {
                 return Err(Error::NotFound(p.clone()));
             }
         }
+        let staged = self.stage(diff_id, layer, opts)?;
+        self.commit_staged(parent, staged)
+    }
+
+    /// Unpacks a layer into a staging directory without a parent: layers of one image
+    /// can unpack concurrently (a pull unpacks each while it downloads), then
+    /// [`Snapshotter::commit_staged`] stacks them bottom first. Verifies the diff ID.
+    pub fn stage(
+        &self,
+        diff_id: &Digest,
+        layer: impl std::io::Read,
+        opts: &UnpackOptions,
+    ) -> Result<StagedLayer> {
         let snaps = self.root.join("snapshots");
         let tmp = snaps.join(format!("tmp-{:016x}", rand::random::<u64>()));
         let fs_tmp = tmp.join("fs");
         std::fs::create_dir_all(&fs_tmp).map_err(io_err(&fs_tmp))?;
-        let res = (|| {
-            let mut hr = crate::content::HashingReader::new(layer);
-            let size = unpack::unpack(&mut hr, &fs_tmp, opts).map_err(|source| Error::Unpack {
-                diff_id: diff_id.clone(),
-                source,
-            })?;
-            // The diff ID covers the whole stream, including the padding after the
-            // end-of-archive blocks the tar reader stops at.
-            std::io::copy(&mut hr, &mut std::io::sink()).map_err(|e| Error::Unpack {
-                diff_id: diff_id.clone(),
-                source: UnpackError::Malformed(e),
-            })?;
-            let (actual, _) = hr.finish();
-            if actual != *diff_id {
-                return Err(Error::DiffIdMismatch {
-                    expected: diff_id.clone(),
-                    actual,
-                });
-            }
-            Ok(size)
-        })();
-        let size = match res {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = remove_tree(&tmp);
-                return Err(e);
-            }
+        let mut staged = StagedLayer {
+            tmp,
+            diff_id: diff_id.clone(),
+            size: 0,
         };
+        let mut hr = crate::content::HashingReader::new(layer);
+        staged.size = unpack::unpack(&mut hr, &fs_tmp, opts).map_err(|source| Error::Unpack {
+            diff_id: diff_id.clone(),
+            source,
+        })?;
+        // The diff ID covers the whole stream, including the padding after the
+        // end-of-archive blocks the tar reader stops at.
+        std::io::copy(&mut hr, &mut std::io::sink()).map_err(|e| Error::Unpack {
+            diff_id: diff_id.clone(),
+            source: UnpackError::Malformed(e),
+        })?;
+        let (actual, _) = hr.finish();
+        if actual != *diff_id {
+            return Err(Error::DiffIdMismatch {
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        Ok(staged)
+    }
+
+    /// Makes a staged layer the snapshot on top of `parent` (which must be committed).
+    /// A chain unpacked meanwhile by someone else wins; the staged copy goes.
+    pub fn commit_staged(&self, parent: Option<&Digest>, staged: StagedLayer) -> Result<Snapshot> {
+        let chain = chain_id(parent, &staged.diff_id);
         let _g = self.guard();
-        // Someone may have unpacked the same chain meanwhile.
         if let Some(s) = self.get(&chain)? {
-            let _ = remove_tree(&tmp);
             return Ok(s);
         }
+        if let Some(p) = parent {
+            if self.get(p)?.is_none() {
+                return Err(Error::NotFound(p.clone()));
+            }
+        }
+        let snaps = self.root.join("snapshots");
         let dir = self.next_dir()?;
         let dst = snaps.join(dir.to_string());
-        if let Err(e) = std::fs::rename(&tmp, &dst) {
-            let _ = remove_tree(&tmp);
-            return Err(io_err(&dst)(e));
-        }
+        std::fs::rename(&staged.tmp, &dst).map_err(io_err(&dst))?;
         crate::content::sync_dir(&snaps).map_err(|e| Error::Io {
             path: snaps.clone(),
             source: std::io::Error::other(e.to_string()),
@@ -262,9 +303,9 @@ impl Snapshotter {
         let snap = Snapshot {
             chain_id: chain.clone(),
             parent: parent.cloned(),
-            diff_id: diff_id.clone(),
+            diff_id: staged.diff_id.clone(),
             dir,
-            size,
+            size: staged.size,
         };
         self.store.put(Table::Snapshots, chain.as_str(), &snap)?;
         Ok(snap)
