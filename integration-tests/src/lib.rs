@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "load")]
 pub mod load;
+pub mod registry;
 pub mod report;
 pub mod requirements;
 pub mod runtime;

@@ -19,6 +19,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
     /// Only images matching this reference
     pub reference: Option<String>,
 }

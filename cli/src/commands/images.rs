@@ -11,7 +11,18 @@ use crate::output::{table, units};
 /// (repository, tag) pairs of an image; `<none>` for a dangling one.
 fn repo_tags(i: &Image) -> Vec<(String, String)> {
     if i.repo_tags.is_empty() {
-        return vec![("<none>".into(), "<none>".into())];
+        // Pulled by digest: docker lists the repository with tag <none>.
+        let mut v: Vec<(String, String)> = i
+            .repo_digests
+            .iter()
+            .filter_map(|d| d.split_once('@'))
+            .map(|(r, _)| (r.to_string(), "<none>".to_string()))
+            .collect();
+        v.dedup();
+        if v.is_empty() {
+            v.push(("<none>".into(), "<none>".into()));
+        }
+        return v;
     }
     i.repo_tags
         .iter()
@@ -59,7 +70,13 @@ pub async fn images(c: &Client, a: ImagesArgs) -> Result<i32> {
                 "CreatedAt": i.created,
                 "CreatedSince": if i.created.is_empty() { "N/A".to_string() } else { format!("{} ago", units::duration(units::ago(&i.created))) },
                 "Size": units::size(i.size as f64),
-                "Digest": "<none>",
+                "Digest": i
+                    .repo_digests
+                    .iter()
+                    .filter_map(|d| d.split_once('@'))
+                    .find(|(r, _)| *r == repo)
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_else(|| "<none>".to_string()),
             }));
         }
     }
@@ -82,13 +99,24 @@ pub async fn images(c: &Client, a: ImagesArgs) -> Result<i32> {
     let rows: Vec<Vec<String>> = values
         .iter()
         .map(|v| {
-            ["Repository", "Tag", "ID", "CreatedSince", "Size"]
-                .iter()
+            let keys: &[&str] = if a.digests {
+                &["Repository", "Tag", "Digest", "ID", "CreatedSince", "Size"]
+            } else {
+                &["Repository", "Tag", "ID", "CreatedSince", "Size"]
+            };
+            keys.iter()
                 .map(|k| v[*k].as_str().unwrap_or_default().to_string())
                 .collect()
         })
         .collect();
-    table::print(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    if a.digests {
+        table::print(
+            &["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"],
+            &rows,
+        );
+    } else {
+        table::print(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
+    }
     Ok(0)
 }
 

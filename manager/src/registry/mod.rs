@@ -54,15 +54,16 @@ impl Registry {
     /// host[:port], or empty for docker.io). Returns the registry's status line.
     pub async fn login(&self, server: &str, creds: &Credentials) -> Result<String> {
         let host = transport::normalise_server(server);
-        let ep = self
-            .transport
-            .endpoints(&host, false)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::NoEndpoint(host.clone()))?;
-        let mut session = auth::Session::new(ep, Some(creds.clone()));
-        session.check_login().await?;
-        Ok("Login Succeeded".to_string())
+        let mut last = None;
+        for ep in self.transport.endpoints(&host, false)? {
+            let mut session = auth::Session::new(ep, Some(creds.clone()));
+            match session.check_login().await {
+                Ok(()) => return Ok("Login Succeeded".to_string()),
+                Err(e @ Error::Transport { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::NoEndpoint(host)))
     }
 }
 
@@ -73,7 +74,7 @@ pub enum Error {
     Image(#[from] crate::images::Error),
     #[error("{registry}: {message}")]
     Http { registry: String, message: String },
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", error_chain(.source))]
     Transport {
         url: String,
         #[source]
@@ -133,6 +134,18 @@ impl Classify for Error {
             _ => None,
         }
     }
+}
+
+/// An error and its causes on one line (reqwest's own message names no cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Result alias of this module.

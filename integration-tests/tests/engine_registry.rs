@@ -1,0 +1,196 @@
+//! berth as a registry client against Debian's distribution registry on
+//! 127.0.0.1 (its own port and storage per test): push and pull both ways with
+//! skopeo as the peer, what the registry then holds, digests, re-push, platform
+//! and reference errors, and htpasswd basic auth with docker's config.json. Root
+//! only (berthd unpacks layers as root).
+
+use anyhow::{ensure, Context, Result};
+use berth_integration_tests::engine::Engine;
+use berth_integration_tests::registry::{self, LocalRegistry};
+
+fn skopeo(args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .context("running skopeo (apt-get install skopeo)")?;
+    ensure!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn push_then_pull_round_trip_agrees_with_skopeo() -> Result<()> {
+    let reg = LocalRegistry::start()?;
+    let e = Engine::start()?;
+    let r = format!("{}/test/busybox:v1", reg.host());
+    e.ok(&["tag", "busybox", &r])?;
+    let out = e.ok(&["push", &r])?;
+    ensure!(out.contains("v1: digest: sha256:"), "push output: {out}");
+    // The registry's own view, through another client.
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{r}"),
+    ])?;
+    let m: serde_json::Value = serde_json::from_str(&raw)?;
+    let layers = m["layers"].as_array().context("manifest without layers")?;
+    ensure!(layers.len() == 1, "manifest: {raw}");
+    ensure!(
+        layers[0]["mediaType"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("gzip"),
+        "layer not compressed: {raw}"
+    );
+    let digest = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{r}"),
+    ])?;
+    let digest = digest.trim();
+    ensure!(
+        out.contains(digest),
+        "berth said {out}, the registry has {digest}"
+    );
+    // A second push sends no layer again.
+    let again = e.ok(&["push", &r])?;
+    ensure!(again.contains("Layer already exists"), "re-push: {again}");
+    ensure!(
+        again.contains(digest),
+        "re-push changed the digest: {again}"
+    );
+
+    // Pull into an empty engine and run it.
+    let f = Engine::start_bare("{}")?;
+    let pulled = f.ok(&["pull", &r])?;
+    ensure!(
+        pulled.contains(&format!("Digest: {digest}")),
+        "pull output: {pulled}"
+    );
+    ensure!(pulled.trim_end().ends_with(&r), "last line: {pulled}");
+    let hello = f.ok(&["run", "--rm", &r, "echo", "pulled"])?;
+    ensure!(hello == "pulled", "run of the pulled image: {hello:?}");
+    let by_digest = format!("{}/test/busybox@{digest}", reg.host());
+    let digests = f.ok(&["images", "--digests", "--format", "{{.Digest}}"])?;
+    ensure!(digests.contains(digest), "images --digests: {digests}");
+    let id = f.ok(&["image", "inspect", "-f", "{{.Id}}", &by_digest])?;
+    ensure!(id.starts_with("sha256:"), "inspect by digest: {id}");
+    // Already here: nothing to download.
+    let again = f.ok(&["pull", &r])?;
+    ensure!(
+        again.contains("Image is up to date"),
+        "second pull: {again}"
+    );
+    Ok(())
+}
+
+#[test]
+fn pulls_what_skopeo_pushed_and_refuses_bad_references() -> Result<()> {
+    let reg = LocalRegistry::start()?;
+    let e = Engine::start()?;
+    let archive = e.dir().join("bb.tar");
+    let a = archive.display().to_string();
+    e.ok(&["save", "-o", &a, "busybox"])?;
+    let r = format!("{}/other/img:7", reg.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{a}"),
+        &format!("docker://{r}"),
+    ])?;
+    let f = Engine::start_bare("{}")?;
+    f.ok(&["pull", "-q", &r])?;
+    let out = f.ok(&["run", "--rm", &r, "sh", "-c", "echo $((6*7))"])?;
+    ensure!(out == "42", "run: {out:?}");
+    for (bad, says) in [
+        ("a/Upper", "lowercase"),
+        ("a:-tag", "tag"),
+        ("x@sha256:abc", "digest"),
+    ] {
+        let o = f.cli(&["pull", bad])?;
+        ensure!(!o.success(), "pull {bad} succeeded");
+        ensure!(o.stderr.contains(says), "pull {bad}: {}", o.stderr);
+    }
+    let o = f.cli(&["pull", &format!("{}/other/img:nope", reg.host())])?;
+    ensure!(!o.success(), "a missing tag pulled");
+    ensure!(
+        o.stderr.contains("manifest unknown"),
+        "missing tag: {}",
+        o.stderr
+    );
+    let o = f.cli(&["pull", "--platform", "linux/s390x", &r])?;
+    // A single-platform manifest is taken as it is (docker does the same).
+    ensure!(
+        o.success() || o.stderr.contains("platform"),
+        "platform: {}",
+        o.stderr
+    );
+    let images = f.ok(&["images", "-q"])?;
+    ensure!(
+        images.lines().count() == 1,
+        "images after failed pulls: {images}"
+    );
+    Ok(())
+}
+
+#[test]
+fn login_with_htpasswd_stores_only_accepted_credentials() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let htpasswd = registry::write_htpasswd(&dir.path().join("htpasswd"), "alice", "s3cret")?;
+    let reg = LocalRegistry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+        htpasswd.display()
+    ))?;
+    let e = Engine::start()?;
+    let cfg_dir = dir.path().join("docker");
+    let with_cfg = |args: &[&str]| {
+        let mut c = e.command(args);
+        c.env("DOCKER_CONFIG", &cfg_dir);
+        e.run(c, std::time::Duration::from_secs(60))
+    };
+    let r = format!("{}/private/bb:1", reg.host());
+    e.ok(&["tag", "busybox", &r])?;
+    let o = with_cfg(&["push", &r])?;
+    ensure!(!o.success(), "push without credentials succeeded");
+    let o = with_cfg(&["login", "-u", "alice", "-p", "wrong", &reg.host()])?;
+    ensure!(!o.success(), "a wrong password was accepted");
+    ensure!(
+        o.stderr.contains("unauthorized"),
+        "wrong password: {}",
+        o.stderr
+    );
+    ensure!(
+        !cfg_dir.join("config.json").exists(),
+        "a refused login stored credentials"
+    );
+    let o = with_cfg(&["login", "-u", "alice", "-p", "s3cret", &reg.host()])?.check()?;
+    ensure!(o.stdout.contains("Login Succeeded"), "login: {}", o.stdout);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json"))?)?;
+    ensure!(
+        cfg["auths"][reg.host()]["auth"].as_str() == Some("YWxpY2U6czNjcmV0"),
+        "config.json: {cfg}"
+    );
+    with_cfg(&["push", &r])?.check()?;
+    let f = Engine::start_bare("{}")?;
+    let mut c = f.command(&["pull", &r]);
+    c.env("DOCKER_CONFIG", &cfg_dir);
+    f.run(c, std::time::Duration::from_secs(60))?.check()?;
+    let o = with_cfg(&["logout", &reg.host()])?.check()?;
+    ensure!(
+        o.stdout.contains("Removing login credentials"),
+        "logout: {}",
+        o.stdout
+    );
+    let mut c = f.command(&["pull", &r]);
+    c.env("DOCKER_CONFIG", &cfg_dir);
+    let o = f.run(c, std::time::Duration::from_secs(60))?;
+    ensure!(!o.success(), "pull after logout succeeded");
+    Ok(())
+}
