@@ -86,7 +86,7 @@ impl ImageService {
         self.publish(
             "pull",
             id.as_str(),
-            &repo_digest.split('@').next().unwrap_or(""),
+            repo_digest.split('@').next().unwrap_or(""),
         );
         Ok(())
     }

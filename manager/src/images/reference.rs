@@ -368,7 +368,7 @@ mod tests {
         );
         assert_eq!(r.repo_digest(r.digest().unwrap()), format!("me/app@{d}"));
         assert_eq!(p("Registry/x").domain(), "Registry");
-        assert_eq!(p("a--b__c.d/e").path(), "a--b__c.d/e");
+        assert_eq!(p("x/a--b__c.d").path(), "x/a--b__c.d");
         assert_eq!(p("[::1]:5000/x").domain(), "[::1]:5000");
         let err = |s: &str| ImageRef::parse(s).unwrap_err().to_string();
         assert!(

@@ -220,7 +220,7 @@ impl ImageService {
             if let Some(d) = r.digest() {
                 let want = r.repo_digest(d);
                 for rec in self.records()? {
-                    if rec.repo_digests.iter().any(|x| *x == want) {
+                    if rec.repo_digests.contains(&want) {
                         return Ok((rec.id, false));
                     }
                 }

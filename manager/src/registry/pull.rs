@@ -811,9 +811,9 @@ impl Compression {
     fn of(media_type: &str, head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else if media_type.ends_with("zstd") && head.is_empty() {
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || (media_type.ends_with("zstd") && head.is_empty())
+        {
             Compression::Zstd
         } else {
             Compression::None
@@ -823,7 +823,7 @@ impl Compression {
 
 enum Decoded<R: BufRead> {
     Plain(R),
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
 
@@ -831,7 +831,9 @@ impl<R: BufRead> Decoded<R> {
     fn new(kind: Compression, r: R) -> io::Result<Decoded<R>> {
         Ok(match kind {
             Compression::None => Decoded::Plain(r),
-            Compression::Gzip => Decoded::Gzip(flate2::bufread::MultiGzDecoder::new(r)),
+            Compression::Gzip => {
+                Decoded::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
+            }
             Compression::Zstd => Decoded::Zstd(zstd::stream::read::Decoder::with_buffer(r)?),
         })
     }

@@ -239,7 +239,8 @@ fn tls_config(certs_dir: &Path, host: &str, insecure: bool) -> Result<rustls::Cl
         builder.with_root_certificates(roots)
     };
     let mut client_cert = None;
-    for cert in files_with(&dir, ".cert") {
+    // docker takes the first pair; so does berth.
+    if let Some(cert) = files_with(&dir, ".cert").into_iter().next() {
         let key = cert.with_extension("key");
         if !key.is_file() {
             return Err(tls_err(
@@ -253,7 +254,6 @@ fn tls_config(certs_dir: &Path, host: &str, insecure: bool) -> Result<rustls::Cl
         let key = PrivateKeyDer::from_pem_file(&key)
             .map_err(|e| tls_err(&key, format!("not a PEM private key: {e}")))?;
         client_cert = Some((chain, key, cert));
-        break;
     }
     let mut cfg = match client_cert {
         Some((chain, key, path)) => builder
