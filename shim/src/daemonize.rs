@@ -67,22 +67,26 @@ pub struct Detached {
 
 impl Detached {
     /// Tells the first process the shim is serving at `address`; it prints it
-    /// and exits 0.
-    pub fn ready(&mut self, address: &str) {
-        self.send(&format!("ok {address}\n"));
+    /// and exits 0. `false` when the first process is gone (killed while the
+    /// shim started): nobody learns of this shim then, and it must not stay.
+    #[must_use]
+    pub fn ready(&mut self, address: &str) -> bool {
+        self.send(&format!("ok {address}\n"))
     }
 
     /// Tells the first process why the shim could not start; it prints it and
     /// exits 1.
     pub fn fail(&mut self, message: &str) {
-        self.send(&format!("err {message}\n"));
+        // The first process may already be gone; nobody to tell then.
+        let _ = self.send(&format!("err {message}\n"));
     }
 
-    fn send(&mut self, msg: &str) {
-        if let Some(fd) = self.ready.take() {
-            let mut f = std::fs::File::from(fd);
-            // The first process may already be gone; nobody to tell then.
-            let _ = f.write_all(msg.as_bytes());
+    /// Whether the message reached the first process's end of the pipe
+    /// (EPIPE once it is gone: Rust ignores SIGPIPE).
+    fn send(&mut self, msg: &str) -> bool {
+        match self.ready.take() {
+            Some(fd) => std::fs::File::from(fd).write_all(msg.as_bytes()).is_ok(),
+            None => false,
         }
     }
 }
@@ -154,4 +158,26 @@ fn redirect_stdio(log: &Path) -> anyhow::Result<()> {
     nix::unistd::dup2_stdout(&out).context("dup2 stdout")?;
     nix::unistd::dup2_stderr(&out).context("dup2 stderr")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_report_nobody_reads_says_so() {
+        let (rd, wr) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let mut d = Detached { ready: Some(wr) };
+        assert!(d.ready("unix:///x"), "the reader is there");
+        let mut got = String::new();
+        std::fs::File::from(rd).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "ok unix:///x\n");
+
+        // The first process was killed: its end of the pipe is closed.
+        let (rd, wr) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        drop(rd);
+        let mut d = Detached { ready: Some(wr) };
+        assert!(!d.ready("unix:///x"), "nobody got the address");
+        assert!(!d.ready("unix:///x"), "and reports only once");
+    }
 }

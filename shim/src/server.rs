@@ -30,8 +30,15 @@ pub fn serve(cfg: Config, mut detached: Detached) -> anyhow::Result<()> {
     match listen(&cfg) {
         Ok(listener) => {
             let sock = cfg.state_dir.join(shim_state::SOCKET_FILE);
-            detached.ready(&shim_state::address(&sock));
             let state_dir = cfg.state_dir.clone();
+            if !detached.ready(&shim_state::address(&sock)) {
+                // The process berthd spawned was killed before it could pass
+                // the address on: berthd takes the start as failed and will
+                // never call or delete this shim. Nothing was created yet.
+                drop(listener);
+                let _ = std::fs::remove_dir_all(&state_dir);
+                anyhow::bail!("the spawning process is gone; nobody knows this shim");
+            }
             let res = run(cfg, listener);
             if let Err(e) = std::fs::remove_dir_all(&state_dir) {
                 crate::log!("removing {}: {e}", state_dir.display());

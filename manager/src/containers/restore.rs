@@ -312,6 +312,20 @@ impl Containers {
                 report.restarted.push(id.clone());
                 self.policy_restart(&id).await;
             }
+            Status::Exited | Status::Dead if c.spec.auto_remove => {
+                // A `--rm` container whose exit was recorded but whose
+                // removal a crash cut short (the monitor records the exit,
+                // then removes): finish the removal, as docker's restore
+                // does. One that never ran (`created`) stays startable.
+                let lock = self.lock_for(&id);
+                let _g = lock.lock().await;
+                match self.remove_locked(c, true).await {
+                    Ok(()) => report.repair(format!(
+                        "container {id}: removed, it was run with --rm and had exited"
+                    )),
+                    Err(e) => tracing::warn!(%id, error = %e, "--rm: removing at daemon start"),
+                }
+            }
             Status::Exited | Status::Created | Status::Dead => {
                 // docker: a daemon start brings back `always` containers even
                 // when they were stopped by hand; `unless-stopped` stays stopped.
@@ -606,6 +620,59 @@ mod tests {
             "{calls:?}"
         );
         assert!(h.tasks.list().unwrap().is_empty());
+    }
+
+    /// berthd killed after the monitor recorded a `--rm` container's exit,
+    /// before it removed the container.
+    #[tokio::test]
+    async fn an_exited_rm_container_is_removed_at_start() {
+        let h = Harness::new();
+        let volumes = &h.containers.inner.volumes;
+        volumes.prepare("v", false).unwrap();
+        let exited_rm = |c: &mut crate::containers::Container| {
+            c.spec.auto_remove = true;
+            c.state.status = Status::Exited;
+            c.state.started_at = Some(chrono::Utc::now());
+            c.mounts.push(crate::containers::MountPoint {
+                kind: MountKind::Volume,
+                name: "v".into(),
+                ..Default::default()
+            });
+        };
+        h.add("exited-rm", exited_rm);
+        h.containers
+            .inner
+            .store
+            .update(|tx| volumes.claim(tx, "v", "exited-rm"))
+            .unwrap();
+        // Its exit not recorded yet either: recorded, then removed.
+        h.add("running-rm", |c| {
+            running(c);
+            c.spec.auto_remove = true;
+        });
+        h.tasks.left_dead("running-rm", Some(0));
+        // Never started: it stays, startable.
+        h.add("created-rm", |c| c.spec.auto_remove = true);
+        let report = h.containers.restore().await.unwrap();
+        assert!(h.containers.lookup("exited-rm").is_err(), "{report:?}");
+        assert!(h.containers.lookup("running-rm").is_err(), "{report:?}");
+        assert!(
+            h.containers.lookup("name-exited-rm").is_err(),
+            "the name is free"
+        );
+        assert!(
+            volumes.inspect("v").unwrap().users.is_empty(),
+            "the claim is gone"
+        );
+        assert_eq!(h.get("created-rm").state.status, Status::Created);
+        assert!(
+            report
+                .repaired
+                .iter()
+                .any(|r| r.contains("exited-rm") && r.contains("--rm")),
+            "{:?}",
+            report.repaired
+        );
     }
 
     #[tokio::test]

@@ -86,11 +86,17 @@ impl TaskManager {
                 })
             }
         }
-        let address = self.spawn_shim(&spec, &dir).await?;
+        let address = match self.spawn_shim(&spec, &dir).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.abandon_spawn(&id).await;
+                return Err(e);
+            }
+        };
         let task = match connect_address(&id, &address, &dir).await {
             Ok(t) => t,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                self.abandon_spawn(&id).await;
                 return Err(e);
             }
         };
@@ -231,6 +237,16 @@ impl TaskManager {
         }
     }
 
+    /// After a spawn that failed or was cut short (its first process killed
+    /// or timed out): the detached shim may already be up, with its pid file
+    /// written; it is killed before its state dir goes, or it would live on
+    /// unreachable, owned by nobody. (One that has not written its pid yet
+    /// finds its spawner gone when it reports ready, and exits.)
+    async fn abandon_spawn(&self, id: &str) {
+        self.kill_shim(id).await;
+        let _ = std::fs::remove_dir_all(self.shim_dir(id));
+    }
+
     /// SIGKILLs the shim of `id` if its pid file names a live berth-shim
     /// serving this very state dir (a recycled pid is left alone).
     async fn kill_shim(&self, id: &str) {
@@ -293,7 +309,6 @@ impl TaskManager {
         };
         if !out.status.success() {
             let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            let _ = std::fs::remove_dir_all(dir);
             return Err(TaskError::Shim {
                 id: spec.id.clone(),
                 message: format!("shim failed to start ({}): {message}", out.status),
@@ -384,6 +399,58 @@ async fn connect_unix(path: &Path) -> std::io::Result<tokio::net::UnixStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process berthd spawns is SIGKILLed (or fails) after the detached
+    /// shim wrote its pid file: the start fails, and the detached shim must
+    /// not live on without a state dir (crash-cycles --shim, seed 20261202,
+    /// cycles 44-45). The stand-in "shim" detaches a copy of itself that
+    /// writes its pid file and waits, then exits 1 as a killed first process
+    /// would.
+    #[tokio::test]
+    async fn a_spawn_that_fails_leaves_no_detached_shim() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let shim = tmp.path().join("berth-shim");
+        std::fs::write(
+            &shim,
+            "#!/bin/sh\n\
+             dir=$8\n\
+             if [ -n \"$DETACHED\" ]; then echo $$ > \"$dir/shim.pid\"; while :; do sleep 0.05; done; fi\n\
+             DETACHED=1 \"$0\" \"$@\" </dev/null >/dev/null 2>&1 &\n\
+             while [ ! -s \"$dir/shim.pid\" ]; do sleep 0.01; done\n\
+             exit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let state = tmp.path().join("state");
+        let tm = TaskManager::new(&state, "/bin/false", &shim);
+        let err = tm
+            .create(CreateTask::new("c1", tmp.path().join("bundle")))
+            .await;
+        assert!(err.is_err(), "the spawn failed");
+        let dir = tm.shim_dir("c1");
+        assert!(!dir.exists(), "its state dir is gone");
+        // The detached copy wrote its pid into the dir now gone: find it by
+        // its command line instead.
+        let mut alive = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains(&*dir.to_string_lossy()) && !is_zombie_path(&e.path()) {
+                alive.push(e.file_name());
+            }
+        }
+        assert!(alive.is_empty(), "detached shim left running: {alive:?}");
+    }
+
+    fn is_zombie_path(p: &Path) -> bool {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<i32>().ok())
+            .is_none_or(is_zombie)
+    }
 
     #[test]
     fn ids_are_validated() {
