@@ -194,3 +194,102 @@ fn login_with_htpasswd_stores_only_accepted_credentials() -> Result<()> {
     ensure!(!o.success(), "pull after logout succeeded");
     Ok(())
 }
+
+#[test]
+fn pull_cut_by_killing_berthd_resumes_with_only_the_rest() -> Result<()> {
+    let reg = LocalRegistry::start()?;
+    let e = Engine::start()?;
+    // One big incompressible layer, so the kill lands mid-download.
+    let c = e.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 200m /dev/urandom > /big",
+    ])?;
+    e.ok(&["wait", &c])?;
+    let r = format!("{}/t/big:1", reg.host());
+    e.ok(&["commit", &c, &r])?;
+    e.ok(&["rm", &c])?;
+    e.ok(&["push", "-q", &r])?;
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{r}"),
+    ])?;
+    let m: serde_json::Value = serde_json::from_str(&raw)?;
+    let big = m["layers"]
+        .as_array()
+        .and_then(|l| l.iter().max_by_key(|d| d["size"].as_u64()))
+        .context("no layers")?;
+    let (digest, size) = (
+        big["digest"].as_str().context("digest")?.to_string(),
+        big["size"].as_u64().context("size")?,
+    );
+
+    let mut f = Engine::start_bare("{}")?;
+    let ingest = f
+        .root()
+        .join("content/ingest")
+        .join(format!("resume-{}", digest.trim_start_matches("sha256:")));
+    let mut pull = f.command(&["pull", "-q", &r]);
+    pull.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = pull.spawn()?;
+    let t = std::time::Instant::now();
+    let mut have = 0;
+    while t.elapsed() < std::time::Duration::from_secs(30) {
+        have = std::fs::metadata(&ingest).map(|m| m.len()).unwrap_or(0);
+        if have > size / 10 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    f.kill9_berthd();
+    let _ = child.wait();
+    let kept = std::fs::metadata(&ingest).map(|m| m.len()).unwrap_or(0);
+    ensure!(
+        have > 0 && kept > 0 && kept < size,
+        "the kill did not land mid-layer: {kept} of {size} bytes in the ingest (seen {have})"
+    );
+    let gets_before = blob_gets(&reg, &digest);
+    f.spawn_berthd()?;
+    let out = f.ok(&["pull", &r])?;
+    ensure!(
+        out.contains(&format!("Resuming download at {kept}")),
+        "second pull: {out}"
+    );
+    let gets = blob_gets(&reg, &digest);
+    let resumed: Vec<u64> = gets[gets_before.len()..].to_vec();
+    ensure!(
+        resumed == vec![size - kept],
+        "after the restart the registry sent {resumed:?} bytes of the layer; only the missing {} were due",
+        size - kept
+    );
+    let seen = f.ok(&["run", "--rm", &r, "sh", "-c", "wc -c < /big"])?;
+    ensure!(
+        seen == "209715200",
+        "the resumed layer has /big of {seen} bytes"
+    );
+    ensure!(
+        !ingest.exists(),
+        "the ingest stayed after the blob was committed"
+    );
+    Ok(())
+}
+
+/// Bytes the registry wrote for each GET of the blob `digest`, from its access log.
+fn blob_gets(reg: &LocalRegistry, digest: &str) -> Vec<u64> {
+    reg.log()
+        .lines()
+        .filter(|l| l.contains(&format!("blobs/{digest}")) && l.contains("http.request.method=GET"))
+        .filter_map(|l| {
+            l.split("http.response.written=")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|n| n.trim_matches('"').parse().ok())
+        })
+        .collect()
+}

@@ -831,9 +831,7 @@ impl<R: BufRead> Decoded<R> {
     fn new(kind: Compression, r: R) -> io::Result<Decoded<R>> {
         Ok(match kind {
             Compression::None => Decoded::Plain(r),
-            Compression::Gzip => {
-                Decoded::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
-            }
+            Compression::Gzip => Decoded::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(r))),
             Compression::Zstd => Decoded::Zstd(zstd::stream::read::Decoder::with_buffer(r)?),
         })
     }
