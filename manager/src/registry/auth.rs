@@ -363,6 +363,19 @@ impl Session {
         Ok(())
     }
 
+    async fn send_once(
+        &self,
+        make: &impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response> {
+        self.authed(make(&self.endpoint.client))
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                url: self.endpoint.base.clone(),
+                source: e,
+            })
+    }
+
     /// Sends a request built by `make` with the session's credentials; on a 401
     /// answers the new challenge and sends it once more.
     pub async fn send(
@@ -373,14 +386,7 @@ impl Session {
         if self.header.is_none() && self.challenge.is_some() {
             self.authenticate(None).await?;
         }
-        let resp = self
-            .authed(make(&self.endpoint.client))
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                url: self.endpoint.base.clone(),
-                source: e,
-            })?;
+        let resp = self.send_once(&make).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
@@ -393,14 +399,7 @@ impl Session {
         };
         self.challenge = Some(ch);
         self.authenticate(extra).await?;
-        let resp = self
-            .authed(make(&self.endpoint.client))
-            .send()
-            .await
-            .map_err(|e| Error::Transport {
-                url: self.endpoint.base.clone(),
-                source: e,
-            })?;
+        let resp = self.send_once(&make).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             return Err(Error::Unauthorized(error_text(resp).await));
         }
