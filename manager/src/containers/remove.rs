@@ -65,7 +65,9 @@ impl Containers {
                 let _ = task.kill(libc::SIGKILL, true).await;
                 if let Err(e) = task.delete(true).await {
                     tracing::warn!(id, error = %e, "deleting task; cleaning up by hand");
-                    let _ = self.inner.tasks.cleanup_dead(id).await;
+                    if let Err(e) = self.inner.tasks.cleanup_dead(id).await {
+                        tracing::warn!(id, error = %e, "cleaning up a dead task");
+                    }
                 }
             }
             None => {

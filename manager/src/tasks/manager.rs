@@ -216,7 +216,16 @@ impl TaskManager {
                 source,
             })?;
         let stderr = String::from_utf8_lossy(&out.stderr);
+        // A shim killed inside its own `runtime delete` can leave the runtime's dir
+        // without its state.json: nothing runs there any more, and the runtime
+        // refuses to read it. That dir and the shim's go; anything else is an error.
+        let runtime_dir = self.runtime_root().join(id);
+        let half_deleted = runtime_dir.is_dir() && !runtime_dir.join("state.json").exists();
+        if half_deleted {
+            let _ = std::fs::remove_dir_all(&runtime_dir);
+        }
         if !out.status.success()
+            && !half_deleted
             && !stderr.contains("does not exist")
             && !stderr.contains("not exist")
         {
