@@ -21,6 +21,18 @@ fn skopeo(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
+/// The manifest the registry holds for `r`, as text and parsed, read by skopeo.
+fn manifest_of(r: &str) -> Result<(String, serde_json::Value)> {
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{r}"),
+    ])?;
+    let m = serde_json::from_str(&raw)?;
+    Ok((raw, m))
+}
+
 #[test]
 fn push_then_pull_round_trip_agrees_with_skopeo() -> Result<()> {
     let reg = LocalRegistry::start()?;
@@ -30,13 +42,7 @@ fn push_then_pull_round_trip_agrees_with_skopeo() -> Result<()> {
     let out = e.ok(&["push", &r])?;
     ensure!(out.contains("v1: digest: sha256:"), "push output: {out}");
     // The registry's own view, through another client.
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{r}"),
-    ])?;
-    let m: serde_json::Value = serde_json::from_str(&raw)?;
+    let (raw, m) = manifest_of(&r)?;
     let layers = m["layers"].as_array().context("manifest without layers")?;
     ensure!(layers.len() == 1, "manifest: {raw}");
     ensure!(
@@ -213,13 +219,7 @@ fn pull_cut_by_killing_berthd_resumes_with_only_the_rest() -> Result<()> {
     e.ok(&["commit", &c, &r])?;
     e.ok(&["rm", &c])?;
     e.ok(&["push", "-q", &r])?;
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{r}"),
-    ])?;
-    let m: serde_json::Value = serde_json::from_str(&raw)?;
+    let (_, m) = manifest_of(&r)?;
     let big = m["layers"]
         .as_array()
         .and_then(|l| l.iter().max_by_key(|d| d["size"].as_u64()))

@@ -31,7 +31,8 @@ impl Digest {
         Digest::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
-    fn from_hasher(h: Sha256) -> Digest {
+    /// The digest a hasher has computed.
+    pub(crate) fn from_hasher(h: Sha256) -> Digest {
         Digest(format!("sha256:{}", hex::encode(h.finalize())))
     }
 

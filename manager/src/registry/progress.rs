@@ -57,16 +57,4 @@ impl Progress {
                 .await;
         }
     }
-
-    /// `line` from a blocking thread.
-    pub fn line_blocking(&self, id: &str, status: impl Into<String>) {
-        if let Some(tx) = &self.0 {
-            let _ = tx.blocking_send(ProgressEvent {
-                id: id.to_string(),
-                status: status.into(),
-                current: 0,
-                total: 0,
-            });
-        }
-    }
 }

@@ -743,11 +743,7 @@ struct BlobReader<'a, 'b> {
 
 impl BlobReader<'_, '_> {
     fn finish(self) -> (Digest, u64) {
-        let hex = hex::encode(self.hasher.finalize());
-        let d = format!("sha256:{hex}")
-            .parse()
-            .unwrap_or_else(|_| Digest::of_bytes(b""));
-        (d, self.count)
+        (Digest::from_hasher(self.hasher), self.count)
     }
 
     /// The download's failure explains an unpack error it caused.
