@@ -110,6 +110,8 @@ pub struct Engine {
     state_name: String,
     berth: PathBuf,
     berthd_bin: PathBuf,
+    /// The network namespace berthd runs in (`/run/netns/NAME`), if not the host's.
+    netns: Option<PathBuf>,
 }
 
 impl Engine {
@@ -128,6 +130,25 @@ impl Engine {
     /// Starts berthd with `daemon_json` as its config and `<tmp>/<state_name>`
     /// as its `--state`; no image.
     pub fn start_with(daemon_json: &str, state_name: &str) -> Result<Engine, SupportError> {
+        Engine::start_full(daemon_json, state_name, None)
+    }
+
+    /// Starts berthd inside `netns` with `daemon_json` and imports busybox:
+    /// what it dials (registries, mirrors) is what the test serves there.
+    pub fn start_in(
+        netns: &crate::netns::NetNs,
+        daemon_json: &str,
+    ) -> Result<Engine, SupportError> {
+        let e = Engine::start_full(daemon_json, "state", Some(netns.path()))?;
+        e.import_busybox()?;
+        Ok(e)
+    }
+
+    fn start_full(
+        daemon_json: &str,
+        state_name: &str,
+        netns: Option<PathBuf>,
+    ) -> Result<Engine, SupportError> {
         let berthd_bin = binary("berthd")?;
         let berth = binary("berth")?;
         binary("berth-shim")?;
@@ -156,6 +177,7 @@ impl Engine {
             state_name: state_name.to_string(),
             berth,
             berthd_bin,
+            netns,
         };
         e.spawn_berthd()?;
         Ok(e)
@@ -195,7 +217,17 @@ impl Engine {
 
     /// The berthd command line for this engine's dirs.
     pub fn berthd_command(&self) -> Command {
-        let mut cmd = Command::new(&self.berthd_bin);
+        let mut cmd = match &self.netns {
+            // nsenter execs berthd: the child's pid stays berthd's.
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(&self.berthd_bin);
+                c
+            }
+            None => Command::new(&self.berthd_bin),
+        };
         cmd.arg("--root")
             .arg(self.root())
             .arg("--state")

@@ -16,6 +16,8 @@
 //!   invariants that must hold afterwards (`crash-cycles`, `engine_crash`).
 //! - [`load`] (feature `load`, on by default) berthd under load through
 //!   engine-api: the library of `berth-load` and `tests/engine_load.rs`.
+//! - [`netns`] a network namespace of a test's own, for what it serves and dials.
+//! - [`registry`] Debian's distribution registry on a free port, plain or TLS.
 //! - [`requirements`] what a test needs from the machine: a missing one fails
 //!   the test unless `BERTH_TEST_SKIP_MISSING=1`.
 //!
@@ -31,6 +33,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "load")]
 pub mod load;
+pub mod netns;
 pub mod registry;
 pub mod report;
 pub mod requirements;

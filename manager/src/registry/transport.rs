@@ -146,7 +146,13 @@ impl Transport {
     }
 
     fn client(&self, host: &str, insecure: bool) -> Result<reqwest::Client> {
-        let key = format!("{host}|{insecure}");
+        // docker reads certs.d at each pull and push: a CA or client certificate
+        // put there takes effect without a restart. The key names what the
+        // directory holds, so a changed file makes a new client.
+        let key = format!(
+            "{host}|{insecure}|{}",
+            dir_fingerprint(&self.config.certs_dir.join(host))
+        );
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
@@ -263,6 +269,27 @@ fn tls_config(certs_dir: &Path, host: &str, insecure: bool) -> Result<rustls::Cl
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+/// Names, sizes and modification times of the files in `dir` (empty if none).
+fn dir_fingerprint(dir: &Path) -> String {
+    let mut parts: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            let mtime = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_nanos();
+            Some(format!("{:?}:{}:{mtime}", e.file_name(), m.len()))
+        })
+        .collect();
+    parts.sort();
+    parts.join(",")
 }
 
 fn files_with(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
