@@ -11,6 +11,7 @@
 //! - [`console`] receives the pty master sent over `--console-socket`.
 //! - [`report`] decodes what the checker printed.
 //! - [`cgroup`] reads the host's cgroup files, the kernel's side of a limit.
+//! - [`dockerd`] a private dockerd, oracle and peer.
 //! - [`engine`] a private berthd driven through the `berth` CLI.
 //! - [`crash`] kill -9 of berthd or a shim amid a seeded workload, and the
 //!   invariants that must hold afterwards (`crash-cycles`, `engine_crash`).
@@ -29,6 +30,7 @@ pub mod cgroup;
 pub mod checker;
 pub mod console;
 pub mod crash;
+pub mod dockerd;
 pub mod engine;
 pub mod error;
 #[cfg(feature = "load")]

@@ -11,165 +11,14 @@
 //! when the run opts out with `BERTH_TEST_SKIP_MISSING=1`.
 
 use anyhow::{ensure, Context};
-use berth_integration_tests::runtime::{berth_binary, run_with_timeout, Outcome};
+use berth_integration_tests::dockerd::Dockerd;
+use berth_integration_tests::runtime::{berth_binary, run_with_timeout};
 use berth_integration_tests::{cgroup, conformance, requirements, Bundle, Runtime};
-use nix::mount::{umount2, MntFlags};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "berth-test/busybox:latest";
-
-/// A private dockerd; stopped and cleaned up on drop.
-struct Dockerd {
-    dir: tempfile::TempDir,
-    child: Child,
-    cgroup_parent: String,
-}
-
-impl Dockerd {
-    /// Starts dockerd, or says why it cannot run here (`Ok(Err(reason))`).
-    fn start(berth: Option<&Path>) -> anyhow::Result<Result<Self, String>> {
-        if Command::new("docker").arg("--version").output().is_err() {
-            return Ok(Err(
-                "the docker CLI is not installed (apt-get install docker.io)".into(),
-            ));
-        }
-        let dir = tempfile::Builder::new().prefix("berth-dk-").tempdir()?;
-        let name = dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let cgroup_parent = format!("/{name}");
-        let log = std::fs::File::create(dir.path().join("dockerd.log"))?;
-        let mut cmd = Command::new("dockerd");
-        cmd.arg("--data-root")
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("exec"))
-            .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", dir.path().join("d.sock").display()))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .args(["--cgroup-parent", &cgroup_parent]);
-        if let Some(b) = berth {
-            cmd.arg("--add-runtime")
-                .arg(format!("berth={}", b.display()));
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                return Ok(Err(format!(
-                    "cannot run dockerd (apt-get install docker.io): {e}"
-                )))
-            }
-        };
-        let mut d = Dockerd {
-            dir,
-            child,
-            cgroup_parent,
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(40) {
-            if let Ok(Some(status)) = d.child.try_wait() {
-                return Ok(Err(format!(
-                    "dockerd exited with {status}: {}",
-                    d.log_tail()
-                )));
-            }
-            if d.docker(&["version"]).map(|o| o.success()).unwrap_or(false) {
-                return Ok(Ok(d));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Ok(Err(format!(
-            "dockerd did not answer in 40s: {}",
-            d.log_tail()
-        )))
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(8)..].join("\n")
-    }
-
-    fn sock(&self) -> String {
-        format!("unix://{}", self.dir.path().join("d.sock").display())
-    }
-
-    fn docker_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_CONFIG", self.dir.path().join("client"))
-            .arg("-H")
-            .arg(self.sock())
-            .args(args);
-        c
-    }
-
-    fn docker(&self, args: &[&str]) -> anyhow::Result<Outcome> {
-        let out = self.dir.path().join("cmd.out");
-        let err = self.dir.path().join("cmd.err");
-        Ok(run_with_timeout(
-            self.docker_cmd(args),
-            &out,
-            &err,
-            Duration::from_secs(60),
-        )?)
-    }
-
-    fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
-        let o = self.docker(args)?;
-        ensure!(
-            o.success(),
-            "docker {}: {}",
-            args.join(" "),
-            o.stderr.trim()
-        );
-        Ok(o.stdout.trim().to_string())
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        if let Ok(ids) = self.ok(&["ps", "-aq"]) {
-            for id in ids.lines() {
-                let _ = self.docker(&["rm", "-f", id]);
-            }
-        }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Whatever dockerd left mounted under its roots (overlays, shm).
-        let prefix = self.dir.path().display().to_string();
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&prefix))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            let _ = umount2(p, MntFlags::MNT_DETACH);
-        }
-        cgroup::remove_all(&self.cgroup_parent);
-    }
-}
 
 /// A busybox image (with the checker) imported from a rootfs tar.
 fn import_image(d: &Dockerd, rt: Runtime) -> anyhow::Result<()> {
@@ -215,7 +64,7 @@ fn args(v: &[String]) -> Vec<&str> {
 /// berth-runtime's state and the other way round).
 fn check_runtime_used(d: &Dockerd, bin: &Path, name: &str) -> anyhow::Result<()> {
     let id = d.ok(&["inspect", "-f", "{{.Id}}", name])?;
-    let exec = d.dir.path().join("exec");
+    let exec = d.dir().join("exec");
     let mut tried = Vec::new();
     for e in std::fs::read_dir(&exec)?.flatten() {
         if !e.file_name().to_string_lossy().starts_with("runtime-") {
@@ -226,8 +75,8 @@ fn check_runtime_used(d: &Dockerd, bin: &Path, name: &str) -> anyhow::Result<()>
         cmd.arg("--root").arg(&root).args(["state", &id]);
         let o = run_with_timeout(
             cmd,
-            &d.dir.path().join("st.out"),
-            &d.dir.path().join("st.err"),
+            &d.dir().join("st.out"),
+            &d.dir().join("st.err"),
             Duration::from_secs(20),
         )?;
         if o.success() && o.stdout.contains("running") {
@@ -268,10 +117,10 @@ fn run_flow(d: &Dockerd, rt_name: &str, bin: &Path) -> Vec<(&'static str, anyhow
     results.push(("run -it", (|| {
         let line = format!(
             "DOCKER_CONFIG={} docker -H {} run --rm -it --runtime {rt_name} --network none {IMAGE} sh -c 'tty; echo hi-from-tty'",
-            d.dir.path().join("client").display(), d.sock());
+            d.dir().join("client").display(), d.sock());
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &line, "/dev/null"]);
-        let o = run_with_timeout(cmd, &d.dir.path().join("tty.out"), &d.dir.path().join("tty.err"), Duration::from_secs(60))?;
+        let o = run_with_timeout(cmd, &d.dir().join("tty.out"), &d.dir().join("tty.err"), Duration::from_secs(60))?;
         ensure!(o.stdout.contains("/dev/pts/") && o.stdout.contains("hi-from-tty"), "tty output {:?} {}", o.stdout, o.stderr);
         Ok(())
     })()));

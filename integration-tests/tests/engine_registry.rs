@@ -1,12 +1,16 @@
 //! berth as a registry client against Debian's distribution registry on
 //! 127.0.0.1 (its own port and storage per test): push and pull both ways with
 //! skopeo as the peer, what the registry then holds, digests, re-push, platform
-//! and reference errors, and htpasswd basic auth with docker's config.json. Root
+//! and reference errors, htpasswd basic auth with docker's config.json, and
+//! docker (a private dockerd) pulling and running what berth pushed and back. Root
 //! only (berthd unpacks layers as root).
 
 use anyhow::{ensure, Context, Result};
+use berth_integration_tests::dockerd::Dockerd;
 use berth_integration_tests::engine::Engine;
 use berth_integration_tests::registry::{self, LocalRegistry};
+use berth_integration_tests::requirements;
+use sha2::Digest as _;
 
 fn skopeo(args: &[&str]) -> Result<String> {
     let out = std::process::Command::new("skopeo")
@@ -292,4 +296,75 @@ fn blob_gets(reg: &LocalRegistry, digest: &str) -> Vec<u64> {
                 .and_then(|n| n.trim_matches('"').parse().ok())
         })
         .collect()
+}
+
+#[test]
+fn docker_runs_what_berth_pushed_and_berth_runs_what_docker_pushed() -> Result<()> {
+    let d = match Dockerd::start(None)? {
+        Ok(d) => d,
+        Err(reason) => {
+            requirements::host_lacks(&format!("a dockerd that starts here: {reason}"));
+            return Ok(());
+        }
+    };
+    let reg = LocalRegistry::start()?;
+    let e = Engine::start()?;
+    let sum = "md5sum /bin/busybox";
+
+    // berth → registry → docker.
+    let from_berth = format!("{}/both/bb:berth", reg.host());
+    e.ok(&["tag", "busybox", &from_berth])?;
+    e.ok(&["push", &from_berth])?;
+    d.ok(&["pull", &from_berth])?;
+    let theirs = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &from_berth,
+        "sh",
+        "-c",
+        sum,
+    ])?;
+    let ours = e.ok(&["run", "--rm", &from_berth, "sh", "-c", sum])?;
+    ensure!(
+        theirs == ours,
+        "docker ran another busybox: {theirs} vs {ours}"
+    );
+    let docker_digest = d.ok(&["inspect", "-f", "{{index .RepoDigests 0}}", &from_berth])?;
+    let (raw, _) = manifest_of(&from_berth)?;
+    let want = format!("sha256:{:x}", sha2::Sha256::digest(raw.as_bytes()));
+    ensure!(
+        docker_digest.ends_with(&want),
+        "docker's repo digest {docker_digest}, the registry's manifest {want}"
+    );
+
+    // docker → registry → berth: a layer of docker's own on top.
+    let c = d.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        &from_berth,
+        "sh",
+        "-c",
+        "echo made-by-docker > /from-docker",
+    ])?;
+    d.ok(&["wait", &c])?;
+    let from_docker = format!("{}/both/bb:docker", reg.host());
+    d.ok(&["commit", &c, &from_docker])?;
+    d.ok(&["push", &from_docker])?;
+    let f = Engine::start_bare("{}")?;
+    f.ok(&["pull", &from_docker])?;
+    let seen = f.ok(&["run", "--rm", &from_docker, "cat", "/from-docker"])?;
+    ensure!(
+        seen == "made-by-docker",
+        "berth ran docker's image and saw {seen:?}"
+    );
+    let ours = f.ok(&["run", "--rm", &from_docker, "sh", "-c", sum])?;
+    ensure!(
+        theirs == ours,
+        "the lower layer changed on the way: {theirs} vs {ours}"
+    );
+    Ok(())
 }
