@@ -45,7 +45,7 @@ pub use exec::{Exec, ExecConfig, ExecSession};
 pub use images::{Images, RegistryAuth, TransferEvent};
 pub use io::{Attach, Input, Output, OutputKind};
 pub use reference::{registry_host, DOCKER_HUB};
-pub use system::{DiskUsage, Info, System, SystemPrune, Version};
+pub use system::{DiskUsage, DiskUsageReport, ImageUsage, Info, System, SystemPrune, Version};
 pub use types::{
     ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, DeviceMapping, Event,
     HistoryEntry, Image, ImageConfig, InvalidCpus, InvalidDevice, InvalidNetworkMode, InvalidSize,

@@ -58,6 +58,27 @@ pub struct DiskUsage {
     pub reclaimable: u64,
 }
 
+/// One image's share of the disk (`system df -v`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageUsage {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub created: String,
+    pub size: u64,
+    pub shared_size: u64,
+    pub unique_size: u64,
+    pub containers: i64,
+}
+
+/// `system df`: the three lines, and each image's share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsageReport {
+    pub entries: Vec<DiskUsage>,
+    pub images: Vec<ImageUsage>,
+}
+
 /// What `system prune` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SystemPrune {
@@ -124,23 +145,39 @@ impl System {
         })
     }
 
-    pub async fn disk_usage(&self) -> Result<Vec<DiskUsage>> {
+    pub async fn disk_usage(&self) -> Result<DiskUsageReport> {
         let r = self
             .c
             .clone()
             .disk_usage(pb::DiskUsageRequest {})
             .await?
             .into_inner();
-        Ok(r.entries
-            .into_iter()
-            .map(|e| DiskUsage {
-                kind: e.kind,
-                total: e.total,
-                active: e.active,
-                size: e.size,
-                reclaimable: e.reclaimable,
-            })
-            .collect())
+        Ok(DiskUsageReport {
+            entries: r
+                .entries
+                .into_iter()
+                .map(|e| DiskUsage {
+                    kind: e.kind,
+                    total: e.total,
+                    active: e.active,
+                    size: e.size,
+                    reclaimable: e.reclaimable,
+                })
+                .collect(),
+            images: r
+                .images
+                .into_iter()
+                .map(|i| ImageUsage {
+                    id: i.id,
+                    repo_tags: i.repo_tags,
+                    created: i.created,
+                    size: i.size,
+                    shared_size: i.shared_size,
+                    unique_size: i.unique_size,
+                    containers: i.containers,
+                })
+                .collect(),
+        })
     }
 
     pub async fn prune(&self, volumes: bool, all: bool) -> Result<SystemPrune> {

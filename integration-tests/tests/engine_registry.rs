@@ -368,3 +368,86 @@ fn docker_runs_what_berth_pushed_and_berth_runs_what_docker_pushed() -> Result<(
     );
     Ok(())
 }
+
+#[test]
+fn system_df_counts_a_layer_two_pulled_images_share_once() -> Result<()> {
+    let reg = LocalRegistry::start()?;
+    let e = Engine::start()?;
+    let base = format!("{}/df/base:1", reg.host());
+    let child = format!("{}/df/child:1", reg.host());
+    e.ok(&["tag", "busybox", &base])?;
+    let c = e.ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/urandom > /own",
+    ])?;
+    e.ok(&["wait", &c])?;
+    e.ok(&["commit", &c, &child])?;
+    e.ok(&["rm", &c])?;
+    e.ok(&["push", "-q", &base])?;
+    e.ok(&["push", "-q", &child])?;
+
+    let f = Engine::start_bare("{}")?;
+    f.ok(&["pull", "-q", &base])?;
+    f.ok(&["pull", "-q", &child])?;
+    let size = |r: &str| -> Result<u64> {
+        Ok(f.ok(&["image", "inspect", "--format", "{{.Size}}", r])?
+            .parse()?)
+    };
+    let (b, ch) = (size(&base)?, size(&child)?);
+    ensure!(ch > b + 3_000_000, "child {ch} bytes, base {b}");
+    let df: Vec<serde_json::Value> = f
+        .ok(&["system", "df", "--format", "{{json .}}"])?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let images = df
+        .iter()
+        .find(|u| u["Type"] == "Images")
+        .context("no Images line")?;
+    // The base's layer once: the child's size is all there is.
+    ensure!(
+        images["Size"] == ch,
+        "df images size {} (base {b} + child {ch} counts the shared layer twice)",
+        images["Size"]
+    );
+    ensure!(
+        images["Reclaimable"] == ch && images["Total"] == 2,
+        "df: {images}"
+    );
+    // A container of the child: the whole stack is in use, nothing reclaimable.
+    f.ok(&["create", &child, "true"])?;
+    let df = f.ok(&["system", "df", "--format", "{{json .}}"])?;
+    let images: serde_json::Value = serde_json::from_str(df.lines().next().context("empty df")?)?;
+    ensure!(
+        images["Reclaimable"] == 0,
+        "with the child in use: {images}"
+    );
+    let v = f.ok(&["system", "df", "-v"])?;
+    let row = |name: &str| -> Result<Vec<String>> {
+        let line = v
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no row for {name} in:\n{v}"))?;
+        Ok(line
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect())
+    };
+    let (rb, rc) = (
+        row(&format!("{}/df/base", reg.host()))?,
+        row(&format!("{}/df/child", reg.host()))?,
+    );
+    // REPOSITORY TAG ID CREATED SIZE SHARED UNIQUE CONTAINERS
+    ensure!(rb[6] == "0B" && rb[7] == "0", "base row: {rb:?}\n{v}");
+    ensure!(
+        rb[4] == rb[5] && rc[5] == rb[4] && rc[7] == "1",
+        "rows: {rb:?} {rc:?}\n{v}"
+    );
+    Ok(())
+}

@@ -158,19 +158,20 @@ fn tls_is_verified_with_certs_d_and_client_certificates() -> Result<()> {
 struct TokenIssuer {
     port: u16,
     /// (account, scopes) of every request, in order.
-    requests: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
 }
+
+/// A user's password and grants: repository prefix → actions.
+type Users = HashMap<&'static str, (&'static str, Vec<(&'static str, Vec<&'static str>)>)>;
+/// A token request: account (empty: anonymous) and scopes.
+type Request = (String, Vec<String>);
 
 const SERVICE: &str = "berth-test-registry";
 const ISSUER: &str = "berth-test-issuer";
 
 impl TokenIssuer {
     /// `users`: name → (password, repository prefix → actions allowed).
-    fn start(
-        signer_der: Vec<u8>,
-        signer: KeyPair,
-        users: HashMap<&'static str, (&'static str, Vec<(&'static str, Vec<&'static str>)>)>,
-    ) -> Result<TokenIssuer> {
+    fn start(signer_der: Vec<u8>, signer: KeyPair, users: Users) -> Result<TokenIssuer> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -201,12 +202,10 @@ impl TokenIssuer {
         format!("http://127.0.0.1:{}/token", self.port)
     }
 
-    fn requests(&self) -> Vec<(String, Vec<String>)> {
+    fn requests(&self) -> Vec<Request> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 }
-
-type Users = HashMap<&'static str, (&'static str, Vec<(&'static str, Vec<&'static str>)>)>;
 
 fn serve_token(
     conn: TcpStream,
@@ -214,7 +213,7 @@ fn serve_token(
     rng: &ring::rand::SystemRandom,
     x5c: &str,
     users: &Users,
-    log: &Mutex<Vec<(String, Vec<String>)>>,
+    log: &Mutex<Vec<Request>>,
 ) -> Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut rd = BufReader::new(conn.try_clone()?);

@@ -8,10 +8,11 @@ use crate::output::format::Template;
 use crate::output::{table, units};
 
 pub async fn df(c: &Client, a: DfArgs) -> Result<i32> {
-    let usage = c.system().disk_usage().await?;
+    let report = c.system().disk_usage().await?;
+    let usage = &report.entries;
     if let Some(f) = &a.format {
         let t = Template::parse(f).map_err(|e| anyhow!(e))?;
-        for u in &usage {
+        for u in usage {
             println!(
                 "{}",
                 t.render(&serde_json::to_value(u)?)
@@ -36,6 +37,57 @@ pub async fn df(c: &Client, a: DfArgs) -> Result<i32> {
             ]
         })
         .collect();
+    if !a.verbose {
+        table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
+        return Ok(0);
+    }
+    println!("Images space usage:\n");
+    let images: Vec<Vec<String>> = report
+        .images
+        .iter()
+        .flat_map(|i| {
+            let tags: Vec<(String, String)> = if i.repo_tags.is_empty() {
+                vec![("<none>".into(), "<none>".into())]
+            } else {
+                i.repo_tags
+                    .iter()
+                    .map(
+                        |t| match t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')) {
+                            Some((r, tag)) => (r.to_string(), tag.to_string()),
+                            None => (t.clone(), "<none>".into()),
+                        },
+                    )
+                    .collect()
+            };
+            tags.into_iter().map(move |(repo, tag)| {
+                let hex = i.id.strip_prefix("sha256:").unwrap_or(&i.id);
+                vec![
+                    repo,
+                    tag,
+                    hex[..12.min(hex.len())].to_string(),
+                    format!("{} ago", units::duration(units::ago(&i.created))),
+                    units::size(i.size as f64),
+                    units::size(i.shared_size as f64),
+                    units::size(i.unique_size as f64),
+                    i.containers.to_string(),
+                ]
+            })
+        })
+        .collect();
+    table::print(
+        &[
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+            "CONTAINERS",
+        ],
+        &images,
+    );
+    println!("\nSpace usage:\n");
     table::print(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows);
     Ok(0)
 }

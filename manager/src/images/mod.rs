@@ -45,6 +45,7 @@ mod save;
 mod service;
 mod tag;
 mod upload;
+mod usage;
 
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
 pub use gc::GcReport;
@@ -54,6 +55,7 @@ pub use push::{PushBlob, PushPlan};
 pub use reference::{ImageRef, Reference, DOCKER_HUB};
 pub use service::ImageService;
 pub use upload::{Spooled, Upload};
+pub use usage::{ImageUsage, ImagesUsage};
 
 use crate::content::Digest;
 

@@ -39,6 +39,18 @@ pub struct PulledImage {
 }
 
 impl ImageService {
+    /// The tar size an image already records for the layer of chain ID `chain`.
+    pub fn layer_size(&self, chain: &Digest) -> Result<Option<u64>> {
+        for rec in self.records()? {
+            if let Some(i) = rec.chain.iter().position(|c| c == chain) {
+                if let Some(l) = rec.layers.get(i) {
+                    return Ok(Some(l.size));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Parses and checks a pulled image's config against its layers.
     pub fn check_pulled_config(
         &self,

@@ -451,15 +451,18 @@ impl LayerJob {
         let id = self.blob.short().to_string();
         let images = self.images.clone();
         let (chain, blob) = (self.chain.clone(), self.blob.clone());
-        let (snap, have_blob) = tokio::task::spawn_blocking(move || {
+        let (snap, have_blob, tar_size) = tokio::task::spawn_blocking(move || {
             let snap = images.snapshots().get(&chain).ok().flatten();
-            (snap, images.content().exists(&blob))
+            let tar_size = images.layer_size(&chain).ok().flatten();
+            (snap, images.content().exists(&blob), tar_size)
         })
         .await
         .map_err(|e| Error::Invalid(e.to_string()))?;
         if let (Some(s), true) = (&snap, have_blob) {
             self.progress.line(&id, "Already exists").await;
-            return Ok(self.layer(s.size, None));
+            // An image's size counts tar bytes, as the layer's other images do
+            // (the snapshot's own size counts only file bytes).
+            return Ok(self.layer(tar_size.unwrap_or(s.size), None));
         }
         let unpack = snap.is_none();
         let (len_tx, len_rx) = oneshot::channel();

@@ -488,6 +488,19 @@ pub fn disk_usage_to_pb(d: system::DiskUsage) -> spb::DiskUsageResponse {
             usage_to_pb("Containers", d.containers),
             usage_to_pb("Local Volumes", d.volumes),
         ],
+        images: d
+            .image_details
+            .into_iter()
+            .map(|u| spb::ImageUsage {
+                id: u.image.id.to_string(),
+                repo_tags: u.image.repo_tags,
+                created: u.image.created,
+                size: u.image.size,
+                shared_size: u.shared_size,
+                unique_size: u.unique_size,
+                containers: u.containers as i64,
+            })
+            .collect(),
     }
 }
 

@@ -2,16 +2,18 @@
 //! how much of it nothing uses.
 
 use super::{Result, System};
-use crate::images::ImageFilters;
+use crate::images::ImageUsage;
 use crate::volumes::Usage;
 
-/// The three lines of `system df`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The three lines of `system df`, and (`-v`) each image's share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskUsage {
-    /// An image is active while a container (in any state) uses it.
+    /// An image is active while a container (in any state) uses it. Sizes
+    /// count a layer shared by several images once.
     pub images: Usage,
     pub containers: Usage,
     pub volumes: Usage,
+    pub image_details: Vec<ImageUsage>,
 }
 
 impl System {
@@ -20,20 +22,18 @@ impl System {
         let s = self.clone();
         tokio::task::spawn_blocking(move || {
             let used = s.images_in_use()?;
-            let mut images = Usage::default();
-            for img in s.images.list(&ImageFilters::default())? {
-                images.total += 1;
-                images.size += img.size;
-                if used.iter().any(|u| u == img.id.as_str()) {
-                    images.active += 1;
-                } else {
-                    images.reclaimable += img.size;
-                }
-            }
+            let u = s.images.usage(&used)?;
+            let images = Usage {
+                total: u.images.len() as u64,
+                active: u.images.iter().filter(|i| i.containers > 0).count() as u64,
+                size: u.layers_size,
+                reclaimable: u.reclaimable,
+            };
             Ok(DiskUsage {
                 images,
                 containers: s.containers.usage()?,
                 volumes: s.volumes.usage()?,
+                image_details: u.images,
             })
         })
         .await?
