@@ -29,6 +29,7 @@ pub mod console;
 pub mod crash;
 pub mod engine;
 pub mod error;
+pub mod fake_registry;
 #[cfg(feature = "load")]
 pub mod load;
 pub mod registry;
