@@ -126,7 +126,12 @@ impl Drop for FakeRegistry {
     }
 }
 
-fn head(w: &mut TcpStream, status: &str, headers: &[(&str, String)], len: usize) -> std::io::Result<()> {
+fn head(
+    w: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    len: usize,
+) -> std::io::Result<()> {
     let mut h = format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {len}\r\n");
     for (k, v) in headers {
         h.push_str(&format!("{k}: {v}\r\n"));
@@ -151,7 +156,11 @@ fn serve(c: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let lower = h.to_ascii_lowercase();
         if let Some(v) = lower.strip_prefix("range:") {
             let v = v.trim().trim_start_matches("bytes=");
-            from = v.split('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            from = v
+                .split('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
         }
     }
     let mut w = c;

@@ -115,7 +115,10 @@ struct Before {
 
 fn snapshot_dirs(e: &Engine) -> usize {
     std::fs::read_dir(e.root().join("snapshots"))
-        .map(|d| d.filter(|x| x.as_ref().is_ok_and(|x| x.path().is_dir())).count())
+        .map(|d| {
+            d.filter(|x| x.as_ref().is_ok_and(|x| x.path().is_dir()))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -150,7 +153,11 @@ fn unchanged(e: &mut Engine, b: &Before, wrong: &[&str]) -> Result<()> {
     e.kill9_berthd();
     e.spawn_berthd()?;
     let s = snapshot_dirs(e);
-    ensure!(s == b.snapshots, "{s} snapshot dirs after restart, {} before", b.snapshots);
+    ensure!(
+        s == b.snapshots,
+        "{s} snapshot dirs after restart, {} before",
+        b.snapshots
+    );
     Ok(())
 }
 
@@ -222,7 +229,10 @@ fn config_digest_lie_is_refused() -> Result<()> {
     reg.fault(&img.config, Fault::FlipByte);
     let b = before(&e)?;
     let err = pull_fails(&e, &img.reference)?;
-    ensure!(err.contains(&img.config[7..19]), "error names no digest: {err}");
+    ensure!(
+        err.contains(&img.config[7..19]),
+        "error names no digest: {err}"
+    );
     unchanged(&mut e, &b, &[&img.config])?;
     reg.fault(&img.config, Fault::None);
     e.ok(&["pull", &img.reference])?;
@@ -248,8 +258,18 @@ fn cut_connection_resumes_with_only_the_rest() -> Result<()> {
         e.ok(&["pull", &img.reference])?;
     }
     let sent = reg.sent(&layer);
-    ensure!(sent == size, "registry sent {sent} bytes of a {size}-byte blob (cut at {half})");
-    let out = e.ok(&["run", "--rm", &img.reference, "/bin/busybox", "cat", "/hello"])?;
+    ensure!(
+        sent == size,
+        "registry sent {sent} bytes of a {size}-byte blob (cut at {half})"
+    );
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        &img.reference,
+        "/bin/busybox",
+        "cat",
+        "/hello",
+    ])?;
     ensure!(out == "resumed fine", "cat said {out:?}");
     Ok(())
 }
@@ -273,7 +293,10 @@ fn index_without_our_platform_is_refused() -> Result<()> {
     let b = before(&e)?;
     let err = pull_fails(&e, &format!("{}/test/p:multi", reg.host()))?;
     ensure!(err.contains("no matching manifest"), "unclear: {err}");
-    ensure!(err.contains(&format!("linux/{}", arch())), "no platform named: {err}");
+    ensure!(
+        err.contains(&format!("linux/{}", arch())),
+        "no platform named: {err}"
+    );
     unchanged(&mut e, &b, &[])
 }
 
@@ -290,13 +313,22 @@ fn layers_cannot_write_outside_the_root() -> Result<()> {
     std::fs::create_dir_all(&link)?;
     let passwd = std::fs::read("/etc/passwd")?;
     let depth = "../".repeat(20);
-    let (up_dot, up_passwd) = (format!("{depth}tmp/{tag}-dot"), format!("{depth}etc/passwd"));
+    let (up_dot, up_passwd) = (
+        format!("{depth}tmp/{tag}-dot"),
+        format!("{depth}etc/passwd"),
+    );
     let cases: Vec<Vec<Entry>> = vec![
         vec![Entry::File(&up_dot, b"x")],
         vec![Entry::File(&abs, b"x")],
         vec![Entry::Symlink("s", &link), Entry::File("s/file", b"x")],
-        vec![Entry::Hardlink("pw", "/etc/passwd"), Entry::File("pw", b"owned")],
-        vec![Entry::Hardlink("up", &up_passwd), Entry::File("up", b"owned")],
+        vec![
+            Entry::Hardlink("pw", "/etc/passwd"),
+            Entry::File("pw", b"owned"),
+        ],
+        vec![
+            Entry::Hardlink("up", &up_passwd),
+            Entry::File("up", b"owned"),
+        ],
     ];
     let mut outcome = Vec::new();
     for (i, entries) in cases.iter().enumerate() {
@@ -316,8 +348,14 @@ fn layers_cannot_write_outside_the_root() -> Result<()> {
     let _ = std::fs::remove_dir_all(&link);
     let _ = std::fs::remove_file(&dot);
     let _ = std::fs::remove_file(&abs);
-    ensure!(!dot_there && !abs_there && !link_file, "written outside the root");
-    ensure!(std::fs::read("/etc/passwd")? == passwd, "/etc/passwd changed");
+    ensure!(
+        !dot_there && !abs_there && !link_file,
+        "written outside the root"
+    );
+    ensure!(
+        std::fs::read("/etc/passwd")? == passwd,
+        "/etc/passwd changed"
+    );
     ensure!(!outcome[0], "a ../ breakout was pulled (docker refuses it)");
     Ok(())
 }
@@ -342,6 +380,9 @@ fn gzip_bomb_stops_at_max_layer_size() -> Result<()> {
     let b = before(&e)?;
     let err = pull_fails(&e, &img.reference)?;
     ensure!(err.contains("67108864"), "limit not named: {err}");
-    ensure!(err.contains(&img.layers[0].0[7..19]), "digest not named: {err}");
+    ensure!(
+        err.contains(&img.layers[0].0[7..19]),
+        "digest not named: {err}"
+    );
     unchanged(&mut e, &b, &[])
 }
