@@ -133,6 +133,7 @@ fn before(e: &Engine) -> Result<Before> {
 fn pull_fails(e: &Engine, r: &str) -> Result<String> {
     let o = e.cli(&["pull", r])?;
     ensure!(!o.success(), "pull {r} succeeded: {}", o.stdout);
+    eprintln!("pull {r}: {}", o.stderr.trim());
     Ok(o.stderr)
 }
 
@@ -336,7 +337,16 @@ fn layers_cannot_write_outside_the_root() -> Result<()> {
         let g = gz(&t);
         let img = image(&reg, &format!("evil{i}"), &[(t, g)]);
         let b = before(&e)?;
-        let ok = e.cli(&["pull", &img.reference])?.success();
+        let o = e.cli(&["pull", &img.reference])?;
+        eprintln!(
+            "evil{i}: {}",
+            if o.success() {
+                "pulled"
+            } else {
+                o.stderr.trim()
+            }
+        );
+        let ok = o.success();
         if !ok {
             unchanged(&mut e, &b, &[])?;
         }
