@@ -33,6 +33,7 @@ pub mod crash;
 pub mod dockerd;
 pub mod engine;
 pub mod error;
+pub mod fake_registry;
 #[cfg(feature = "load")]
 pub mod load;
 pub mod netns;

@@ -77,6 +77,9 @@ pub struct FileConfig {
     pub certs_dir: Option<PathBuf>,
     pub max_concurrent_downloads: Option<usize>,
     pub max_concurrent_uploads: Option<usize>,
+    /// berth's extension: the largest uncompressed size of one pulled layer, in
+    /// bytes (a gzip bomb stops here); default max(compressed * 200, 4 GiB).
+    pub max_layer_size: Option<u64>,
 }
 
 /// Effective settings.
@@ -248,6 +251,12 @@ impl Config {
                 }
                 *slot = n;
             }
+        }
+        if let Some(n) = f.max_layer_size {
+            if n == 0 {
+                return Err(invalid("max-layer-size", "must be at least 1".into()));
+            }
+            self.registry.max_layer_size = Some(n);
         }
         if let Some(n) = f.default_network {
             if n != "none" && n != "host" {

@@ -24,6 +24,9 @@ pub struct RegistryConfig {
     pub max_expansion: u64,
     /// Floor of the uncompressed-size limit, in bytes.
     pub min_layer_limit: u64,
+    /// `max-layer-size`: a fixed uncompressed-size limit of every layer, in
+    /// bytes, instead of the one derived from the two above.
+    pub max_layer_size: Option<u64>,
 }
 
 impl Default for RegistryConfig {
@@ -37,6 +40,7 @@ impl Default for RegistryConfig {
             max_uploads: 5,
             max_expansion: 200,
             min_layer_limit: 4 << 30,
+            max_layer_size: None,
         }
     }
 }
@@ -44,6 +48,9 @@ impl Default for RegistryConfig {
 impl RegistryConfig {
     /// The uncompressed-size limit of a layer of `compressed` bytes.
     pub fn layer_limit(&self, compressed: u64) -> u64 {
+        if let Some(n) = self.max_layer_size {
+            return n;
+        }
         compressed
             .saturating_mul(self.max_expansion)
             .max(self.min_layer_limit)

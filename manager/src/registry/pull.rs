@@ -689,16 +689,39 @@ fn ingest_and_unpack(job: IngestJob<'_>) -> Result<(Option<u64>, Option<StagedLa
             Ok(s) => s,
             Err(e) => {
                 drop(decoded);
-                return Err(reader.failure_or(|| {
-                    if tar_size >= job.limit {
-                        bad(format!(
-                            "expands beyond {} bytes uncompressed: refused (a decompression bomb?)",
-                            job.limit
-                        ))
-                    } else {
-                        Error::Image(e.into())
+                if let Some(f) = reader.failure.take() {
+                    // The download stopped: what the ingest holds is a
+                    // prefix of the blob, kept for the next pull to resume.
+                    return Err(f);
+                }
+                let err = if tar_size >= job.limit {
+                    drop(reader);
+                    bad(format!(
+                        "expands beyond {} bytes uncompressed: refused (a decompression bomb?); \
+                         raise max-layer-size in daemon.json if the image is trusted",
+                        job.limit
+                    ))
+                } else {
+                    // Read the rest so that bytes which are not the blob are
+                    // reported as such rather than as a broken tar.
+                    let drained = io::copy(&mut reader, &mut io::sink());
+                    let failure = reader.failure.take();
+                    let (actual, count) = reader.finish();
+                    match (drained, failure) {
+                        (_, Some(f)) => return Err(f),
+                        (Ok(_), None) if count == job.size && actual != job.blob => bad(format!(
+                            "the registry sent content with digest {actual}; refused"
+                        )),
+                        _ => bad(format!(
+                            "unpacking the layer: {}",
+                            crate::images::Error::from(e)
+                        )),
                     }
-                }));
+                };
+                // Not a download cut: the bytes are wrong or unusable, so the
+                // next pull must fetch them again rather than resume them.
+                ingest.discard();
+                return Err(err);
             }
         };
         let mut br = decoded.into_inner();
@@ -747,11 +770,6 @@ struct BlobReader<'a, 'b> {
 impl BlobReader<'_, '_> {
     fn finish(self) -> (Digest, u64) {
         (Digest::from_hasher(self.hasher), self.count)
-    }
-
-    /// The download's failure explains an unpack error it caused.
-    fn failure_or(&mut self, other: impl FnOnce() -> Error) -> Error {
-        self.failure.take().unwrap_or_else(other)
     }
 }
 
