@@ -186,10 +186,10 @@ pub fn get(server: &str) -> Result<Option<RegistryAuth>> {
 pub fn store(server: &str, auth: &RegistryAuth) -> Result<()> {
     let mut cfg = read_config()?;
     let key = key_of(server);
-    if let Some(h) = helper_for(&cfg, &key) {
+    let helper = helper_for(&cfg, &key);
+    if let Some(h) = &helper {
         let input = json!({"ServerURL": key, "Username": auth.username, "Secret": auth.password});
-        run_helper(&h, "store", &input.to_string())?;
-        return Ok(());
+        run_helper(h, "store", &input.to_string())?;
     }
     let auths = cfg
         .entry("auths")
@@ -197,8 +197,16 @@ pub fn store(server: &str, auth: &RegistryAuth) -> Result<()> {
     let Value::Object(auths) = auths else {
         bail!("{}: \"auths\" is not an object", config_path().display());
     };
-    let raw = format!("{}:{}", auth.username, auth.password);
-    auths.insert(key, json!({"auth": encode_base64(raw.as_bytes())}));
+    // With a helper, docker keeps an empty entry: the server is logged in to,
+    // the secret is the helper's.
+    let entry = match helper {
+        Some(_) => json!({}),
+        None => {
+            let raw = format!("{}:{}", auth.username, auth.password);
+            json!({"auth": encode_base64(raw.as_bytes())})
+        }
+    };
+    auths.insert(key, entry);
     write_config(&cfg)
 }
 
@@ -206,9 +214,9 @@ pub fn store(server: &str, auth: &RegistryAuth) -> Result<()> {
 pub fn erase(server: &str) -> Result<bool> {
     let mut cfg = read_config()?;
     let key = key_of(server);
-    if let Some(h) = helper_for(&cfg, &key) {
-        run_helper(&h, "erase", &key)?;
-        return Ok(true);
+    let helper = helper_for(&cfg, &key);
+    if let Some(h) = &helper {
+        run_helper(h, "erase", &key)?;
     }
     let removed = cfg
         .get_mut("auths")
@@ -217,7 +225,7 @@ pub fn erase(server: &str) -> Result<bool> {
     if removed {
         write_config(&cfg)?;
     }
-    Ok(removed)
+    Ok(removed || helper.is_some())
 }
 
 fn encode_base64(data: &[u8]) -> String {

@@ -451,3 +451,88 @@ fn system_df_counts_a_layer_two_pulled_images_share_once() -> Result<()> {
     );
     Ok(())
 }
+
+/// A credential helper as docker's protocol has it (`store` reads
+/// {ServerURL,Username,Secret}, `get` and `erase` read the server), keeping one
+/// entry in a file beside it and logging each call.
+const CRED_HELPER: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "$1" >> "$dir/calls"
+case "$1" in
+store) cat > "$dir/secret.json" ;;
+get) read -r server
+     if [ -f "$dir/secret.json" ] && grep -q "\"ServerURL\":\"$server\"" "$dir/secret.json"; then
+       cat "$dir/secret.json"
+     else
+       echo "credentials not found in native keychain"; exit 1
+     fi ;;
+erase) rm -f "$dir/secret.json" ;;
+*) exit 1 ;;
+esac
+"#;
+
+#[test]
+fn credentials_go_through_docker_credential_helpers() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let htpasswd = registry::write_htpasswd(&dir.path().join("htpasswd"), "carol", "pw-42")?;
+    let reg = LocalRegistry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+        htpasswd.display()
+    ))?;
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin)?;
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(&helper, CRED_HELPER)?;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755))?;
+    let cfg_dir = dir.path().join("docker");
+    std::fs::create_dir(&cfg_dir)?;
+    // credHelpers for this registry wins over credsStore (which names no helper).
+    std::fs::write(
+        cfg_dir.join("config.json"),
+        serde_json::json!({"credsStore": "absent", "credHelpers": {reg.host(): "berthtest"}})
+            .to_string(),
+    )?;
+    let e = Engine::start()?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_cfg = |args: &[&str]| {
+        let mut c = e.command(args);
+        c.env("DOCKER_CONFIG", &cfg_dir).env("PATH", &path);
+        e.run(c, std::time::Duration::from_secs(60))
+    };
+    with_cfg(&["login", "-u", "carol", "-p", "pw-42", &reg.host()])?.check()?;
+    let secret: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bin.join("secret.json"))?)?;
+    ensure!(
+        secret["Username"] == "carol"
+            && secret["Secret"] == "pw-42"
+            && secret["ServerURL"] == reg.host(),
+        "the helper stored {secret}"
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json"))?)?;
+    ensure!(
+        cfg["auths"][reg.host()] == serde_json::json!({}),
+        "config.json holds a secret beside the helper: {cfg}"
+    );
+    let r = format!("{}/carol/bb:1", reg.host());
+    e.ok(&["tag", "busybox", &r])?;
+    with_cfg(&["push", &r])?.check()?;
+    let calls = std::fs::read_to_string(bin.join("calls"))?;
+    ensure!(
+        calls.lines().any(|l| l == "get"),
+        "push did not ask the helper: {calls}"
+    );
+    with_cfg(&["logout", &reg.host()])?.check()?;
+    ensure!(
+        !bin.join("secret.json").exists(),
+        "logout left the helper's secret"
+    );
+    let o = with_cfg(&["push", &format!("{}/carol/bb:1", reg.host())])?;
+    ensure!(!o.success(), "a push after logout succeeded");
+    Ok(())
+}
