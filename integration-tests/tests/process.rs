@@ -127,6 +127,37 @@ conformance! {
         ensure!(host.trim() != "1234", "sysctl leaked to the host");
     }
 
+    /// A sysctl outside the container's own namespaces would change the host:
+    /// create refuses it, leaves nothing, and the host's value stays.
+    fn sysctl_outside_own_namespaces_refused(rt) {
+        let d = Driver::new(rt)?;
+        let cases = [
+            ("network", "net.core.somaxconn", "4321"),
+            ("ipc", "kernel.shmmni", "1234"),
+            ("uts", "kernel.domainname", "berth-leak"),
+        ];
+        for (ns, key, value) in cases {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            let before = std::fs::read_to_string(&path)?;
+            let mut b = Bundle::new(rt, "sysleak", &["/checker"])?;
+            b.drop_namespace(ns);
+            if ns == "uts" {
+                // The hostname field needs a UTS namespace of its own too.
+                b.set("/hostname", json!(""));
+            }
+            b.set("/linux/sysctl", json!({key: value}));
+            b.write()?;
+            let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+            let left = d.exec(&["state", b.id()])?;
+            let _ = d.exec(&["delete", "--force", b.id()]);
+            ensure!(!o.success(), "create with {key} in the host's {ns} namespace succeeded");
+            ensure!(o.stderr.contains(key), "the error does not name {key}: {}", o.stderr.trim());
+            ensure!(!left.success(), "{key}: state left behind");
+            let after = std::fs::read_to_string(&path)?;
+            ensure!(before == after, "{key} changed on the host: {before:?} -> {after:?}");
+        }
+    }
+
     /// seccomp ERRNO with the default errno, with errnoRet, and with an
     /// argument filter; the filter is in mode 2.
     fn seccomp_errno_and_args(rt) {

@@ -106,7 +106,94 @@ pub fn validate(spec: &Spec, config: &Path) -> Result<(), Error> {
     if spec.root().is_none() {
         return Err(bad("root is required"));
     }
+    check_sysctls(spec).map_err(|r| bad(&r))?;
     Ok(())
+}
+
+/// IPC sysctls: namespaced only by a new IPC namespace.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// `linux.sysctl` may only write what the container's own namespaces hold: a
+/// key outside them would change the host (runc refuses the same keys, with the
+/// same rules). Checked before anything is created.
+fn check_sysctls(spec: &Spec) -> Result<(), String> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let Some(map) = linux.sysctl() else {
+        return Ok(());
+    };
+    let ns = linux.namespaces().clone().unwrap_or_default();
+    let find = |t: T| ns.iter().find(|n| n.typ() == t);
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        if IPC_SYSCTLS.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+            if find(T::Ipc).is_none() {
+                return Err(format!(
+                    "linux.sysctl {key:?} is not allowed in the host's IPC namespace (add an ipc namespace)"
+                ));
+            }
+            continue;
+        }
+        if key.starts_with("net.") {
+            match find(T::Network) {
+                None => {
+                    return Err(format!(
+                        "linux.sysctl {key:?} is not allowed in the host's network namespace (add a network namespace)"
+                    ))
+                }
+                Some(n) => {
+                    if let Some(path) = n.path() {
+                        if is_host_netns(path) {
+                            return Err(format!(
+                                "linux.sysctl {key:?} is not allowed: the network namespace {} is the host's",
+                                path.display()
+                            ));
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        if find(T::Uts).is_some() {
+            match key.as_str() {
+                "kernel.domainname" => continue,
+                "kernel.hostname" => {
+                    return Err(format!(
+                        "linux.sysctl {key:?} is not allowed: it conflicts with the hostname field"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        return Err(format!(
+            "linux.sysctl {key:?} is not in a namespace of the container's own: it would change the host"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `path` is the network namespace this runtime runs in.
+fn is_host_netns(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata("/proc/self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// `root.path`, relative to the bundle or absolute, canonicalized.
@@ -125,6 +212,47 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec_with(ns: &str, sysctl: &str) -> Spec {
+        let json = format!(
+            r#"{{"ociVersion": "1.0.2", "root": {{"path": "rootfs"}},
+               "linux": {{"namespaces": [{ns}], "sysctl": {sysctl}}}}}"#
+        );
+        serde_json::from_str(&json).expect("test spec parses")
+    }
+
+    #[test]
+    fn sysctls_outside_the_containers_namespaces_are_refused() {
+        let ok = [
+            (r#"{"type": "network"}"#, r#"{"net.core.somaxconn": "1"}"#),
+            (r#"{"type": "ipc"}"#, r#"{"kernel.shmmax": "1"}"#),
+            (r#"{"type": "ipc"}"#, r#"{"fs.mqueue.msg_max": "1"}"#),
+            (r#"{"type": "uts"}"#, r#"{"kernel.domainname": "x"}"#),
+        ];
+        for (ns, sysctl) in ok {
+            assert!(
+                check_sysctls(&spec_with(ns, sysctl)).is_ok(),
+                "{ns} {sysctl}"
+            );
+        }
+        let refused = [
+            (r#"{"type": "ipc"}"#, r#"{"net.core.somaxconn": "1"}"#),
+            (r#"{"type": "network"}"#, r#"{"kernel.shmmax": "1"}"#),
+            (r#"{"type": "network"}"#, r#"{"kernel.domainname": "x"}"#),
+            (r#"{"type": "uts"}"#, r#"{"kernel.hostname": "x"}"#),
+            (r#"{"type": "uts"}"#, r#"{"vm.swappiness": "1"}"#),
+            (
+                r#"{"type": "network", "path": "/proc/self/ns/net"}"#,
+                r#"{"net.core.somaxconn": "1"}"#,
+            ),
+        ];
+        for (ns, sysctl) in refused {
+            assert!(
+                check_sysctls(&spec_with(ns, sysctl)).is_err(),
+                "{ns} {sysctl}"
+            );
+        }
+    }
 
     #[test]
     fn unknown_capability_names_are_dropped_not_fatal() {
