@@ -127,6 +127,23 @@ conformance! {
         ensure!(host.trim() != "1234", "sysctl leaked to the host");
     }
 
+    /// Without HOME in process.env, HOME is the user's home from the container's
+    /// /etc/passwd, or `/` for a uid it does not list; a given HOME stays.
+    fn home_from_passwd(rt) {
+        let d = Driver::new(rt)?;
+        d.assert_functional(&Bundle::new(rt, "ok", &["/checker"])?)?;
+        for (uid, env, want) in [(0, vec!["PATH=/bin"], "/root"), (4242, vec!["PATH=/bin"], "/"),
+            (0, vec!["PATH=/bin", "HOME=/given"], "/given")] {
+            let mut b = Bundle::new(rt, "home", &["/bin/sh", "-c", "echo HOME=$HOME"])?;
+            b.set("/process/env", json!(env));
+            b.set("/process/user", json!({"uid": uid, "gid": 0}));
+            b.write()?;
+            let o = d.exec(&["run", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+            let _ = d.exec(&["delete", "--force", b.id()]);
+            ensure!(o.stdout.trim() == format!("HOME={want}"), "uid {uid}, env {env:?}: {:?} {}", o.stdout, o.stderr);
+        }
+    }
+
     /// A sysctl outside the container's own namespaces would change the host:
     /// create refuses it, leaves nothing, and the host's value stays.
     fn sysctl_outside_own_namespaces_refused(rt) {

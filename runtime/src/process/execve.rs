@@ -83,6 +83,30 @@ fn cstring(s: &str) -> Result<CString, InitError> {
     CString::new(s).map_err(|_| InitError::Nul(s.to_string()))
 }
 
+/// The container's `/etc/passwd` (after pivot_root), at most 4 MiB of it; empty
+/// if there is none.
+fn read_passwd() -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    if let Ok(f) = std::fs::File::open("/etc/passwd") {
+        let _ = f.take(4 << 20).read_to_string(&mut s);
+    }
+    s
+}
+
+/// The home directory `passwd` gives `uid`, or `/`.
+fn home_of(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+                .then(|| f[5].to_string())
+        })
+        .unwrap_or_else(|| "/".to_string())
+}
+
 /// Everything up to (not including) the wait for `start` and the exec.
 pub fn prepare<'a>(
     process: &Process,
@@ -102,7 +126,13 @@ fn prepare_with<'a>(
     if args.is_empty() {
         return Err(InitError::NoArgs);
     }
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // As runc and docker: the user's home from the container's /etc/passwd,
+        // `/` for a uid it does not list. Read before any filter is loaded.
+        let passwd = read_passwd();
+        env.push(format!("HOME={}", home_of(&passwd, process.user().uid())));
+    }
     if let Some(limits) = process.rlimits() {
         sys.rlimits(limits)?;
     }
@@ -319,6 +349,16 @@ pub(super) fn set_fd_inheritance(preserve_fds: u32) {
 mod tests {
     use super::super::sys::fake::FakeProcessSys;
     use super::*;
+
+    #[test]
+    fn home_comes_from_passwd_or_is_root_dir() {
+        let passwd = "# comment\nroot:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nodd:x:7:7\n";
+        assert_eq!(home_of(passwd, 0), "/root");
+        assert_eq!(home_of(passwd, 1000), "/home/app");
+        assert_eq!(home_of(passwd, 7), "/");
+        assert_eq!(home_of(passwd, 4242), "/");
+        assert_eq!(home_of("", 0), "/");
+    }
 
     fn process(nnp: bool) -> Process {
         serde_json::from_value(serde_json::json!({
