@@ -218,14 +218,7 @@ impl Engine {
     /// The berthd command line for this engine's dirs.
     pub fn berthd_command(&self) -> Command {
         let mut cmd = match &self.netns {
-            // nsenter execs berthd: the child's pid stays berthd's.
-            Some(ns) => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net={}", ns.display()))
-                    .arg("--")
-                    .arg(&self.berthd_bin);
-                c
-            }
+            Some(ns) => crate::netns::command_in(ns, &self.berthd_bin),
             None => Command::new(&self.berthd_bin),
         };
         cmd.arg("--root")

@@ -5,7 +5,7 @@
 //! namespace answers, so a client that wrongly falls back to docker.io finds no
 //! route instead of the internet. Drop deletes the namespace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -54,38 +54,52 @@ impl NetNs {
         PathBuf::from("/run/netns").join(&self.name)
     }
 
-    /// `program` to be run inside the namespace: `nsenter --net=PATH program`.
-    /// nsenter execs it (no fork for a network namespace): the child's pid is
-    /// the program's.
+    /// `program` to be run inside the namespace: see [`command_in`].
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.path().display()))
-            .arg("--")
-            .arg(program);
-        c
+        command_in(&self.path(), program)
     }
 
-    /// Runs `f` on a thread of its own that has joined the namespace (a
-    /// network namespace is per thread), e.g. to bind a listener there or
-    /// dial into it. Sockets keep their namespace after the thread ends.
+    /// Runs `f` inside the namespace: see [`run_in`].
     pub fn enter<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, SupportError> {
-        let path = self.path();
-        let file = std::fs::File::open(&path).map_err(io(&path))?;
-        std::thread::spawn(move || {
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| io(&path)(std::io::Error::from(e)))?;
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| SupportError::Command {
-            command: format!("thread in netns {}", self.name),
-            status: "panicked".into(),
-            stderr: String::new(),
-        })?
+        run_in(&self.path(), f)
     }
+}
+
+/// `program` to be run in the namespace at `path`: `nsenter --net=PATH
+/// program`. nsenter execs it (no fork for a network namespace): the child's
+/// pid is the program's.
+pub fn command_in(path: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net={}", path.display()))
+        .arg("--")
+        .arg(program);
+    c
+}
+
+/// Runs `f` on a thread of its own that has joined the namespace at `path` (a
+/// network namespace is per thread), e.g. to bind a listener there or dial
+/// into it. Sockets keep their namespace after the thread ends.
+pub fn run_in<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SupportError> {
+    let path = path.to_path_buf();
+    let file = std::fs::File::open(&path).map_err(io(&path))?;
+    let name = path.display().to_string();
+    std::thread::spawn(move || {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| io(&path)(std::io::Error::from(e)))?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| SupportError::Command {
+        command: format!("thread in netns {name}"),
+        status: "panicked".into(),
+        stderr: String::new(),
+    })?
 }
 
 impl Drop for NetNs {

@@ -63,6 +63,20 @@ impl LocalRegistry {
         })
     }
 
+    /// Starts a registry with htpasswd basic auth and one user (the file goes
+    /// in `dir`).
+    pub fn start_htpasswd(
+        dir: &Path,
+        user: &str,
+        password: &str,
+    ) -> Result<LocalRegistry, SupportError> {
+        let htpasswd = write_htpasswd(&dir.join("htpasswd"), user, password)?;
+        LocalRegistry::start_with(&format!(
+            "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+            htpasswd.display()
+        ))
+    }
+
     /// Starts a registry as `opts` say.
     pub fn start_opts(opts: Options<'_>) -> Result<LocalRegistry, SupportError> {
         if !available() {
@@ -166,15 +180,7 @@ impl LocalRegistry {
         let addr = (self.ip, self.port);
         match &self.netns {
             None => Some(f(addr)),
-            Some(path) => {
-                let file = std::fs::File::open(path).ok()?;
-                std::thread::spawn(move || {
-                    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
-                    Some(f(addr))
-                })
-                .join()
-                .ok()?
-            }
+            Some(path) => crate::netns::run_in(path, move || f(addr)).ok(),
         }
     }
 

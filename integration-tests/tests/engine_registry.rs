@@ -8,7 +8,7 @@
 use anyhow::{ensure, Context, Result};
 use berth_integration_tests::dockerd::Dockerd;
 use berth_integration_tests::engine::Engine;
-use berth_integration_tests::registry::{self, LocalRegistry};
+use berth_integration_tests::registry::LocalRegistry;
 use berth_integration_tests::requirements;
 use sha2::Digest as _;
 
@@ -152,11 +152,7 @@ fn pulls_what_skopeo_pushed_and_refuses_bad_references() -> Result<()> {
 #[test]
 fn login_with_htpasswd_stores_only_accepted_credentials() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let htpasswd = registry::write_htpasswd(&dir.path().join("htpasswd"), "alice", "s3cret")?;
-    let reg = LocalRegistry::start_with(&format!(
-        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-        htpasswd.display()
-    ))?;
+    let reg = LocalRegistry::start_htpasswd(dir.path(), "alice", "s3cret")?;
     let e = Engine::start()?;
     let cfg_dir = dir.path().join("docker");
     let with_cfg = |args: &[&str]| {
@@ -475,11 +471,7 @@ esac
 fn credentials_go_through_docker_credential_helpers() -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir()?;
-    let htpasswd = registry::write_htpasswd(&dir.path().join("htpasswd"), "carol", "pw-42")?;
-    let reg = LocalRegistry::start_with(&format!(
-        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-        htpasswd.display()
-    ))?;
+    let reg = LocalRegistry::start_htpasswd(dir.path(), "carol", "pw-42")?;
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin)?;
     let helper = bin.join("docker-credential-berthtest");

@@ -2,9 +2,11 @@
 //! and each image's size splits into what it shares and what is its own
 //! (docker's SHARED SIZE and UNIQUE SIZE).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use super::record::ImageRecord;
 use super::{Image, ImageFilters, ImageService, Result};
+use crate::content::Digest;
 
 /// One image's share of the disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,55 +34,53 @@ pub struct ImagesUsage {
 impl ImageService {
     /// Usage of every image; `in_use` holds the image ID of each container.
     pub fn usage(&self, in_use: &[String]) -> Result<ImagesUsage> {
-        let records = self.records()?;
+        let records: HashMap<Digest, ImageRecord> = self
+            .records()?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         // A layer is its chain ID: the same diff on another parent is another
         // snapshot on disk.
-        let mut holders: HashMap<&str, u64> = HashMap::new();
-        for rec in &records {
-            for c in &rec.chain {
-                *holders.entry(c.as_str()).or_default() += 1;
+        let mut holders: HashMap<&Digest, u64> = HashMap::new();
+        let mut sizes: HashMap<&Digest, u64> = HashMap::new();
+        for rec in records.values() {
+            for (c, l) in rec.chain.iter().zip(&rec.layers) {
+                *holders.entry(c).or_default() += 1;
+                sizes.insert(c, l.size);
             }
         }
-        let mut sizes: HashMap<&str, u64> = HashMap::new();
-        let mut used_layers: HashMap<&str, ()> = HashMap::new();
+        let mut used_layers: HashSet<&Digest> = HashSet::new();
         let mut out = ImagesUsage::default();
-        let listed = self.list(&ImageFilters::default())?;
-        for rec in &records {
+        // `list` gives the order (newest first, as `images` shows them).
+        for image in self.list(&ImageFilters::default())? {
+            let Some(rec) = records.get(&image.id) else {
+                continue;
+            };
             let containers = in_use.iter().filter(|u| *u == rec.id.as_str()).count() as u64;
             let (mut shared, mut unique) = (0, 0);
             for (c, l) in rec.chain.iter().zip(&rec.layers) {
-                sizes.insert(c.as_str(), l.size);
                 if containers > 0 {
-                    used_layers.insert(c.as_str(), ());
+                    used_layers.insert(c);
                 }
-                if holders.get(c.as_str()).copied().unwrap_or(0) > 1 {
+                if holders.get(c).copied().unwrap_or(0) > 1 {
                     shared += l.size;
                 } else {
                     unique += l.size;
                 }
             }
-            if let Some(image) = listed.iter().find(|i| i.id == rec.id) {
-                out.images.push(ImageUsage {
-                    image: image.clone(),
-                    shared_size: shared,
-                    unique_size: unique,
-                    containers,
-                });
-            }
+            out.images.push(ImageUsage {
+                image,
+                shared_size: shared,
+                unique_size: unique,
+                containers,
+            });
         }
         out.layers_size = sizes.values().sum();
         out.reclaimable = sizes
             .iter()
-            .filter(|(c, _)| !used_layers.contains_key(*c))
+            .filter(|(c, _)| !used_layers.contains(*c))
             .map(|(_, s)| s)
             .sum();
-        // Newest first, as `images` lists them.
-        out.images.sort_by_key(|u| {
-            listed
-                .iter()
-                .position(|i| i.id == u.image.id)
-                .unwrap_or(usize::MAX)
-        });
         Ok(out)
     }
 }
