@@ -254,6 +254,12 @@ fn pull_cut_by_killing_berthd_resumes_with_only_the_rest() -> Result<()> {
         have > 0 && kept > 0 && kept < size,
         "the kill did not land mid-layer: {kept} of {size} bytes in the ingest (seen {have})"
     );
+    // The registry logs a GET when it ends: the cut one shows up only once the
+    // registry has seen the connection close, which may be after the kill.
+    let t = std::time::Instant::now();
+    while blob_gets(&reg, &digest).is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let gets_before = blob_gets(&reg, &digest);
     f.spawn_berthd()?;
     let out = f.ok(&["pull", &r])?;
