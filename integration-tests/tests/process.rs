@@ -6,7 +6,7 @@
 use anyhow::ensure;
 use berth_integration_tests::console::{read_pty, ConsoleSocket};
 use berth_integration_tests::report::cap_mask;
-use berth_integration_tests::{conformance, Bundle, Driver};
+use berth_integration_tests::{conformance, Bundle, Driver, Runtime};
 use serde_json::json;
 use std::time::Duration;
 
@@ -221,6 +221,71 @@ conformance! {
         for (call, want) in [("getpriority=1500", 71), ("getpriority=85", 72), ("getpriority=10", 3),
             ("getpriority=0", 0), ("umask=18", 0), ("umask=63", 73)] {
             ensure!(r.at(&format!("/syscalls/{call}/errno")) == want, "{call}: {} (wanted errno {want})", r.at(&format!("/syscalls/{call}")));
+        }
+    }
+
+    /// A default-deny profile written before faccessat2 (Linux 5.8, number 439),
+    /// as docker's of 2020 and runtime-tools' generator: create and run work
+    /// (the runtime looks the program up before the filter), calls newer than
+    /// the profile get ENOSYS so libc falls back, an old call it leaves out
+    /// stays EPERM. With and without noNewPrivileges (the filter goes on at
+    /// different points of the init).
+    fn seccomp_old_profile_newer_calls_enosys(rt) {
+        let d = Driver::new(rt)?;
+        let allowed: Vec<&str> = (0..439)
+            .filter_map(syscall_numbers::x86_64::sys_call_name)
+            .filter(|n| *n != "keyctl")
+            .collect();
+        for nnp in [true, false] {
+            let mut b = Bundle::new(rt, "secold", &["/checker", "--syscall", "faccessat2",
+                "--syscall", "unassigned", "--syscall", "keyctl"])?;
+            b.set("/process/noNewPrivileges", json!(nnp));
+            b.set("/linux/seccomp", json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+            }));
+            let r = d.run_checker(&b)?;
+            ensure!(r.str("/seccomp") == "2", "nnp {nnp}: Seccomp mode {}", r.str("/seccomp"));
+            ensure!(r.at("/syscalls/faccessat2/errno") == 38, "nnp {nnp}: faccessat2 {}", r.at("/syscalls/faccessat2"));
+            ensure!(r.at("/syscalls/unassigned/errno") == 38, "nnp {nnp}: nr 1000 {}", r.at("/syscalls/unassigned"));
+            ensure!(r.at("/syscalls/keyctl/errno") == 1, "nnp {nnp}: keyctl {}", r.at("/syscalls/keyctl"));
+        }
+    }
+
+    /// A profile that lists SCMP_ARCH_X86 filters i386 calls by i386 numbers:
+    /// getppid is 110 on x86_64 and 64 on i386, and both meet its rule.
+    fn seccomp_i386_by_its_own_numbers(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "sec386", &["/checker", "--syscall", "getppid",
+            "--syscall", "i386_getppid", "--syscall", "getpriority"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]
+        }));
+        let r = d.run_checker(&b)?;
+        ensure!(r.at("/syscalls/getppid/errno") == 77, "getppid {}", r.at("/syscalls/getppid"));
+        ensure!(r.at("/syscalls/i386_getppid/errno") == 77, "i386 getppid {}", r.at("/syscalls/i386_getppid"));
+        ensure!(r.at("/syscalls/getpriority/errno") == 0, "getpriority {}", r.at("/syscalls/getpriority"));
+    }
+
+    /// A profile that denies execve: the container never runs its program, and
+    /// berth says that the profile is why, not that the file is not executable.
+    fn seccomp_denied_execve_named(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "secexec", &["/checker"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        b.write()?;
+        let o = d.exec(&["run", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(!o.success(), "run under a profile denying execve succeeded: {}", o.stdout);
+        ensure!(!o.stdout.contains("\"seccomp\""), "the checker ran: {}", o.stdout);
+        if rt == Runtime::Berth {
+            ensure!(o.stderr.contains("seccomp profile denies execve"), "{}", o.stderr.trim());
         }
     }
 

@@ -442,6 +442,31 @@ fn try_syscall(spec: &str) -> Value {
             // KEYCTL_GET_KEYRING_ID of the session keyring: allowed to root
             // with any capability set, denied by docker's default profile.
             "keyctl" => libc::syscall(libc::SYS_keyctl, 0, -3 as libc::c_long, 0),
+            // The lookup call glibc makes first (AT_EACCESS needs it); newer than
+            // the profiles written before Linux 5.8.
+            "faccessat2" => {
+                let root = CString::new("/").unwrap_or_default();
+                libc::syscall(
+                    libc::SYS_faccessat2,
+                    libc::AT_FDCWD,
+                    root.as_ptr(),
+                    libc::X_OK,
+                    0,
+                )
+            }
+            // getppid through the i386 ABI (int 0x80, number 64 there): a filter
+            // must judge it by i386 numbers, as a 32-bit program would meet it.
+            "i386_getppid" => {
+                let ret: libc::c_long;
+                std::arch::asm!("int 0x80", inlateout("rax") 64 as libc::c_long => ret,
+                    out("r8") _, out("r9") _, out("r10") _, out("r11") _, options(nostack));
+                if ret < 0 {
+                    *libc::__errno_location() = -ret as libc::c_int;
+                    -1
+                } else {
+                    ret
+                }
+            }
             // A number no kernel has given a syscall yet: what a filter does
             // with a syscall newer than its profile.
             "unassigned" => libc::syscall(1000),

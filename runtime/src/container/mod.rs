@@ -211,15 +211,22 @@ pub(crate) fn run_hooks_warning(
     }
 }
 
-/// Compile `linux.seccomp`; the syscall names this architecture lacks are skipped
-/// (as runc) and logged at level warning.
+/// Compile `linux.seccomp`. Names of other architectures are skipped quietly (a debug
+/// line), as libseccomp does: podman's and docker's profiles list dozens, and a
+/// warning per name would reach conmon's container output. Names no architecture
+/// knows are skipped with a warning.
 pub(crate) fn compile_seccomp(
     s: &oci_spec::runtime::LinuxSeccomp,
 ) -> Result<crate::seccomp::Filter, Error> {
     let filter = crate::seccomp::compile(s)?;
-    for name in filter.skipped() {
+    for name in filter.foreign() {
+        crate::logging::debug(&format!(
+            "linux.seccomp.syscalls: {name:?} exists only on architectures the filter does not cover; skipped"
+        ));
+    }
+    for name in filter.unknown() {
         crate::logging::warn(&format!(
-            "linux.seccomp.syscalls: {name:?} is not a syscall on this architecture; skipped"
+            "linux.seccomp.syscalls: {name:?} is not a syscall of any architecture; skipped"
         ));
     }
     Ok(filter)

@@ -60,6 +60,10 @@ pub enum InitError {
     NotFound(String),
     #[error("exec: {0:?}: permission denied")]
     NotExecutable(String),
+    #[error(
+        "exec {0:?}: the seccomp profile denies execve (EPERM): allow execve in linux.seccomp"
+    )]
+    ExecDenied(String),
     #[error("exec {path:?}: {source}")]
     Exec { path: String, source: nix::Error },
     #[error("{0}: contains a NUL byte")]
@@ -74,6 +78,8 @@ pub struct Ready<'a> {
     argv: Vec<CString>,
     envp: Vec<CString>,
     late_seccomp: Option<&'a seccomp::Filter>,
+    /// A seccomp filter is (or will be, at exec) in place.
+    filtered: bool,
     /// What `capabilities` skipped, for the runtime's log (the child cannot write it:
     /// the log path may not resolve after pivot_root).
     pub warnings: Vec<String>,
@@ -139,6 +145,27 @@ fn prepare_with<'a>(
     if let Some(io) = process.io_priority() {
         sys.io_priority(io)?;
     }
+    // Everything that looks at the filesystem happens before a filter is loaded:
+    // a profile older than the calls libc uses for it (faccessat2, close_range)
+    // would deny them, and runc does its lookups first too. Without
+    // noNewPrivileges the filter must go on while CAP_SYS_ADMIN is still held, so
+    // only the identity switch (setgroups, setresuid, capset, prctl) follows it.
+    let path = sys.lookup(&args[0], &env)?;
+    let cwd = process.cwd();
+    // As runc: the cwd is entered as root first; one that only the container's
+    // user may enter is tried again after the switch.
+    let mut cwd_after_switch = false;
+    if !cwd.as_os_str().is_empty() {
+        match sys.chdir(cwd) {
+            Ok(()) => {}
+            Err(InitError::Cwd {
+                source: nix::Error::EACCES | nix::Error::EPERM,
+                ..
+            }) => cwd_after_switch = true,
+            Err(e) => return Err(e),
+        }
+    }
+    sys.fd_inheritance(preserve_fds);
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut late_seccomp = None;
     if let Some(f) = filter {
@@ -153,20 +180,18 @@ fn prepare_with<'a>(
         Some(caps) => sys.capabilities(caps)?,
         None => Vec::new(),
     };
+    if cwd_after_switch {
+        sys.chdir(cwd)?;
+    }
     if nnp {
         sys.no_new_privs()?;
     }
-    let cwd = process.cwd();
-    if !cwd.as_os_str().is_empty() {
-        sys.chdir(cwd)?;
-    }
-    let path = lookup(&args[0], &env)?;
-    sys.fd_inheritance(preserve_fds);
     Ok(Ready {
         path: cstring(&path)?,
         argv: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         envp: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
         late_seccomp,
+        filtered: filter.is_some(),
         warnings,
     })
 }
@@ -181,6 +206,11 @@ impl Ready<'_> {
             }
         }
         match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
+            // A file the process may not run is EACCES; EPERM from execve is what
+            // a profile's default errno looks like when it leaves execve out.
+            Err(nix::Error::EPERM) if self.filtered => {
+                InitError::ExecDenied(self.path.to_string_lossy().into_owned())
+            }
             Err(source) => InitError::Exec {
                 path: self.path.to_string_lossy().into_owned(),
                 source,
@@ -388,11 +418,12 @@ mod tests {
             sys.calls(),
             [
                 "rlimits 1",
+                "lookup /bin/sh",
+                "chdir /work",
+                "fd_inheritance 2",
                 "seccomp",
                 "user 1000",
                 "capabilities",
-                "chdir /work",
-                "fd_inheritance 2"
             ]
         );
         assert!(ready.late_seccomp.is_none());
@@ -410,11 +441,12 @@ mod tests {
             sys.calls(),
             [
                 "rlimits 1",
+                "lookup /bin/sh",
+                "chdir /work",
+                "fd_inheritance 0",
                 "user 1000",
                 "capabilities",
                 "no_new_privs",
-                "chdir /work",
-                "fd_inheritance 0"
             ]
         );
         assert!(ready.late_seccomp.is_some());
@@ -440,7 +472,40 @@ mod tests {
             ),
             "{err}"
         );
-        assert_eq!(sys.calls(), ["rlimits 1", "user 1000", "capabilities"]);
+        assert_eq!(
+            sys.calls(),
+            [
+                "rlimits 1",
+                "lookup /bin/sh",
+                "chdir /work",
+                "fd_inheritance 0",
+                "user 1000",
+                "capabilities"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cwd_root_may_not_enter_is_entered_after_the_user_switch() {
+        let sys = FakeProcessSys {
+            fail: Some("chdir"),
+            ..Default::default()
+        };
+        let f = filter();
+        prepare_with(&sys, &process(false), Some(&f), 0).expect("prepare");
+        assert_eq!(
+            sys.calls(),
+            [
+                "rlimits 1",
+                "lookup /bin/sh",
+                "chdir /work",
+                "fd_inheritance 0",
+                "seccomp",
+                "user 1000",
+                "capabilities",
+                "chdir /work",
+            ]
+        );
     }
 
     #[test]

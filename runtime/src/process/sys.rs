@@ -1,6 +1,6 @@
 //! The seam for the side effects of the last steps before `execve`
 //! ([`super::execve::prepare`]): rlimits, I/O priority, seccomp, user, capabilities,
-//! no_new_privs, cwd and fd inheritance. [`LinuxProcessSys`] makes the real calls; the
+//! no_new_privs, cwd, the program's lookup and fd inheritance. [`LinuxProcessSys`] makes the real calls; the
 //! tests use a recording fake, so the order the runtime spec and the kernel impose
 //! (seccomp before the user switch unless no_new_privileges, capabilities after the
 //! user, ...) is checked without root and without changing the test process.
@@ -18,6 +18,8 @@ pub(crate) trait ProcessSys {
     fn capabilities(&self, caps: &LinuxCapabilities) -> Result<Vec<String>, InitError>;
     fn no_new_privs(&self) -> Result<(), InitError>;
     fn chdir(&self, dir: &Path) -> Result<(), InitError>;
+    /// The program `arg0` names, resolved with the container's `PATH`.
+    fn lookup(&self, arg0: &str, env: &[String]) -> Result<String, InitError>;
     /// fds 3..3+`preserve` stay open across exec, every other one above 2 closes.
     fn fd_inheritance(&self, preserve: u32);
 }
@@ -58,6 +60,10 @@ impl ProcessSys for LinuxProcessSys {
             path: dir.to_path_buf(),
             source,
         })
+    }
+
+    fn lookup(&self, arg0: &str, env: &[String]) -> Result<String, InitError> {
+        super::execve::lookup(arg0, env)
     }
 
     fn fd_inheritance(&self, preserve: u32) {
@@ -122,7 +128,18 @@ pub(crate) mod fake {
             self.record("no_new_privs", String::new())
         }
         fn chdir(&self, dir: &Path) -> Result<(), InitError> {
+            // Fails once when asked to: a cwd only the container's user may enter.
+            let failed_before = self.calls().iter().any(|c| c.starts_with("chdir"));
             self.record("chdir", dir.display().to_string())
+                .map_err(|_| InitError::Cwd {
+                    path: dir.to_path_buf(),
+                    source: nix::Error::EACCES,
+                })
+                .or_else(|e| if failed_before { Ok(()) } else { Err(e) })
+        }
+        fn lookup(&self, arg0: &str, _: &[String]) -> Result<String, InitError> {
+            self.record("lookup", arg0.to_string())?;
+            Ok(arg0.to_string())
         }
         fn fd_inheritance(&self, preserve: u32) {
             let _ = self.record("fd_inheritance", preserve.to_string());

@@ -22,16 +22,18 @@
 //! profile gives every syscall entry its own action and errno. Layout:
 //!
 //! ```text
-//! arch != AUDIT_ARCH_X86_64 or nr has the x32 bit  -> foreign action (see below)
-//! for each syscall number (ascending):
-//!   nr == N ? [rule 1 conditions -> RET action 1] [rule 2 ...] RET default : next N
-//! RET default
+//! arch == AUDIT_ARCH_X86_64 -> x86_64 part;  arch == AUDIT_ARCH_I386 -> i386 part
+//! any other arch -> RET other-ABI action (see below)
+//! x86_64 part: nr has the x32 bit ? (x32 part | RET other-ABI action) : rules
+//! rules of an ABI: nr > newest the profile names ? RET ENOSYS (denying default only)
+//!   for each syscall number (ascending):
+//!     nr == N ? [rule 1 conditions -> RET action 1] [rule 2 ...] RET default : next N
+//!   RET default
 //! ```
 //!
 //! Semantics, matching runc + libseccomp where the profile shapes docker, podman and
 //! containerd produce are concerned:
-//! - Names unknown on x86_64 (`_llseek`, `arm_fadvise64_64`, typos) are skipped, as
-//!   runc does; [`Filter::skipped`] lists them for a debug log.
+//! - Names the covered ABIs lack (`arm_fadvise64_64`, typos) are skipped, as runc does.
 //! - Entries whose action (and errno) equal the default are dropped (libseccomp rejects
 //!   them; runc skips them).
 //! - Entries for one syscall are ORed in spec order; the first matching entry wins.
@@ -39,14 +41,17 @@
 //!   argument index are split into one rule each (ORed), as runc does for e.g. the
 //!   `personality` values of docker's profile. All comparisons are 64-bit.
 //! - `SCMP_CMP_MASKED_EQ`: `value` is the mask, `valueTwo` the expected masked value.
-//! - `architectures` is accepted and not needed: the native x86_64 table always applies
-//!   (libseccomp adds the native arch too). We have no i386/x32 table, so a syscall made
-//!   through the i386 (`int 0x80`) or x32 ABI gets the *foreign action*: the default
-//!   action when that denies, `ENOSYS` when the default allows (a blocklist profile must
-//!   not be bypassable through another ABI). runc would filter those by their own
-//!   numbers instead; 32-bit binaries in a container are the visible difference.
-//! - A denying default answers syscall numbers above the table's highest (calls newer
-//!   than this build) with `ENOSYS`, as runc does, so libc falls back to older calls.
+//! - `architectures`: x86_64 always (libseccomp adds the native arch too), and
+//!   `SCMP_ARCH_X86` / `SCMP_ARCH_X32` when listed, each filtered by its own numbers
+//!   (`_llseek` resolves on i386 only; x32 has its own `rt_sigaction`). Other arches'
+//!   names are resolved only to tell a foreign name from a typo ([`Filter::foreign`],
+//!   [`Filter::unknown`]). A call through an ABI the profile does not list gets the
+//!   default action when that denies, `ENOSYS` when it allows (a blocklist must not be
+//!   bypassable through another ABI; libseccomp would kill the thread).
+//! - A denying default answers, per ABI, the numbers above the highest the profile
+//!   names (whatever that entry's action) with `ENOSYS`, as runc does: a profile
+//!   written before `faccessat2` or `clone3` existed makes libc fall back to the older
+//!   call instead of failing on EPERM.
 //! - Actions: `SCMP_ACT_KILL` (= kill thread, as in libseccomp), `KILL_THREAD`,
 //!   `KILL_PROCESS`, `TRAP`, `ERRNO` (errnoRet, default `EPERM`), `TRACE` (errnoRet,
 //!   default 1), `LOG`, `ALLOW`. `SCMP_ACT_NOTIFY` needs a seccomp agent
@@ -55,9 +60,11 @@
 //!   seccomp(2) (seccompiler's `apply_filter` takes no flags and always sets
 //!   `no_new_privs`, which is why [`install`] makes the call itself).
 //!   `_WAIT_KILLABLE_RECV` only means something with a notify listener and is dropped.
-mod syscalls_x86_64;
+mod arch;
 
 use std::collections::BTreeMap;
+
+use arch::{Abi, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 
 use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
@@ -97,8 +104,6 @@ const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
 const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
 
-const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// `struct seccomp_data`: `nr` at 0, `arch` at 4.
 const SECCOMP_DATA_NR: u32 = 0;
 const SECCOMP_DATA_ARCH: u32 = 4;
@@ -125,7 +130,8 @@ const _: () =
 pub struct Filter {
     program: BpfProgram,
     flags: u32,
-    skipped: Vec<String>,
+    foreign: Vec<String>,
+    unknown: Vec<String>,
 }
 
 impl Filter {
@@ -139,28 +145,37 @@ impl Filter {
         self.flags
     }
 
-    /// Syscall names of the profile that x86_64 does not have (skipped, like runc).
-    pub fn skipped(&self) -> &[String] {
-        &self.skipped
+    /// Names of the profile that only other architectures have (`_llseek` is i386's,
+    /// `cacheflush` ARM's) when the filter does not cover them: skipped, as libseccomp
+    /// does, worth a debug line at most.
+    pub fn foreign(&self) -> &[String] {
+        &self.foreign
+    }
+
+    /// Names no Linux architecture knows (typos, calls newer than this build):
+    /// skipped, worth a warning.
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
     }
 }
 
 /// The x86_64 number of a syscall name, as libseccomp resolves it.
 pub fn syscall_number(name: &str) -> Option<i64> {
-    let table = syscalls_x86_64::SYSCALLS;
-    table
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .map(|i| table[i].1)
+    Abi::X86_64.number(name).map(i64::from)
 }
 
-/// The highest syscall number the table knows.
-fn max_known_syscall() -> u32 {
-    let max = syscalls_x86_64::SYSCALLS.iter().map(|(_, n)| *n).max();
-    max.unwrap_or(0) as u32
+/// One ABI's part of the program: per syscall number, the rules in spec order
+/// (conditions ANDed, or `None` for the number alone) with their action.
+#[derive(Debug)]
+struct Section {
+    abi: Abi,
+    chains: BTreeMap<u32, Vec<(Option<SeccompRule>, u32)>>,
+    /// The highest number the profile names for this ABI, whatever its action.
+    last: Option<u32>,
 }
 
-/// Compile `linux.seccomp` into a BPF program for x86_64.
+/// Compile `linux.seccomp` into a BPF program for an x86_64 kernel: its native ABI and
+/// the i386 and x32 ABIs the profile's `architectures` list.
 pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     if !cfg!(target_arch = "x86_64") {
         return Err(SeccompError::UnsupportedHostArch {
@@ -179,9 +194,26 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         .flatten()
         .fold(0, |acc, flag| acc | flag_bits(*flag));
 
-    // Per syscall number, the rules in spec order: (conditions ANDed or None, action).
-    let mut table: BTreeMap<i64, Vec<(Option<SeccompRule>, u32)>> = BTreeMap::new();
-    let mut skipped = Vec::new();
+    // The native ABI always, as libseccomp adds it; then the profile's, in a fixed order.
+    let mut abis = vec![Abi::X86_64];
+    abis.extend(
+        spec.architectures()
+            .iter()
+            .flatten()
+            .filter_map(|a| Abi::of(*a)),
+    );
+    abis.sort_unstable();
+    abis.dedup();
+    let mut sections: Vec<Section> = abis
+        .iter()
+        .map(|&abi| Section {
+            abi,
+            chains: BTreeMap::new(),
+            last: None,
+        })
+        .collect();
+
+    let (mut foreign, mut unknown) = (Vec::new(), Vec::new());
     for (i, entry) in spec.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         let action = action_value(
@@ -191,19 +223,33 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             &format!("{field}.errnoRet"),
         )?;
         let rules = entry_rules(entry.args().as_deref().unwrap_or(&[]), &field)?;
-        if action == default {
-            continue;
-        }
         for name in entry.names() {
-            let Some(nr) = syscall_number(name) else {
-                if !skipped.contains(name) {
-                    skipped.push(name.clone());
+            let mut resolved = false;
+            for section in &mut sections {
+                let Some(nr) = section.abi.number(name) else {
+                    continue;
+                };
+                resolved = true;
+                section.last = section.last.max(Some(nr));
+                // An entry that repeats the default changes nothing (libseccomp
+                // rejects it; runc skips it), but still counts for `last`.
+                if action == default {
+                    continue;
                 }
-                continue;
-            };
-            let chain = table.entry(nr).or_default();
-            for rule in &rules {
-                chain.push((rule.clone(), action));
+                let chain = section.chains.entry(nr).or_default();
+                for rule in &rules {
+                    chain.push((rule.clone(), action));
+                }
+            }
+            if !resolved {
+                let list = if arch::known_elsewhere(name) {
+                    &mut foreign
+                } else {
+                    &mut unknown
+                };
+                if !list.contains(name) {
+                    list.push(name.clone());
+                }
             }
         }
     }
@@ -212,18 +258,20 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let allows = default == u32::from(SeccompAction::Allow)
         || default == u32::from(SeccompAction::Log)
         || default & 0xffff_0000 == u32::from(SeccompAction::Trace(0));
-    let foreign = if allows { enosys } else { default };
-    // Like runc: a denying profile answers syscalls newer than our table with ENOSYS,
-    // not its default errno, so libc falls back to the older call (clone3 -> clone).
+    let other_abi = if allows { enosys } else { default };
+    // Like runc: a denying profile answers the calls newer than any it names (per ABI)
+    // with ENOSYS, not its default errno, so libc falls back to the older call
+    // (clone3 -> clone, faccessat2 -> faccessat) instead of failing.
     let newer = (!allows).then_some(enosys);
-    let program = layout(&table, default, foreign, newer);
+    let program = layout(&sections, default, other_abi, newer);
     if program.len() > MAX_INSNS {
         return Err(SeccompError::TooLarge { len: program.len() });
     }
     Ok(Filter {
         program,
         flags,
-        skipped,
+        foreign,
+        unknown,
     })
 }
 
@@ -385,27 +433,65 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-fn layout(
-    table: &BTreeMap<i64, Vec<(Option<SeccompRule>, u32)>>,
-    default: u32,
-    foreign: u32,
-    newer: Option<u32>,
-) -> BpfProgram {
-    let mut prog = vec![
-        stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH),
-        jump(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-        stmt(BPF_RET_K, foreign),
-        stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR),
-        jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
-        stmt(BPF_RET_K, foreign),
-    ];
-    if let Some(action) = newer {
-        prog.push(jump(BPF_JMP_JGT_K, max_known_syscall(), 0, 1));
+fn layout(sections: &[Section], default: u32, other_abi: u32, newer: Option<u32>) -> BpfProgram {
+    let body = |s: &Section| section_body(s, default, newer);
+    let x86_64 = sections.iter().find(|s| s.abi == Abi::X86_64);
+    let x32 = sections.iter().find(|s| s.abi == Abi::X32);
+    let i386 = sections.iter().find(|s| s.abi == Abi::I386);
+
+    // The x86_64 part: load nr, send x32 numbers to their part (or away), then rules.
+    let mut native = vec![stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR)];
+    let native_rules = x86_64
+        .map(body)
+        .unwrap_or_else(|| vec![stmt(BPF_RET_K, default)]);
+    let x32_part = x32.map(body);
+    native.push(jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1));
+    match &x32_part {
+        // The x32 part follows the native rules; the accumulator still holds nr.
+        Some(_) => native.push(stmt(BPF_JMP_JA, native_rules.len() as u32)),
+        None => native.push(stmt(BPF_RET_K, other_abi)),
+    }
+    native.extend(native_rules);
+    native.extend(x32_part.unwrap_or_default());
+    let i386_part = i386.map(|s| {
+        let mut p = vec![stmt(BPF_LD_W_ABS, SECCOMP_DATA_NR)];
+        p.extend(body(s));
+        p
+    });
+
+    // Dispatch on seccomp_data.arch: two instructions per covered arch, then the RET
+    // for any other; parts follow in the order they are dispatched.
+    let parts: Vec<(u32, BpfProgram)> = [
+        (AUDIT_ARCH_X86_64, Some(native)),
+        (AUDIT_ARCH_I386, i386_part),
+    ]
+    .into_iter()
+    .filter_map(|(token, part)| Some((token, part?)))
+    .collect();
+    let mut prog = vec![stmt(BPF_LD_W_ABS, SECCOMP_DATA_ARCH)];
+    let header = 1 + 2 * parts.len() + 1;
+    let mut start = header;
+    for (token, part) in &parts {
+        prog.push(jump(BPF_JMP_JEQ_K, *token, 0, 1));
+        let next = prog.len() + 1;
+        prog.push(stmt(BPF_JMP_JA, (start - next) as u32));
+        start += part.len();
+    }
+    prog.push(stmt(BPF_RET_K, other_abi));
+    for (_, part) in parts {
+        prog.extend(part);
+    }
+    prog
+}
+
+/// One ABI's rules, with the syscall number in the accumulator; ends in a RET.
+fn section_body(section: &Section, default: u32, newer: Option<u32>) -> BpfProgram {
+    let mut prog = Vec::new();
+    if let (Some(action), Some(last)) = (newer, section.last) {
+        prog.push(jump(BPF_JMP_JGT_K, last, 0, 1));
         prog.push(stmt(BPF_RET_K, action));
     }
-    for (nr, chain) in table {
-        // Syscall numbers are below 0x40000000 (the x32 bit), so they fit a u32.
-        let nr = *nr as u32;
+    for (&nr, chain) in &section.chains {
         if let Some((None, action)) = chain.first() {
             prog.push(jump(BPF_JMP_JEQ_K, nr, 0, 1));
             prog.push(stmt(BPF_RET_K, *action));
