@@ -41,6 +41,7 @@ pub mod registry;
 pub mod report;
 pub mod requirements;
 pub mod runtime;
+pub mod seccomp_agent;
 
 pub use bundle::Bundle;
 pub use error::SupportError;

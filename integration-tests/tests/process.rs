@@ -6,6 +6,7 @@
 use anyhow::ensure;
 use berth_integration_tests::console::{read_pty, ConsoleSocket};
 use berth_integration_tests::report::cap_mask;
+use berth_integration_tests::seccomp_agent::Agent;
 use berth_integration_tests::{conformance, Bundle, Driver, Runtime};
 use serde_json::json;
 use std::time::Duration;
@@ -287,6 +288,48 @@ conformance! {
         if rt == Runtime::Berth {
             ensure!(o.stderr.contains("seccomp profile denies execve"), "{}", o.stderr.trim());
         }
+    }
+
+    /// SCMP_ACT_NOTIFY with listenerPath: the agent gets the listener fd and the
+    /// ContainerProcessState over its socket, and a notified getppid returns the
+    /// agent's answer in the container; an agent that is not there fails create
+    /// and leaves nothing.
+    fn seccomp_notify_listener(rt) {
+        let d = Driver::new(rt)?;
+        let sock = d.scratch("agent.sock");
+        let agent = Agent::start(&sock, 4242)?;
+        let mut b = Bundle::new(rt, "secnotify", &["/checker", "--syscall", "getppid", "--syscall", "getpriority"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "berth-test-meta",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        let r = d.run_checker(&b)?;
+        let seen = agent.finish();
+        ensure!(seen.error.is_none(), "agent: {:?}", seen.error);
+        ensure!(seen.fd_received, "the agent got no listener fd");
+        ensure!(r.at("/syscalls/getppid/ret") == 4242, "getppid {} (the agent answers 4242)", r.at("/syscalls/getppid"));
+        ensure!(r.at("/syscalls/getpriority/errno") == 0, "getpriority {}", r.at("/syscalls/getpriority"));
+        ensure!(seen.answered == 1, "agent answered {} calls", seen.answered);
+        let st = seen.state.unwrap_or_default();
+        ensure!(st["fds"] == json!(["seccompFd"]), "fds {}", st["fds"]);
+        ensure!(st["metadata"] == "berth-test-meta", "metadata {}", st["metadata"]);
+        ensure!(st["state"]["id"] == b.id(), "state {}", st["state"]);
+        ensure!(st["pid"].as_i64().unwrap_or(0) > 1 && st["pid"] == st["state"]["pid"], "pid {} / {}", st["pid"], st["state"]["pid"]);
+
+        let mut b = Bundle::new(rt, "secnoagent", &["/checker"])?;
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": d.scratch("nobody-listens.sock"),
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        b.write()?;
+        let o = d.exec(&["create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let left = d.exec(&["state", b.id()])?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(!o.success(), "create without an agent succeeded");
+        ensure!(!left.success(), "state left behind: {}", left.stdout);
     }
 
     /// seccomp KILL ends the process with SIGSYS (exit 159 through `run`).

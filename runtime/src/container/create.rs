@@ -155,6 +155,14 @@ pub(super) fn create_init(
             .insert(Manager::new(cgroups_path.as_deref(), &opts.id)?);
         cg.create()?;
         let join = super::cgroup_join(cg)?;
+        let listener = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => {
+                let annotations = spec.annotations().clone().unwrap_or_default();
+                let state = super::listener_state(&opts.id, "creating", &bundle, &annotations);
+                crate::seccomp::Listener::connect(s, state)?
+            }
+            None => None,
+        };
         let cfg = InitConfig {
             spec: &spec,
             plan: &plan,
@@ -167,6 +175,7 @@ pub(super) fn create_init(
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             seccomp: filter.as_ref(),
+            listener: listener.as_ref(),
             cgroup: Some(&join),
         };
         let init = rb.init.insert(process::spawn_init(&cfg)?);

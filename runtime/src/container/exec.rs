@@ -156,12 +156,31 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32, Error> {
             }
             (None, false) => (None, None),
         };
+    let listener = match c
+        .state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(s) => {
+            let state = super::listener_state(
+                &c.state.id,
+                "running",
+                &c.state.bundle,
+                &c.state.annotations,
+            );
+            crate::seccomp::Listener::connect(s, state)?
+        }
+        None => None,
+    };
     let cgroup = c.cgroup()?;
     let join = super::cgroup_join(&cgroup)?;
     let cfg = ExecConfig {
         init_pid: c.state.init_pid,
         process: &process,
         seccomp: filter.as_ref(),
+        listener: listener.as_ref(),
         console: console_fd.as_ref(),
         preserve_fds: opts.preserve_fds,
         cgroup: Some(&join),

@@ -232,6 +232,23 @@ pub(crate) fn compile_seccomp(
     Ok(filter)
 }
 
+/// The runtime spec's State of a container, for the seccomp agent (the child adds
+/// `pid`).
+pub(crate) fn listener_state(
+    id: &str,
+    status: &str,
+    bundle: &Path,
+    annotations: &std::collections::HashMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": id,
+        "status": status,
+        "bundle": bundle,
+        "annotations": annotations,
+    })
+}
+
 /// `state` verb.
 pub fn state(root: &Path, id: &str) -> Result<String, Error> {
     Ok(Container::load(root, id)?.state_json())

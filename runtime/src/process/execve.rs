@@ -78,6 +78,7 @@ pub struct Ready<'a> {
     argv: Vec<CString>,
     envp: Vec<CString>,
     late_seccomp: Option<&'a seccomp::Filter>,
+    late_handoff: Option<seccomp::Handoff<'a>>,
     /// A seccomp filter is (or will be, at exec) in place.
     filtered: bool,
     /// What `capabilities` skipped, for the runtime's log (the child cannot write it:
@@ -114,18 +115,21 @@ fn home_of(passwd: &str, uid: u32) -> String {
 }
 
 /// Everything up to (not including) the wait for `start` and the exec.
+/// `notify` is the listener for a filter that notifies, with this process's host pid.
 pub fn prepare<'a>(
     process: &Process,
     filter: Option<&'a seccomp::Filter>,
+    notify: Option<(&'a seccomp::Listener, i32)>,
     preserve_fds: u32,
 ) -> Result<Ready<'a>, InitError> {
-    prepare_with(&LinuxProcessSys, process, filter, preserve_fds)
+    prepare_with(&LinuxProcessSys, process, filter, notify, preserve_fds)
 }
 
 fn prepare_with<'a>(
     sys: &dyn ProcessSys,
     process: &Process,
     filter: Option<&'a seccomp::Filter>,
+    notify: Option<(&'a seccomp::Listener, i32)>,
     preserve_fds: u32,
 ) -> Result<Ready<'a>, InitError> {
     let args = process.args().clone().unwrap_or_default();
@@ -166,13 +170,19 @@ fn prepare_with<'a>(
         }
     }
     sys.fd_inheritance(preserve_fds);
+    // Rendered now: after the load there is only the one sendmsg.
+    let handoff = notify
+        .filter(|_| filter.is_some_and(|f| f.notifies()))
+        .map(|(listener, pid)| listener.handoff(pid));
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut late_seccomp = None;
+    let mut late_handoff = None;
     if let Some(f) = filter {
         if nnp {
             late_seccomp = Some(f);
+            late_handoff = handoff;
         } else {
-            sys.seccomp(f)?;
+            sys.seccomp(f, handoff.as_ref())?;
         }
     }
     sys.user(process.user())?;
@@ -191,6 +201,7 @@ fn prepare_with<'a>(
         argv: args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         envp: env.iter().map(|e| cstring(e)).collect::<Result<_, _>>()?,
         late_seccomp,
+        late_handoff,
         filtered: filter.is_some(),
         warnings,
     })
@@ -201,7 +212,7 @@ impl Ready<'_> {
     pub fn exec(self) -> InitError {
         reset_signals();
         if let Some(f) = self.late_seccomp {
-            if let Err(e) = seccomp::install(f) {
+            if let Err(e) = seccomp::load(f, self.late_handoff.as_ref()) {
                 return e.into();
             }
         }
@@ -413,7 +424,7 @@ mod tests {
     fn seccomp_goes_on_before_the_user_switch_without_no_new_privs() {
         let sys = FakeProcessSys::default();
         let f = filter();
-        let ready = prepare_with(&sys, &process(false), Some(&f), 2).expect("prepare");
+        let ready = prepare_with(&sys, &process(false), Some(&f), None, 2).expect("prepare");
         assert_eq!(
             sys.calls(),
             [
@@ -436,7 +447,7 @@ mod tests {
             ..Default::default()
         };
         let f = filter();
-        let ready = prepare_with(&sys, &process(true), Some(&f), 0).expect("prepare");
+        let ready = prepare_with(&sys, &process(true), Some(&f), None, 0).expect("prepare");
         assert_eq!(
             sys.calls(),
             [
@@ -459,7 +470,7 @@ mod tests {
             fail: Some("capabilities"),
             ..Default::default()
         };
-        let err = prepare_with(&sys, &process(true), None, 0)
+        let err = prepare_with(&sys, &process(true), None, None, 0)
             .err()
             .expect("capabilities fail");
         assert!(
@@ -492,7 +503,7 @@ mod tests {
             ..Default::default()
         };
         let f = filter();
-        prepare_with(&sys, &process(false), Some(&f), 0).expect("prepare");
+        prepare_with(&sys, &process(false), Some(&f), None, 0).expect("prepare");
         assert_eq!(
             sys.calls(),
             [

@@ -211,7 +211,10 @@ fn sequence(
         execve::set_personality(p)?;
     }
     let ready = match &process {
-        Some(p) => Some(execve::prepare(p, cfg.seccomp, cfg.preserve_fds)?),
+        Some(p) => {
+            let notify = cfg.listener.map(|l| (l, host_pid));
+            Some(execve::prepare(p, cfg.seccomp, notify, cfg.preserve_fds)?)
+        }
         None => None,
     };
     for w in ready.iter().flat_map(|r| &r.warnings) {

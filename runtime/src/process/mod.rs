@@ -104,6 +104,8 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub seccomp: Option<&'a seccomp::Filter>,
+    /// The seccomp agent, when the filter notifies.
+    pub listener: Option<&'a seccomp::Listener>,
     pub cgroup: Option<&'a CgroupJoin>,
 }
 

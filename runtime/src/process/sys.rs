@@ -12,7 +12,11 @@ use std::path::Path;
 pub(crate) trait ProcessSys {
     fn rlimits(&self, limits: &[PosixRlimit]) -> Result<(), InitError>;
     fn io_priority(&self, io: &LinuxIOPriority) -> Result<(), InitError>;
-    fn seccomp(&self, filter: &seccomp::Filter) -> Result<(), InitError>;
+    fn seccomp(
+        &self,
+        filter: &seccomp::Filter,
+        handoff: Option<&seccomp::Handoff>,
+    ) -> Result<(), InitError>;
     fn user(&self, user: &User) -> Result<(), InitError>;
     /// Returns what could not be granted (warnings for the runtime's log).
     fn capabilities(&self, caps: &LinuxCapabilities) -> Result<Vec<String>, InitError>;
@@ -36,8 +40,12 @@ impl ProcessSys for LinuxProcessSys {
         super::execve::set_io_priority(io)
     }
 
-    fn seccomp(&self, filter: &seccomp::Filter) -> Result<(), InitError> {
-        Ok(seccomp::install(filter)?)
+    fn seccomp(
+        &self,
+        filter: &seccomp::Filter,
+        handoff: Option<&seccomp::Handoff>,
+    ) -> Result<(), InitError> {
+        Ok(seccomp::load(filter, handoff)?)
     }
 
     fn user(&self, u: &User) -> Result<(), InitError> {
@@ -114,7 +122,11 @@ pub(crate) mod fake {
         fn io_priority(&self, io: &LinuxIOPriority) -> Result<(), InitError> {
             self.record("io_priority", io.priority().to_string())
         }
-        fn seccomp(&self, _: &seccomp::Filter) -> Result<(), InitError> {
+        fn seccomp(
+            &self,
+            _: &seccomp::Filter,
+            _: Option<&seccomp::Handoff>,
+        ) -> Result<(), InitError> {
             self.record("seccomp", String::new())
         }
         fn user(&self, u: &User) -> Result<(), InitError> {

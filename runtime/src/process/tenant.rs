@@ -21,6 +21,8 @@ pub struct ExecConfig<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
     pub seccomp: Option<&'a seccomp::Filter>,
+    /// The seccomp agent, when the filter notifies.
+    pub listener: Option<&'a seccomp::Listener>,
     pub console: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub cgroup: Option<&'a CgroupJoin>,
@@ -112,10 +114,10 @@ fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infall
     if let Some(cg) = cfg.cgroup {
         cg.join_v1_self()?;
     }
-    match chan.recv() {
-        Ok(Some(Msg::Go(_))) => {}
+    let host_pid = match chan.recv() {
+        Ok(Some(Msg::Go(pid))) => pid,
         other => return Err(InitError::Protocol(format!("expected Go, got {other:?}"))),
-    }
+    };
     for f in files {
         namespaces::join(f)?;
     }
@@ -128,7 +130,8 @@ fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infall
         // An exec'd process gets its own pty; /dev/console stays the init's.
         console::setup_in_child(sock, cfg.process.console_size())?;
     }
-    let ready = execve::prepare(cfg.process, cfg.seccomp, cfg.preserve_fds)?;
+    let notify = cfg.listener.map(|l| (l, host_pid));
+    let ready = execve::prepare(cfg.process, cfg.seccomp, notify, cfg.preserve_fds)?;
     for w in &ready.warnings {
         chan.send(&Msg::Warning(w.clone()))
             .map_err(|e| InitError::Protocol(e.to_string()))?;

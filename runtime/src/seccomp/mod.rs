@@ -54,15 +54,20 @@
 //!   call instead of failing on EPERM.
 //! - Actions: `SCMP_ACT_KILL` (= kill thread, as in libseccomp), `KILL_THREAD`,
 //!   `KILL_PROCESS`, `TRAP`, `ERRNO` (errnoRet, default `EPERM`), `TRACE` (errnoRet,
-//!   default 1), `LOG`, `ALLOW`. `SCMP_ACT_NOTIFY` needs a seccomp agent
-//!   (`listenerPath`), which berth does not have: [`SeccompError::NotifyUnsupported`].
+//!   default 1), `LOG`, `ALLOW`, `NOTIFY` (the listener fd goes to the agent at
+//!   `listenerPath`: `notify.rs`; without one, [`SeccompError::NoListenerPath`]).
 //! - Flags: `SECCOMP_FILTER_FLAG_TSYNC`, `_LOG` and `_SPEC_ALLOW` are passed to
 //!   seccomp(2) (seccompiler's `apply_filter` takes no flags and always sets
 //!   `no_new_privs`, which is why [`install`] makes the call itself).
-//!   `_WAIT_KILLABLE_RECV` only means something with a notify listener and is dropped.
+//!   `_WAIT_KILLABLE_RECV` only means something with a notify listener and is
+//!   dropped without one; `_NEW_LISTENER` is set when an action notifies.
 mod arch;
+mod notify;
+
+pub use notify::{Handoff, Listener};
 
 use std::collections::BTreeMap;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use arch::{Abi, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 
@@ -76,10 +81,14 @@ use seccompiler::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error(
-        "seccomp: action SCMP_ACT_NOTIFY in {field} is not supported (berth has no seccomp agent)"
-    )]
-    NotifyUnsupported { field: String },
+    #[error("seccomp: SCMP_ACT_NOTIFY needs a seccomp agent: set linux.seccomp.listenerPath to its UNIX socket")]
+    NoListenerPath,
+    #[error("seccomp: linux.seccomp.listenerPath {path}: {source}")]
+    Listener {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("seccomp: {field} is {index}, but a syscall has only arguments 0-5")]
     ArgIndex { field: String, index: usize },
     #[error("seccomp: {field} is {value}, but the kernel keeps only 16 bits (0-65535)")]
@@ -103,6 +112,9 @@ pub enum SeccompError {
 const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
 const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH: u32 = 16;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 
 /// `struct seccomp_data`: `nr` at 0, `arch` at 4.
 const SECCOMP_DATA_NR: u32 = 0;
@@ -132,6 +144,7 @@ pub struct Filter {
     flags: u32,
     foreign: Vec<String>,
     unknown: Vec<String>,
+    notifies: bool,
 }
 
 impl Filter {
@@ -150,6 +163,11 @@ impl Filter {
     /// does, worth a debug line at most.
     pub fn foreign(&self) -> &[String] {
         &self.foreign
+    }
+
+    /// Some action is `SCMP_ACT_NOTIFY`: loading makes a listener fd for the agent.
+    pub fn notifies(&self) -> bool {
+        self.notifies
     }
 
     /// Names no Linux architecture knows (typos, calls newer than this build):
@@ -185,14 +203,24 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let default = action_value(
         spec.default_action(),
         spec.default_errno_ret(),
-        "linux.seccomp.defaultAction",
         "linux.seccomp.defaultErrnoRet",
     )?;
-    let flags = spec
+    let mut flags = spec
         .flags()
         .iter()
         .flatten()
         .fold(0, |acc, flag| acc | flag_bits(*flag));
+    let notifies = notify::notifies(spec);
+    if notifies {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // TSYNC's answer (a thread id) and the listener fd share the return value;
+        // the kernel takes both only with TSYNC_ESRCH.
+        if flags & SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+    } else {
+        flags &= !SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
 
     // The native ABI always, as libseccomp adds it; then the profile's, in a fixed order.
     let mut abis = vec![Abi::X86_64];
@@ -219,7 +247,6 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         let action = action_value(
             entry.action(),
             entry.errno_ret(),
-            &format!("{field}.action"),
             &format!("{field}.errnoRet"),
         )?;
         let rules = entry_rules(entry.args().as_deref().unwrap_or(&[]), &field)?;
@@ -272,12 +299,24 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         flags,
         foreign,
         unknown,
+        notifies,
     })
 }
 
+/// Load `filter` into the calling thread and, when it notifies, pass its listener fd
+/// to the agent (`handoff`, rendered before the load).
+pub fn load(filter: &Filter, handoff: Option<&Handoff>) -> Result<(), SeccompError> {
+    match (install(filter)?, handoff) {
+        (Some(fd), Some(h)) => h.send(fd),
+        (Some(_), None) => Err(SeccompError::NoListenerPath),
+        (None, _) => Ok(()),
+    }
+}
+
 /// Load `filter` into the calling thread (the container's init, right before exec).
-/// Needs `no_new_privs` or `CAP_SYS_ADMIN`; see the module doc for the order.
-pub fn install(filter: &Filter) -> Result<(), SeccompError> {
+/// Needs `no_new_privs` or `CAP_SYS_ADMIN`; see the module doc for the order. Returns
+/// the listener fd when the filter notifies.
+pub fn install(filter: &Filter) -> Result<Option<OwnedFd>, SeccompError> {
     let len = u16::try_from(filter.program.len()).map_err(|_| SeccompError::TooLarge {
         len: filter.program.len(),
     })?;
@@ -296,7 +335,11 @@ pub fn install(filter: &Filter) -> Result<(), SeccompError> {
         )
     };
     if rc == 0 {
-        return Ok(());
+        return Ok(None);
+    }
+    if rc > 0 && filter.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER a positive return is a new fd that we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as i32) }));
     }
     let source = std::io::Error::last_os_error();
     if rc < 0 && source.raw_os_error() == Some(libc::EACCES) {
@@ -320,8 +363,10 @@ fn flag_bits(flag: LinuxSeccompFilterFlag) -> u32 {
         LinuxSeccompFilterFlag::SeccompFilterFlagTsync => SECCOMP_FILTER_FLAG_TSYNC,
         LinuxSeccompFilterFlag::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
         LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-        // Only valid together with a notify listener, which berth never creates.
-        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+        // Kept only with a notify listener (see `compile`): the kernel refuses it alone.
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        }
     }
 }
 
@@ -329,7 +374,6 @@ fn flag_bits(flag: LinuxSeccompFilterFlag) -> u32 {
 fn action_value(
     action: LinuxSeccompAction,
     errno: Option<u32>,
-    field: &str,
     errno_field: &str,
 ) -> Result<u32, SeccompError> {
     let data = |default: u32| match errno {
@@ -350,11 +394,7 @@ fn action_value(
         LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(data(1)?),
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(SeccompError::NotifyUnsupported {
-                field: field.to_string(),
-            })
-        }
+        LinuxSeccompAction::ScmpActNotify => return Ok(libc::SECCOMP_RET_USER_NOTIF),
     };
     Ok(u32::from(action))
 }
