@@ -32,7 +32,7 @@ impl Abi {
     /// kernel does not run (`SCMP_ARCH_AARCH64`…): its names only need resolving.
     pub(super) fn of(arch: Arch) -> Option<Abi> {
         match arch {
-            Arch::ScmpArchX86_64 => Some(Abi::X86_64),
+            Arch::ScmpArchX86_64 | Arch::ScmpArchNative => Some(Abi::X86_64),
             Arch::ScmpArchX86 => Some(Abi::I386),
             Arch::ScmpArchX32 => Some(Abi::X32),
             _ => None,
