@@ -1,6 +1,7 @@
 //! berthd: the manager daemon. One module per domain noun (STYLE.md); `services/`
 //! only adapts proto to these modules.
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod content;

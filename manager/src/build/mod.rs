@@ -1,0 +1,3 @@
+//! The Dockerfile builder: `dockerfile/` reads the file; the planner, executor and
+//! step cache build on it (DESIGN.md, "Builder").
+pub mod dockerfile;
