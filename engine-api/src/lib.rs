@@ -24,6 +24,7 @@
 //! to `<state>/berthd.sock`. Errors come back as [`Error`], whose kind tells a
 //! missing object from a conflict from bad input; its text is the daemon's.
 
+pub mod build;
 mod client;
 mod containers;
 mod convert;

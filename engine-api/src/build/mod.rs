@@ -1,0 +1,7 @@
+//! The client's half of `berth build`: the build context, read and filtered here
+//! so that what `.dockerignore` leaves out never leaves the machine.
+pub mod context;
+pub mod ignore;
+
+pub use context::{ignore_rules, write_tar, ContextError};
+pub use ignore::{Ignore, IgnoreError};
