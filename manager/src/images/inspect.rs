@@ -24,7 +24,11 @@ impl ImageService {
                 d.sort();
                 d
             },
-            parent: String::new(),
+            parent: rec
+                .parent
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             comment,
             created: rec.created.clone(),
             author: cfg.author.clone(),

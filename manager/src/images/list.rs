@@ -24,9 +24,15 @@ impl ImageService {
         };
         let before = bound(&filters.before)?;
         let since = bound(&filters.since)?;
+        let records = self.records()?;
+        let parents: std::collections::HashSet<&crate::content::Digest> =
+            records.iter().filter_map(|r| r.parent.as_ref()).collect();
         let mut out = Vec::new();
-        for rec in self.records()? {
+        for rec in &records {
             let mut rtags = tags.get(&rec.id).cloned().unwrap_or_default();
+            if !filters.all && rtags.is_empty() && parents.contains(&rec.id) {
+                continue;
+            }
             rtags.sort();
             if let Some(d) = filters.dangling {
                 if d != rtags.is_empty() {
@@ -53,13 +59,13 @@ impl ImageService {
             if !labels_ok {
                 continue;
             }
-            if before.is_some_and(|b| time(&rec) >= b) || since.is_some_and(|s| time(&rec) <= s) {
+            if before.is_some_and(|b| time(rec) >= b) || since.is_some_and(|s| time(rec) <= s) {
                 continue;
             }
             out.push((
-                time(&rec),
+                time(rec),
                 rec.added.clone(),
-                Self::image_with_tags(&rec, rtags),
+                Self::image_with_tags(rec, rtags),
             ));
         }
         out.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));

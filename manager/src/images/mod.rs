@@ -29,6 +29,7 @@ mod archive;
 mod change;
 mod commit;
 mod config;
+mod derive;
 mod gc;
 mod history;
 mod import;
@@ -48,6 +49,7 @@ mod upload;
 mod usage;
 
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
+pub use derive::{BaseImage, StepLayer, StepMeta};
 pub use gc::GcReport;
 pub use prune::PruneReport;
 pub use pulled::{PulledImage, PulledLayer};
@@ -181,6 +183,8 @@ pub struct ImageFilters {
     pub before: Option<String>,
     /// `since=REF`: images created after this one.
     pub since: Option<String>,
+    /// `images -a`: also the intermediate images of builds (untagged parents).
+    pub all: bool,
 }
 
 impl ImageFilters {

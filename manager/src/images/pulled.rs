@@ -174,6 +174,7 @@ impl ImageService {
             labels: config.config.labels.clone(),
             added: now_rfc3339(),
             repo_digests: vec![img.repo_digest.clone()],
+            parent: None,
         };
         self.store.update(|tx| {
             let existing: Option<ImageRecord> =

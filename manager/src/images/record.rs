@@ -31,6 +31,10 @@ pub(super) struct ImageRecord {
     /// `name@sha256:…` of the manifests (or indexes) it was pulled or pushed as.
     #[serde(default)]
     pub repo_digests: Vec<String>,
+    /// The image a build step made this one from; an untagged image that is some
+    /// image's parent is an intermediate one, hidden from `images` as docker does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 /// One layer: the blob berth keeps for it. A layer that came from a tar is kept

@@ -142,6 +142,7 @@ impl ImageService {
             labels: config.config.labels.clone(),
             added: now_rfc3339(),
             repo_digests: Vec::new(),
+            parent: None,
         };
         self.store.update(|tx| {
             // Loading an image that is already here keeps its first `added` time.

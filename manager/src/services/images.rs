@@ -206,7 +206,8 @@ impl Api for ImagesService {
 
     async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
         let r = req.into_inner();
-        let filters = ImageFilters::parse(&r.filters).map_err(st)?;
+        let mut filters = ImageFilters::parse(&r.filters).map_err(st)?;
+        filters.all = r.all;
         let list = self.blocking(move |i| i.list(&filters)).await?;
         Ok(Response::new(pb::ListResponse {
             images: list.iter().map(image_to_pb).collect(),

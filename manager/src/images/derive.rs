@@ -1,0 +1,139 @@
+//! One build step's image: a base (or nothing, for `FROM scratch`), at most one new
+//! layer (a container's changes, or a tar the builder writes), a new run config and
+//! one history entry. The builder chains these; each result records its parent, so
+//! `images` can hide the intermediate ones as docker does.
+
+use std::io::Write;
+
+use super::config::{go_arch, HistoryItem, ImageConfig, ImageConfiguration, RootFs};
+use super::record::{now_rfc3339, LayerRecord};
+use super::{Error, Image, ImageService, Result};
+use crate::content::Digest;
+
+/// The layer a step adds.
+pub enum StepLayer<'a> {
+    /// Metadata only (`ENV`, `CMD`…): an `empty_layer` history entry.
+    None,
+    /// The changes of this container (a RUN step's) to its image.
+    Container(&'a str),
+    /// A tar the caller writes (COPY, ADD): an uncompressed layer.
+    Tar(&'a mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>),
+}
+
+/// What the new image says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct StepMeta {
+    pub config: ImageConfig,
+    /// history `created_by` (`RUN /bin/sh -c make`, `COPY src /app # buildkit`).
+    pub created_by: String,
+    pub comment: Option<String>,
+}
+
+/// The part of an image the builder starts a stage from.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    pub id: Digest,
+    pub configuration: ImageConfiguration,
+}
+
+impl ImageService {
+    /// The config of an image, for a build stage to start from.
+    pub fn base(&self, reference: &str) -> Result<BaseImage> {
+        let (id, _) = self.lookup(reference)?;
+        let rec = self.record(&id)?;
+        Ok(BaseImage {
+            configuration: self.config_of(&rec)?,
+            id,
+        })
+    }
+
+    /// A new image on `base` (`None`: empty) with `layer` and `meta`. Untagged; the
+    /// result remembers `base` as its parent.
+    pub fn derive(
+        &self,
+        base: Option<&Digest>,
+        layer: StepLayer,
+        meta: &StepMeta,
+    ) -> Result<Image> {
+        let base_rec = base.map(|b| self.record(b)).transpose()?;
+        let base_cfg = base_rec.as_ref().map(|r| self.config_of(r)).transpose()?;
+        let _g = self.guard();
+        let new_layer = match layer {
+            StepLayer::None => None,
+            StepLayer::Container(id) => {
+                let mut w = self.content.writer(&self.content.unique_ref("build"))?;
+                self.snapshots.diff(id, &mut w)?;
+                Some(w.commit(None)?)
+            }
+            StepLayer::Tar(write) => {
+                let mut w = self.content.writer(&self.content.unique_ref("build"))?;
+                write(&mut w).map_err(Error::Stream)?;
+                Some(w.commit(None)?)
+            }
+        };
+        let mut layers = base_rec
+            .as_ref()
+            .map(|r| r.layers.clone())
+            .unwrap_or_default();
+        let mut chain = base_rec
+            .as_ref()
+            .map(|r| r.chain.clone())
+            .unwrap_or_default();
+        let mut diff_ids = base_cfg
+            .as_ref()
+            .map(|c| c.rootfs.diff_ids.clone())
+            .unwrap_or_default();
+        if let Some((digest, size)) = &new_layer {
+            let snap = self.unpack_or_drop(chain.last(), digest)?;
+            layers.push(LayerRecord::plain(digest.clone(), *size));
+            chain.push(snap.chain_id);
+            diff_ids.push(digest.clone());
+        }
+        let created = now_rfc3339();
+        let mut history = base_cfg
+            .as_ref()
+            .map(|c| c.history.clone())
+            .unwrap_or_default();
+        history.push(HistoryItem {
+            created: Some(created.clone()),
+            created_by: Some(meta.created_by.clone()),
+            author: None,
+            comment: meta.comment.clone(),
+            empty_layer: new_layer.is_none(),
+        });
+        let config = ImageConfiguration {
+            created: Some(created),
+            author: base_cfg
+                .as_ref()
+                .map(|c| c.author.clone())
+                .unwrap_or_default(),
+            architecture: base_cfg
+                .as_ref()
+                .map(|c| c.architecture.clone())
+                .unwrap_or_else(|| go_arch().to_string()),
+            os: base_cfg
+                .as_ref()
+                .map(|c| c.os.clone())
+                .unwrap_or_else(|| "linux".to_string()),
+            variant: base_cfg.as_ref().and_then(|c| c.variant.clone()),
+            config: meta.config.clone(),
+            rootfs: RootFs {
+                kind: "layers".to_string(),
+                diff_ids,
+            },
+            history,
+            extra: Default::default(),
+        };
+        let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::InvalidConfig {
+            digest: "(new)".into(),
+            reason: e.to_string(),
+        })?;
+        let mut rec = self.commit_image(&config_bytes, &config, layers, chain)?;
+        if rec.parent.is_none() && base.is_some() {
+            rec.parent = base.cloned();
+            self.store
+                .put(crate::metadata::Table::Images, rec.id.as_str(), &rec)?;
+        }
+        self.image_of(&rec)
+    }
+}
