@@ -91,6 +91,12 @@ impl Ignore {
     }
 }
 
+/// Whether `path` itself matches `pattern` (the segment rules above, `**` included;
+/// no directory rule): COPY's source globs.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    matches(&clean(pattern), &clean(path))
+}
+
 /// Path segments after cleaning (`.`, empty segments and a leading `/` dropped, `..`
 /// resolved without leaving the root).
 fn clean(path: &str) -> Vec<String> {

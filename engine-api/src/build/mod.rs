@@ -4,4 +4,4 @@ pub mod context;
 pub mod ignore;
 
 pub use context::{ignore_rules, write_tar, ContextError};
-pub use ignore::{Ignore, IgnoreError};
+pub use ignore::{path_matches, Ignore, IgnoreError};

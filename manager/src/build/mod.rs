@@ -1,4 +1,32 @@
-//! The Dockerfile builder: `dockerfile/` reads the file; the planner, executor and
-//! step cache build on it (DESIGN.md, "Builder").
+//! The Dockerfile builder: `dockerfile/` reads the file, `plan.rs` orders the stages,
+//! `context.rs` holds the client's files (DESIGN.md, "Builder").
+pub mod context;
 pub mod dockerfile;
 pub mod plan;
+
+/// What can stop a build; each names the Dockerfile line or the path at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Parse(#[from] dockerfile::ParseError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error("build context {path}: {source}")]
+    Context {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "build context: the tar entry {0:?} would land outside the context; refusing the context"
+    )]
+    ContextEscape(String),
+    #[error("{0}: forbidden path outside the build context")]
+    OutsideContext(String),
+    #[error(
+        "{0:?}: no such file or directory in the build context (or excluded by .dockerignore)"
+    )]
+    MissingSource(String),
+    #[error("{0}")]
+    Invalid(String),
+}
