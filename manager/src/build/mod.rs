@@ -1,5 +1,6 @@
 //! The Dockerfile builder: `dockerfile/` reads the file, `plan.rs` orders the stages,
 //! `context.rs` holds the client's files (DESIGN.md, "Builder").
+pub mod cache;
 pub mod context;
 pub mod dockerfile;
 pub mod plan;
