@@ -2,6 +2,7 @@
 //! `context.rs` holds the client's files (DESIGN.md, "Builder").
 pub mod cache;
 pub mod context;
+pub mod copy;
 pub mod dockerfile;
 pub mod plan;
 

@@ -47,6 +47,7 @@ mod service;
 mod tag;
 mod upload;
 mod usage;
+mod view;
 
 pub use config::{HistoryItem, ImageConfig, ImageConfiguration, RootFs};
 pub use derive::{BaseImage, StepLayer, StepMeta};
@@ -58,6 +59,7 @@ pub use reference::{ImageRef, Reference, DOCKER_HUB};
 pub use service::ImageService;
 pub use upload::{Spooled, Upload};
 pub use usage::{ImageUsage, ImagesUsage};
+pub use view::View;
 
 use crate::content::Digest;
 
