@@ -5,6 +5,7 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod plan;
+pub mod stage;
 
 /// What can stop a build; each names the Dockerfile line or the path at fault.
 #[derive(Debug, thiserror::Error)]
