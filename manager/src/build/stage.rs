@@ -383,8 +383,10 @@ mod tests {
 
     #[test]
     fn cmd_entrypoint_and_shell_interplay() {
-        let mut base = ImageConfig::default();
-        base.cmd = Some(vec!["inherited".into()]);
+        let base = ImageConfig {
+            cmd: Some(vec!["inherited".into()]),
+            ..Default::default()
+        };
         let d = parse("FROM x\nENTRYPOINT [\"ep\"]\n").unwrap();
         let mut st = StageState::new(base.clone(), '\\');
         st.apply(&d.stages[0].steps[0].instruction)
