@@ -143,6 +143,9 @@ async fn run(cfg: Config) -> Result<()> {
         let images = images.clone();
         let volumes = volumes.clone();
         tokio::task::spawn_blocking(move || {
+            if let Err(e) = images.remove_stale_views() {
+                tracing::warn!(error = %e, "removing stale build views");
+            }
             if let Err(e) = images.gc() {
                 tracing::warn!(error = %e, "image store clean-up");
             }
@@ -157,7 +160,18 @@ async fn run(cfg: Config) -> Result<()> {
     let sock = cfg.socket();
     tracing::info!(socket = %sock.display(), root = %cfg.root.display(), "berthd ready");
     events.publish("daemon", "start", "", Default::default());
+    let contexts = cfg.root.join("build").join("contexts");
+    // Contexts of builds a crash cut short.
+    let _ = std::fs::remove_dir_all(&contexts);
+    let builder = berthd::build::exec::Builder::new(
+        images.clone(),
+        containers.clone(),
+        registry.clone(),
+        berthd::build::cache::Cache::new(store.clone()),
+    );
     let daemon = Daemon {
+        builder,
+        contexts,
         config: cfg,
         containers,
         images,

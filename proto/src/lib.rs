@@ -7,6 +7,11 @@
 
 /// The manager API (berthd's socket), one package per service.
 pub mod services {
+    pub mod build {
+        pub mod v1 {
+            tonic::include_proto!("berth.services.build.v1");
+        }
+    }
     pub mod containers {
         pub mod v1 {
             tonic::include_proto!("berth.services.containers.v1");

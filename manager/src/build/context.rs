@@ -131,50 +131,57 @@ impl Context {
     /// The host path of context-relative `rel`, symlinks followed within the context
     /// (the last one too when `follow_last`); leaving the context is an error.
     pub fn resolve_path(&self, rel: &str, follow_last: bool) -> Result<PathBuf, BuildError> {
-        let mut parts: Vec<String> = Vec::new();
-        let mut todo: Vec<String> = rel.split('/').rev().map(str::to_string).collect();
-        let mut hops = 0;
-        while let Some(seg) = todo.pop() {
-            match seg.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    if parts.pop().is_none() {
-                        return Err(BuildError::OutsideContext(rel.to_string()));
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let here = self.dir.join(parts.join("/")).join(&seg);
-            let last = todo.iter().all(|s| s.is_empty() || s == ".");
-            match fs::symlink_metadata(&here) {
-                Ok(m) if m.file_type().is_symlink() && (follow_last || !last) => {
-                    hops += 1;
-                    if hops > 40 {
-                        return Err(BuildError::OutsideContext(format!(
-                            "{rel}: too many symlinks"
-                        )));
-                    }
-                    let target = fs::read_link(&here).map_err(|source| BuildError::Context {
-                        path: rel.to_string(),
-                        source,
-                    })?;
-                    if target.is_absolute() {
-                        return Err(BuildError::OutsideContext(format!(
-                            "{rel} (a symlink to {})",
-                            target.display()
-                        )));
-                    }
-                    let t = target.to_string_lossy().into_owned();
-                    for s in t.split('/').rev() {
-                        todo.push(s.to_string());
-                    }
-                }
-                _ => parts.push(seg),
-            }
-        }
-        Ok(self.dir.join(parts.join("/")))
+        resolve_in(&self.dir, rel, follow_last)
     }
+}
+
+/// `rel` under `root` with symlinks followed inside `root` (the last component's too
+/// when `follow_last`): an absolute link target, or `..` past the top, is an error,
+/// never a way out.
+pub fn resolve_in(root: &Path, rel: &str, follow_last: bool) -> Result<PathBuf, BuildError> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = rel.split('/').rev().map(str::to_string).collect();
+    let mut hops = 0;
+    while let Some(seg) = todo.pop() {
+        match seg.as_str() {
+            "" | "." => continue,
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(BuildError::OutsideContext(rel.to_string()));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let here = root.join(parts.join("/")).join(&seg);
+        let last = todo.iter().all(|s| s.is_empty() || s == ".");
+        match fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() && (follow_last || !last) => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(BuildError::OutsideContext(format!(
+                        "{rel}: too many symlinks"
+                    )));
+                }
+                let target = fs::read_link(&here).map_err(|source| BuildError::Context {
+                    path: rel.to_string(),
+                    source,
+                })?;
+                if target.is_absolute() {
+                    return Err(BuildError::OutsideContext(format!(
+                        "{rel} (a symlink to {})",
+                        target.display()
+                    )));
+                }
+                let t = target.to_string_lossy().into_owned();
+                for s in t.split('/').rev() {
+                    todo.push(s.to_string());
+                }
+            }
+            _ => parts.push(seg),
+        }
+    }
+    Ok(root.join(parts.join("/")))
 }
 
 impl Drop for Context {

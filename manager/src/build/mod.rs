@@ -4,6 +4,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
+pub mod exec;
 pub mod plan;
 pub mod stage;
 
@@ -32,4 +33,25 @@ pub enum BuildError {
     MissingSource(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("Dockerfile:{line}: {message}")]
+    Step { line: usize, message: String },
+    #[error("Dockerfile:{line}: {command}: exited with code {code}")]
+    RunFailed {
+        line: usize,
+        command: String,
+        code: i32,
+    },
+    #[error(transparent)]
+    Image(#[from] crate::images::Error),
+}
+
+impl crate::errors::Classify for BuildError {
+    fn reason(&self) -> crate::errors::Reason {
+        use crate::errors::Reason;
+        match self {
+            BuildError::Image(e) => e.reason(),
+            BuildError::Context { .. } | BuildError::Invalid(_) => Reason::Internal,
+            _ => Reason::InvalidArgument,
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub struct StageState {
 }
 
 /// What applying an instruction did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// history `created_by`.
     pub created_by: String,

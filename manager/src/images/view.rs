@@ -36,6 +36,20 @@ impl ImageService {
     }
 }
 
+impl ImageService {
+    /// Views a crash left behind (their mounts went with the reboot or the kill).
+    pub fn remove_stale_views(&self) -> Result<usize> {
+        let mut n = 0;
+        for r in self.snapshots.rootfs_list()? {
+            if r.container_id.starts_with("build-view-") {
+                self.snapshots.remove(&r.container_id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl View<'_> {
     /// Where the image's `/` is.
     pub fn root(&self) -> PathBuf {

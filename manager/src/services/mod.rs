@@ -4,6 +4,7 @@
 //! `io.rs`. No handler touches the filesystem, takes a lock or spawns a
 //! process: that is the domain modules' job.
 
+mod build;
 mod containers;
 pub mod convert;
 mod events;
@@ -30,6 +31,9 @@ use crate::volumes::Volumes;
 /// Everything the services adapt.
 #[derive(Clone)]
 pub struct Daemon {
+    pub builder: crate::build::exec::Builder,
+    /// Where build contexts are unpacked.
+    pub contexts: std::path::PathBuf,
     pub config: Config,
     pub containers: Containers,
     pub images: Arc<ImageService>,
@@ -52,6 +56,13 @@ pub async fn serve(
                 },
             ),
         )
+        .add_service(api::build::v1::builder_server::BuilderServer::new(
+            build::BuildService {
+                builder: d.builder.clone(),
+                images: d.images.clone(),
+                contexts: d.contexts.clone(),
+            },
+        ))
         .add_service(api::exec::v1::exec_server::ExecServer::new(
             exec::ExecService {
                 containers: d.containers.clone(),
