@@ -64,6 +64,10 @@ impl Client {
         crate::Containers::new(self.channel.clone())
     }
 
+    pub fn builder(&self) -> crate::build::Builder {
+        crate::build::Builder::new(self.channel.clone())
+    }
+
     pub fn images(&self) -> crate::Images {
         crate::Images::new(self.channel.clone())
     }

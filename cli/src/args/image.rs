@@ -26,6 +26,51 @@ pub struct ImagesArgs {
     pub reference: Option<String>,
 }
 
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); may be repeated
+    #[arg(short = 't', long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: CONTEXT/Dockerfile; "-" reads it from STDIN)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<String>,
+    /// Set metadata for an image (KEY=VALUE)
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Networking mode for the RUN instructions during build (none, host, default)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Set target platform for build
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Type of progress output (auto, plain, tty)
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Output destination (type=local,dest=DIR or type=tar,dest=FILE)
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// Build context: a directory, or "-" for a tar on STDIN
+    pub context: String,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     /// Apply Dockerfile instruction to the created image
@@ -114,6 +159,8 @@ pub struct ImagePruneArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// List images
     #[command(visible_aliases = ["list"])]
     Ls(ImagesArgs),

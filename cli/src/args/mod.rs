@@ -77,6 +77,8 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// List images
     Images(ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image

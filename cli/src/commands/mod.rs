@@ -2,6 +2,7 @@
 //! returns the exit status.
 
 mod attach;
+mod build;
 mod commit;
 mod cp;
 mod create;
@@ -152,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         },
         Command::Image(ic) => match ic {
             ImageCommand::Ls(a) => images::images(&c, a).await,
+            ImageCommand::Build(a) => build::build(&c, a).await,
             ImageCommand::Import(a) => import::import(&c, a).await,
             ImageCommand::Inspect(a) => {
                 inspect::inspect(
@@ -175,6 +177,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             ImageCommand::Prune(a) => images::prune(&c, a).await,
         },
         Command::Images(a) => images::images(&c, a).await,
+        Command::Build(a) => build::build(&c, a).await,
         Command::Import(a) => import::import(&c, a).await,
         Command::Load(a) => load::load(&c, a).await,
         Command::Pull(a) => pull::pull(&c, a).await,

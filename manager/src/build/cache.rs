@@ -129,8 +129,7 @@ fn explain(key: &StepKey, siblings: &[Entry]) -> String {
     );
     match same_kind {
         Some(prev) => format!("instruction changed (was: {})", prev.instruction),
-        None if siblings.is_empty() => "not built on this parent before".into(),
-        None => "a different instruction follows this parent now".into(),
+        None => "not built on this parent before".into(),
     }
 }
 

@@ -131,12 +131,15 @@ impl Builder {
         let mut id = 0;
         for (n, planned) in plan.order.iter().enumerate() {
             let stage = &df.stages[planned.index];
+            // BuildKit's labels: `[2/5]` alone, `[name 2/5]` or `[stage-1 2/5]` with stages.
+            let multi = df.stages.len() > 1;
             let label = |k: usize| {
-                let name = stage
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| planned.index.to_string());
-                format!("{name} {k}/{}", stage.steps.len() + 1)
+                let n = stage.steps.len() + 1;
+                match (&stage.name, multi) {
+                    (Some(name), _) => format!("{name} {k}/{n}"),
+                    (None, true) => format!("stage-{} {k}/{n}", planned.index),
+                    (None, false) => format!("{k}/{n}"),
+                }
             };
             id += 1;
             sink(Event::Step {
@@ -285,7 +288,6 @@ impl Builder {
                         .declare_arg(&a.name, a.default.as_deref(), &opts.build_args, meta_args)
                         .map_err(at)?;
                 }
-                sink(Event::Cached { id });
                 Ok(())
             }
             Instruction::Run(r) => {
@@ -703,6 +705,7 @@ impl Builder {
                 .transpose()
                 .map_err(|e| at(format!("{keyword} --chown: {e}")))?;
             Ok(Prepared {
+                _from_view: from_view,
                 sources,
                 files,
                 dest_abs,
@@ -899,6 +902,8 @@ struct CopyArgs {
 }
 
 struct Prepared {
+    /// Kept mounted until the layer is written: the sources may be in it.
+    _from_view: Option<crate::images::View>,
     sources: Vec<Source>,
     files: BTreeMap<String, String>,
     dest_abs: String,

@@ -3,20 +3,21 @@
 //! layers with a private upper dir, unmounted and removed on drop.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{ImageService, Result};
 use crate::content::Digest;
 use crate::snapshots::RootfsMount;
 
-pub struct View<'a> {
-    images: &'a ImageService,
+pub struct View {
+    images: Arc<ImageService>,
     key: String,
     mount: RootfsMount,
 }
 
 impl ImageService {
     /// Mount `image` (`None`: an empty filesystem) somewhere private.
-    pub fn view(&self, image: Option<&Digest>) -> Result<View<'_>> {
+    pub fn view(self: &Arc<Self>, image: Option<&Digest>) -> Result<View> {
         let chain = match image {
             Some(id) => self.record(id)?.chain.last().cloned(),
             None => None,
@@ -27,7 +28,7 @@ impl ImageService {
         );
         let mount = self.snapshots.prepare(&key, chain.as_ref(), None)?;
         let view = View {
-            images: self,
+            images: self.clone(),
             key,
             mount,
         };
@@ -50,14 +51,14 @@ impl ImageService {
     }
 }
 
-impl View<'_> {
+impl View {
     /// Where the image's `/` is.
     pub fn root(&self) -> PathBuf {
         self.mount.target()
     }
 }
 
-impl Drop for View<'_> {
+impl Drop for View {
     fn drop(&mut self) {
         if let Err(e) = self.images.snapshots.remove(&self.key) {
             tracing::warn!(view = %self.key, "removing a build view: {e}");
