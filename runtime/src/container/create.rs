@@ -195,8 +195,9 @@ pub(super) fn create_init(
         init.wait_hooks()?;
         let annotations = spec.annotations().clone().unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
-            let state = crate::hooks::state_json(&opts.id, "creating", pid, &bundle, &annotations);
             for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                let status = kind.state_status();
+                let state = crate::hooks::state_json(&opts.id, status, pid, &bundle, &annotations);
                 crate::hooks::run_kind(kind, Some(hooks), &state)?;
             }
         }

@@ -66,7 +66,7 @@ fn sigkill(pid: i32) -> Result<(), Error> {
     }
 }
 
-fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
+pub(super) fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
     // The recorded init pid: `status` checked its start time.
     sigkill(c.state.init_pid)?;
     // Without its own pid namespace the container's other processes survive the init.
@@ -118,7 +118,7 @@ pub(super) fn destroy(c: &Container) -> Result<(), Error> {
     res?;
     let hooks = c.state.config.hooks().as_ref();
     if hooks.is_some_and(|h| h.poststop().is_some()) {
-        super::run_hooks_warning(HookKind::Poststop, hooks, &c.hook_state(Status::Stopped));
+        super::run_hooks_warning(HookKind::Poststop, hooks, &c.hook_state(HookKind::Poststop));
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
 }
