@@ -1,7 +1,7 @@
 //! OCI runtime spec, "Lifecycle" and "State" and the "Operations" section:
 //! create → created, start → running, exit → stopped, delete; the state JSON;
 //! kill; and the error cases (unknown id, duplicate id, start twice, delete of
-//! a running container) that must fail and change nothing. Also the runc CLI
+//! a created or running container) that must fail and change nothing. Also the runc CLI
 //! verbs engines use (`run`, `list`, `pause`/`resume`, `exec`, `--pid-file`).
 
 use anyhow::{ensure, Context};
@@ -165,15 +165,24 @@ conformance! {
         ensure!(dies(pid), "process {pid} survived delete --force");
     }
 
-    /// delete of a created (never started) container removes it and its init.
-    fn delete_created(rt) {
+    /// delete of a created (never started) container is refused without
+    /// --force and changes nothing (runtime spec, "delete": a container that
+    /// is not stopped); --force removes it and its init.
+    #[runc_fails = "runc 1.1.5 deletes a created container without --force (delete.go kills it)"]
+    #[runc_shows = "delete of a created container succeeded"]
+    fn delete_created_needs_force(rt) {
         let d = Driver::new(rt)?;
         let b = Bundle::new(rt, "delcr", &["/checker", "sleep", "30"])?;
         let c = d.create(&b, &[])?;
         let pid = c.pid()?;
-        // No --force: runc deletes a created container, and drop-in users rely on it.
-        d.ok(&["delete", c.id()])?;
-        ensure!(dies(pid), "init {pid} survived delete");
+        let o = d.exec(&["delete", c.id()])?;
+        ensure!(!o.success(), "delete of a created container succeeded");
+        ensure!(o.stderr.contains("not stopped"), "the refusal does not say why: {}", o.stderr.trim());
+        ensure!(c.status()? == "created" && alive(pid), "container harmed by refused delete");
+        ensure!(!cgroup::existing_dirs(b.cgroups_path()).is_empty(), "refused delete removed the cgroup");
+        d.ok(&["delete", "--force", c.id()])?;
+        ensure!(!d.exec(&["state", c.id()])?.success(), "still there after delete --force");
+        ensure!(dies(pid), "init {pid} survived delete --force");
     }
 
     /// delete removes the container's cgroup in every hierarchy.
@@ -208,6 +217,22 @@ conformance! {
         let st = d.state(b.id())?;
         d.exec(&["delete", "--force", b.id()])?;
         ensure!(st["status"] == "running", "after run -d: {st}");
+    }
+
+    /// --pid-file is in place when create returns: exactly the pid's digits
+    /// (runtime-tools parses it with Atoi, so no newline), written through a
+    /// temp file and a rename that leave nothing else in its directory.
+    fn pid_file_written_atomically_by_create(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "pidfa", &["/checker", "sleep", "30"])?;
+        let dir = d.scratch("piddir");
+        std::fs::create_dir(&dir)?;
+        let pf = dir.join("pidfile");
+        let c = d.create(&b, &["--pid-file", &pf.to_string_lossy()])?;
+        let text = std::fs::read_to_string(&pf).context("pid file right after create")?;
+        ensure!(text.parse::<i64>().ok() == Some(c.pid()?), "pid file {text:?}, state pid {}", c.pid()?);
+        let names: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        ensure!(names == ["pidfile"], "the pid file's directory holds {names:?}");
     }
 
     /// --pid-file gets the init's host pid.
