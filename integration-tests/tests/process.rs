@@ -104,6 +104,31 @@ conformance! {
         }
     }
 
+    /// rlimits exactly as given, soft below hard: the values of runtime-tools'
+    /// process_rlimits test (gigabytes for AS, CORE, DATA, FSIZE, STACK) and an
+    /// unlimited hard limit (RLIM_INFINITY as u64::MAX): nothing is clamped or
+    /// otherwise adjusted. (Hard limits stay within the host's: the test
+    /// machine's root lacks CAP_SYS_RESOURCE, so neither runtime may raise one.)
+    fn rlimits_exact_as_given(rt) {
+        let d = Driver::new(rt)?;
+        let gib: u64 = 1 << 30;
+        let limits = [
+            ("RLIMIT_AS", gib, 2 * gib), ("RLIMIT_CORE", 3 * gib, 4 * gib),
+            ("RLIMIT_DATA", 5 * gib, 6 * gib), ("RLIMIT_FSIZE", 7 * gib, 8 * gib),
+            ("RLIMIT_STACK", 9 * gib, 10 * gib), ("RLIMIT_CPU", 60, 120),
+            ("RLIMIT_NOFILE", 3000, 4000), ("RLIMIT_RTTIME", 1000, u64::MAX),
+        ];
+        let mut b = Bundle::new(rt, "rlimx", &["/checker"])?;
+        b.set("/process/rlimits", json!(limits.iter()
+            .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
+            .collect::<Vec<_>>()));
+        let r = d.run_checker(&b)?;
+        for (name, soft, hard) in limits {
+            let v = r.at(&format!("/rlimits/{name}"));
+            ensure!(v["soft"] == soft && v["hard"] == hard, "{name}: {v}, wanted soft {soft} hard {hard}");
+        }
+    }
+
     /// oomScoreAdj is written to /proc/<pid>/oom_score_adj.
     fn oom_score_adj(rt) {
         let d = Driver::new(rt)?;
