@@ -194,6 +194,9 @@ fn sequence(
             }
         }
     }
+    if plan.creates(LinuxNamespaceType::Network) {
+        super::loopback::bring_up().map_err(sys("bringing up lo in the new network namespace"))?;
+    }
     if let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
         sysctl::apply(&map)?;
     }

@@ -16,8 +16,8 @@
 //!    path), the cgroup limits and oom_score_adj, then `Go(host pid)`.
 //! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
 //!    ← `HooksDone`), createContainer hooks, pivot, console (the pty, also bound on
-//!    /dev/console), sysctl, hostname, finish, rlimits, user, capabilities,
-//!    no_new_privs, cwd, and → `Ready`.
+//!    /dev/console), `lo` up in a new network namespace, sysctl, hostname, finish,
+//!    rlimits, user, capabilities, no_new_privs, cwd, and → `Ready`.
 //! 4. child blocks on the exec fifo until `start`, then startContainer hooks,
 //!    seccomp, execve. Any failure on the way → `Error(text)`, child exits.
 //!
@@ -26,6 +26,7 @@
 mod channel;
 mod execve;
 mod init;
+mod loopback;
 mod supervise;
 mod sys;
 mod sysctl;
