@@ -450,6 +450,29 @@ conformance! {
         ensure!(errors.iter().any(|e| e["msg"].as_str().is_some_and(|m| !m.is_empty())), "no JSON error line in log: {text:?}");
     }
 
+    /// --log naming a file that cannot be opened (its directory is missing, or
+    /// it is a directory) is an error: nonzero exit, a message naming the path,
+    /// and create makes no container.
+    fn log_path_unopenable_is_an_error(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "logbad", &["/checker"])?;
+        d.assert_functional(&b)?;
+        b.write()?;
+        let dir = d.scratch("logdir");
+        std::fs::create_dir(&dir)?;
+        for log in [dir.join("missing").join("log"), dir.clone()] {
+            let log = log.to_string_lossy().into_owned();
+            let o = d.exec(&["--log", &log, "list"])?;
+            ensure!(!o.success(), "list with --log {log} succeeded");
+            ensure!(o.stderr.contains(&log), "the error does not name {log}: {:?}", o.stderr);
+            let o = d.exec(&["--log", &log, "create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+            let left = d.exec(&["state", b.id()])?;
+            let _ = d.exec(&["delete", "--force", b.id()]);
+            ensure!(!o.success(), "create with --log {log} succeeded");
+            ensure!(!left.success(), "create with --log {log} left a container");
+        }
+    }
+
     /// create --no-pivot: the container still runs in the bundle's rootfs.
     fn no_pivot(rt) {
         let d = Driver::new(rt)?;
