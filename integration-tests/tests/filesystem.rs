@@ -144,6 +144,31 @@ conformance! {
         ensure!(has(&ro["options"], "ro") && has(&ro["options"], "nodiratime"), "/mnt/ro {}", ro["options"]);
     }
 
+    /// A tmpfs keeps the mode= of its options, also over an existing
+    /// mountpoint, and without one takes the mode the mountpoint had (not the
+    /// kernel's 1777); read back with stat inside.
+    #[runc_fails = "runc 1.1.5 chmods a tmpfs over an existing directory back to that directory's mode, whatever mode= said (runc 1.2 passes the old mode as the first mode= instead)"]
+    #[runc_shows = "/srv/given: mode 0o750, wanted 0o711"]
+    fn tmpfs_mode(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "tmpfsmode", &["/checker", "--probe", "/srv/kept", "--probe", "/srv/given"])?;
+        for dir in ["srv/kept", "srv/given"] {
+            let p = b.rootfs().join(dir);
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o750))?;
+        }
+        b.push("/mounts", json!({"destination": "/srv/kept", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "size=1m"]}));
+        b.push("/mounts", json!({"destination": "/srv/given", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "mode=711"]}));
+        let r = d.run_checker(&b)?;
+        for (path, want) in [("/srv/kept", 0o750), ("/srv/given", 0o711)] {
+            ensure!(mount_of(&r, path)?["fstype"] == "tmpfs", "no tmpfs on {path}");
+            let mode = r.probe(path)["mode"].as_u64().unwrap_or(0);
+            ensure!(mode == want, "{path}: mode {mode:#o}, wanted {want:#o}");
+        }
+    }
+
     /// Flags that show in mountinfo: sync and dirsync (superblock),
     /// nosymfollow, strictatime (neither relatime nor noatime), nodev.
     fn mount_flag_options(rt) {

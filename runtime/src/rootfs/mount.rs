@@ -354,7 +354,10 @@ fn tmpfs(
     m: &Mount,
     opts: &MountOptions,
 ) -> Result<PathBuf, RootfsError> {
+    // Read before `destination` creates a missing mountpoint.
+    let before = existing_dir_mode(ctx.rootfs, m.destination(), what);
     let dest = destination(ctx, what, m.destination(), Kind::Dir, false)?;
+    let opts = &keep_mountpoint_mode(opts, before);
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
     if !opts.copy_up {
         sys_mount(
@@ -401,6 +404,30 @@ fn tmpfs(
         sys_mount(ctx.sys, what, None, &dest, None, flags, data(opts))?;
     }
     Ok(dest)
+}
+
+/// The permission bits of `dest` in the rootfs when it is an existing directory.
+fn existing_dir_mode(rootfs: &Path, dest: &Path, what: &str) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = resolve_in_root(rootfs, dest, what).ok()?;
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_dir().then(|| meta.permissions().mode() & 0o7777)
+}
+
+/// A tmpfs without `mode=` takes the mode its existing mountpoint had, not the
+/// kernel's 1777 (issue 12 point 6); a given `mode=` is kept. As runc 1.2 does, a
+/// mountpoint the runtime had to create gets the kernel's default.
+fn keep_mountpoint_mode(opts: &MountOptions, before: Option<u32>) -> MountOptions {
+    let mut opts = opts.clone();
+    let has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
+    if let (Some(mode), false) = (before, has_mode) {
+        opts.data = if opts.data.is_empty() {
+            format!("mode={mode:04o}")
+        } else {
+            format!("mode={mode:04o},{}", opts.data)
+        };
+    }
+    opts
 }
 
 /// Copy the content of directory `from` into `to`: directories, regular files and
@@ -877,6 +904,37 @@ mod tests {
             vec![
                 "mount tmpfs $ROOT/etc tmpfs 0 mode=755",
                 "mount - $ROOT/etc - rdonly|remount mode=755",
+            ]
+        );
+    }
+
+    #[test]
+    fn tmpfs_without_mode_keeps_the_mountpoints_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = setup();
+        for dir in ["kept", "given"] {
+            let p = t.rootfs.join(dir);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        let sys = FakeSys::new(&t.rootfs);
+        run(
+            &t,
+            &sys,
+            &[
+                mnt("/kept", "tmpfs", "tmpfs", &["nosuid"]),
+                mnt("/kept2", "tmpfs", "tmpfs", &[]),
+                mnt("/given", "tmpfs", "tmpfs", &["size=1m", "mode=711"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![
+                "mount tmpfs $ROOT/kept tmpfs nosuid mode=0750",
+                // Created by the runtime: the kernel's default, as runc.
+                "mount tmpfs $ROOT/kept2 tmpfs 0 -",
+                "mount tmpfs $ROOT/given tmpfs 0 size=1m,mode=711",
             ]
         );
     }
