@@ -129,6 +129,29 @@ conformance! {
         }
     }
 
+    /// process.scheduler with the flag names of the spec (oci-spec spells
+    /// SCHED_FLAG_RESET_ON_FORK differently): the policy, the reset-on-fork flag
+    /// and the nice value, as the kernel reports them for the container process.
+    #[runc_fails = "runc 1.1.5 ignores process.scheduler (support came in runc 1.2)"]
+    #[runc_shows = "policy 0x0, wanted 0x40000003"]
+    fn scheduler_with_spec_flag_names(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "sched", &["/checker", "sleep", "30"])?;
+        b.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 7,
+            "flags": ["SCHED_FLAG_RESET_ON_FORK"]}));
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let pid = c.pid()? as libc::pid_t;
+        // SAFETY: plain queries of another process's scheduling attributes.
+        let policy = unsafe { libc::sched_getscheduler(pid) };
+        let nice = std::fs::read_to_string(format!("/proc/{pid}/stat"))?
+            .rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(16).map(str::to_string))
+            .unwrap_or_default();
+        ensure!(policy == (libc::SCHED_BATCH | libc::SCHED_RESET_ON_FORK), "policy {policy:#x}, wanted {:#x}",
+            libc::SCHED_BATCH | libc::SCHED_RESET_ON_FORK);
+        ensure!(nice == "7", "nice {nice}");
+    }
+
     /// oomScoreAdj is written to /proc/<pid>/oom_score_adj.
     fn oom_score_adj(rt) {
         let d = Driver::new(rt)?;

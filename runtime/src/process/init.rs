@@ -213,6 +213,10 @@ fn sequence(
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         execve::set_personality(p)?;
     }
+    // Before `prepare` drops the capabilities: a real-time policy needs CAP_SYS_NICE.
+    if let Some(s) = process.as_ref().and_then(|p| p.scheduler().as_ref()) {
+        crate::scheduler::apply(s).map_err(sys("process.scheduler: sched_setattr"))?;
+    }
     let ready = match &process {
         Some(p) => Some(execve::prepare(p, cfg.seccomp, cfg.preserve_fds)?),
         None => None,
