@@ -473,6 +473,44 @@ conformance! {
         }
     }
 
+    /// `spec --rootless` writes runc's rootless config: the same JSON as
+    /// `runc spec --rootless` (but for ociVersion), a user namespace mapping the
+    /// caller (root here) and no network namespace; and it runs: the container
+    /// is in a user namespace with that map and shares the host's network.
+    fn spec_rootless(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "specrl", &["/checker"])?;
+        std::fs::remove_file(b.path().join("config.json")).ok();
+        d.ok(&["spec", "--rootless", "--bundle", &b.path().to_string_lossy()])?;
+        let ours: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.path().join("config.json"))?)?;
+        let oracle_dir = d.scratch("runc-rootless");
+        std::fs::create_dir(&oracle_dir)?;
+        std::process::Command::new(berth_integration_tests::Runtime::Runc.binary()?)
+            .args(["spec", "--rootless", "--bundle"]).arg(&oracle_dir).status()?;
+        let runc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle_dir.join("config.json"))?)?;
+        let without_version = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            v.as_object_mut().map(|o| o.remove("ociVersion"));
+            v
+        };
+        ensure!(without_version(&ours) == without_version(&runc), "spec --rootless differs from runc's:\n{ours:#}\nrunc:\n{runc:#}");
+        let uid = std::fs::read_to_string("/proc/self/status")?.lines()
+            .find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default();
+        ensure!(ours["linux"]["uidMappings"] == serde_json::json!([{"containerID": 0, "hostID": uid.parse::<u64>()?, "size": 1}]),
+            "uidMappings {}", ours["linux"]["uidMappings"]);
+        let mut v = ours;
+        v["process"]["terminal"] = serde_json::json!(false);
+        v["process"]["args"] = serde_json::json!(["/checker"]);
+        v["linux"]["cgroupsPath"] = serde_json::json!(b.cgroups_path());
+        b.config = v;
+        let r = d.run_checker(&b)?;
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        ensure!(norm(r.str("/ns/uid_map")) == format!("0 {uid} 1"), "uid_map inside {}", r.str("/ns/uid_map"));
+        let host_net = std::fs::read_link("/proc/self/ns/net")?.display().to_string();
+        ensure!(r.str("/ns/net") == host_net, "network namespace {} is not the host's {host_net}", r.str("/ns/net"));
+    }
+
     /// create --no-pivot: the container still runs in the bundle's rootfs.
     fn no_pivot(rt) {
         let d = Driver::new(rt)?;

@@ -95,6 +95,8 @@ fn bytes(v: &Option<String>) -> anyhow::Result<Option<i64>> {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let root = cli.root;
+    // `spec --rootless` (or `--rootless=true`); `--rootless=false` is a plain spec.
+    let spec_rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
     if cli.version {
         print(&format!(
             "berth-runtime version {}\ncommit: {}\nspec: {}\n",
@@ -150,7 +152,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let mut out = std::io::stdout().lock();
             container::events(&root, &e.id, &e.interval, e.stats, &mut out)?;
         }
-        Command::Spec(s) => container::write_default_spec(&s.bundle)?,
+        Command::Spec(s) => {
+            let rootless = spec_rootless.then(container::RootlessIds::current);
+            container::write_default_spec(&s.bundle, rootless)?
+        }
         Command::Features => print(&format!("{}\n", container::features_json())),
         Command::Update(u) => {
             let resources = match u.resources.as_deref() {

@@ -31,7 +31,7 @@ pub use list::list;
 pub use pause::{pause, resume};
 pub use ps::ps;
 pub use run::run;
-pub use spec::{default_spec_json, write_default_spec};
+pub use spec::{default_spec_json, write_default_spec, RootlessIds};
 pub use start::start;
 pub use state::{pid_alive, write_atomic, State, StateOutput, Status};
 pub use update::{parse_bytes, update, UpdateFlags};
