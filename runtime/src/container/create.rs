@@ -11,6 +11,7 @@ use crate::console;
 use crate::hooks::HookKind;
 use crate::namespaces::Plan;
 use crate::process::{self, Init, InitConfig};
+use crate::rootfs::BindSources;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -190,6 +191,11 @@ pub(super) fn create_init(
         }
         if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
             init.set_oom_score_adj(adj)?;
+        }
+        // As host root, before the init, an unprivileged user in its user namespace,
+        // mounts them (issue 12 point 6: a bind source under a mode-000 directory).
+        if BindSources::needed(&spec) {
+            init.send_bind_sources(&spec, &bundle);
         }
         init.go()?;
         init.wait_hooks()?;

@@ -13,7 +13,9 @@
 //!    and forks the real init into the new pid namespace (→ `InitPid`).
 //! 2. the child joins its cgroups by itself (clone3 `CLONE_INTO_CGROUP` for v2, `0`
 //!    into v1 `tasks`: see [`CgroupJoin`]); the parent writes uid/gid maps (fast
-//!    path), the cgroup limits and oom_score_adj, then `Go(host pid)`.
+//!    path), the cgroup limits and oom_score_adj, with a user and a mount namespace
+//!    the bind sources it opened in the child's mount namespace (`BindSources`
+//!    messages carrying fds, see `rootfs::BindSources`), then `Go(host pid)`.
 //! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
 //!    ← `HooksDone`), createContainer hooks, pivot, console (the pty, also bound on
 //!    /dev/console), `lo` up in a new network namespace, sysctl, hostname, finish,
@@ -38,7 +40,7 @@ pub use supervise::{hold_signals, supervise};
 pub use tenant::{spawn_exec, ExecConfig};
 
 use crate::namespaces::{self, NamespaceError, Plan};
-use crate::seccomp;
+use crate::{rootfs, seccomp};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{self, Signal};
@@ -118,6 +120,30 @@ pub struct Init {
     children: Vec<i32>,
     /// clone3 could not place the init in its cgroup: the caller must `apply` it.
     pub needs_apply: bool,
+}
+
+/// In the bind-sources helper: enter the init's mount namespace `ns`, open the
+/// sources there and send them, [`channel::MAX_FDS`] a message. The exit code says
+/// which step failed.
+fn send_from_ns(chan: &Channel, ns: &std::fs::File, wanted: &[(usize, PathBuf)]) -> i32 {
+    if nix::sched::setns(ns, CloneFlags::CLONE_NEWNS).is_err() {
+        return 2;
+    }
+    let opened = rootfs::BindSources::open_paths(wanted);
+    for chunk in opened.chunks(channel::MAX_FDS) {
+        let indexes = chunk.iter().map(|(i, _)| *i as u32).collect();
+        let fds: Vec<_> = chunk
+            .iter()
+            .map(|(_, fd)| std::os::fd::AsRawFd::as_raw_fd(fd))
+            .collect();
+        if chan
+            .send_with_fds(&Msg::BindSources(indexes), &fds)
+            .is_err()
+        {
+            return 3;
+        }
+    }
+    0
 }
 
 /// Clone `flags` with fork semantics. Returns 0 in the child.
@@ -358,6 +384,42 @@ impl Init {
                 got,
                 expected: name,
             })
+        }
+    }
+
+    /// For an init in a user namespace, before [`Init::go`]: open the bind sources
+    /// of `spec` as host root in the init's mount namespace and pass them over the
+    /// channel (see `rootfs::BindSources`). A helper process does the opening, so
+    /// the runtime itself never leaves its own mount namespace. Best effort: what
+    /// cannot be opened is bound by path in the init as before, so this only logs.
+    pub fn send_bind_sources(&self, spec: &Spec, bundle: &Path) {
+        let wanted = rootfs::BindSources::wanted(spec, bundle);
+        if wanted.is_empty() {
+            return;
+        }
+        let ns_path = format!("/proc/{}/ns/mnt", self.pid);
+        let ns = match std::fs::File::open(&ns_path) {
+            Ok(f) => f,
+            Err(e) => {
+                crate::logging::debug(&format!("bind sources not opened: {ns_path}: {e}"));
+                return;
+            }
+        };
+        // SAFETY: the runtime is single-threaded; the helper only does setns, opens,
+        // sends and `_exit`s.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let code = send_from_ns(&self.chan, &ns, &wanted);
+                // SAFETY: leave the helper without running the parent's exit handlers.
+                unsafe { libc::_exit(code) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => {}
+                other => crate::logging::debug(&format!(
+                    "bind sources helper (pid {child}) ended with {other:?}"
+                )),
+            },
+            Err(e) => crate::logging::debug(&format!("bind sources not opened: fork: {e}")),
         }
     }
 

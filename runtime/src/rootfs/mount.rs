@@ -6,6 +6,7 @@
 //! cannot: per-mount flags of a bind mount need a second `MS_BIND|MS_REMOUNT` call,
 //! and every propagation keyword is its own call. `cgroup` entries are delegated to
 //! `cgroup_mount.rs`.
+use super::bind_sources::BindSources;
 use super::cgroup_mount;
 use super::options::{self, MountOptions};
 use super::safe_join::{create_in_root, resolve_in_root, Kind};
@@ -14,6 +15,7 @@ use super::RootfsError;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 /// What the mounts need besides the entries themselves.
@@ -26,6 +28,8 @@ pub(crate) struct MountCtx<'a> {
     /// The container has its own cgroup namespace: mount cgroupfs instead of binding
     /// the host's hierarchies.
     pub cgroup_ns: bool,
+    /// Bind sources the runtime opened on the host side (`bind_sources.rs`).
+    pub sources: Option<&'a BindSources>,
 }
 
 /// Flags a bind remount may have to keep because the kernel locks them on mounts
@@ -96,7 +100,10 @@ fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), RootfsEr
     }
     let dest = if is_bind(m, &opts) {
         opts.flags.insert(MsFlags::MS_BIND);
-        bind(ctx, &what, m, &opts)?
+        match ctx.sources.and_then(|s| s.get(index)) {
+            Some(fd) => bind_opened(ctx, &what, m, fd, &opts)?,
+            None => bind(ctx, &what, m, &opts)?,
+        }
     } else {
         match typ {
             "cgroup" | "cgroup2" => cgroup_mount::mount_cgroup(ctx, &what, m.destination(), &opts)?,
@@ -284,6 +291,36 @@ fn bind(
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let dest = destination(ctx, what, m.destination(), kind, is_procfs(&source))?;
     bind_and_remount(ctx.sys, what, &source, &dest, opts.flags)?;
+    Ok(dest)
+}
+
+/// A bind whose source the runtime opened on the host side (`bind_sources.rs`):
+/// the kind of destination comes from the descriptor and the bind goes through
+/// `/proc/self/fd/N`, so no directory on the source's path is searched by us.
+fn bind_opened(
+    ctx: &MountCtx<'_>,
+    what: &str,
+    m: &Mount,
+    source: BorrowedFd<'_>,
+    opts: &MountOptions,
+) -> Result<PathBuf, RootfsError> {
+    let shown = m.source().clone().unwrap_or_default();
+    let st = nix::sys::stat::fstat(source).map_err(|errno| RootfsError::Sys {
+        what: what.to_string(),
+        op: "stat source",
+        path: shown,
+        errno,
+    })?;
+    let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    let procfs = nix::sys::statfs::fstatfs(source)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    let dest = destination(ctx, what, m.destination(), kind, procfs)?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", source.as_raw_fd()));
+    bind_and_remount(ctx.sys, what, &via, &dest, opts.flags)?;
     Ok(dest)
 }
 
@@ -516,6 +553,7 @@ mod tests {
             rootfs: &t.rootfs,
             bundle: &t.bundle,
             cgroup_ns: false,
+            sources: None,
         };
         mount_all(&ctx, mounts)
     }
@@ -627,6 +665,51 @@ mod tests {
         // A file source gets a file destination, a directory source a directory.
         assert!(t.rootfs.join("etc/file.txt").is_file());
         assert!(t.rootfs.join("mnt/data").is_dir());
+    }
+
+    /// A source the runtime opened: bound through `/proc/self/fd/N`, without a
+    /// stat of the source's path (which the init may not be able to reach), then
+    /// remounted with the flags; its kind (file or directory) comes from the
+    /// descriptor. Entries without a descriptor are bound by path, as before.
+    #[test]
+    fn opened_sources_are_bound_through_their_descriptor() {
+        use std::os::fd::AsRawFd;
+        let t = setup();
+        std::fs::write(t.bundle.join("f"), "x").unwrap();
+        std::fs::create_dir(t.bundle.join("data")).unwrap();
+        // The sources' paths do not exist: a stat or bind by path would fail.
+        let dir: std::os::fd::OwnedFd = std::fs::File::open(&t.bundle).unwrap().into();
+        let file: std::os::fd::OwnedFd = std::fs::File::open(t.bundle.join("f")).unwrap().into();
+        let (dfd, ffd) = (dir.as_raw_fd(), file.as_raw_fd());
+        let sources = BindSources::from_fds([(0, dir), (1, file)]);
+        let sys = FakeSys::new(&t.bundle);
+        let ctx = MountCtx {
+            sys: &sys,
+            rootfs: &t.rootfs,
+            bundle: &t.bundle,
+            cgroup_ns: false,
+            sources: Some(&sources),
+        };
+        mount_all(
+            &ctx,
+            &[
+                mnt("/mnt/d", "bind", "/no/such/dir", &["rbind", "ro"]),
+                mnt("/etc/f", "", "/no/such/file", &["bind"]),
+                mnt("/mnt/p", "bind", "data", &["bind"]),
+            ],
+        )
+        .expect("mount_all");
+        assert_eq!(
+            sys.calls(),
+            [
+                format!("mount /proc/self/fd/{dfd} $ROOT/rootfs/mnt/d bind bind|rec -"),
+                "mount - $ROOT/rootfs/mnt/d - rdonly|remount|bind -".to_string(),
+                format!("mount /proc/self/fd/{ffd} $ROOT/rootfs/etc/f bind bind -"),
+                "mount $ROOT/data $ROOT/rootfs/mnt/p bind bind -".to_string(),
+            ]
+        );
+        assert!(t.rootfs.join("mnt/d").is_dir());
+        assert!(t.rootfs.join("etc/f").is_file());
     }
 
     #[test]
