@@ -107,8 +107,9 @@ conformance! {
     /// rlimits exactly as given, soft below hard: the values of runtime-tools'
     /// process_rlimits test (gigabytes for AS, CORE, DATA, FSIZE, STACK) and an
     /// unlimited hard limit (RLIM_INFINITY as u64::MAX): nothing is clamped or
-    /// otherwise adjusted. (Hard limits stay within the host's: the test
-    /// machine's root lacks CAP_SYS_RESOURCE, so neither runtime may raise one.)
+    /// otherwise adjusted, with and without a user namespace. (Hard limits stay
+    /// within the host's: the test machine's root lacks CAP_SYS_RESOURCE, so
+    /// neither runtime may raise one.)
     fn rlimits_exact_as_given(rt) {
         let d = Driver::new(rt)?;
         let gib: u64 = 1 << 30;
@@ -118,14 +119,22 @@ conformance! {
             ("RLIMIT_STACK", 9 * gib, 10 * gib), ("RLIMIT_CPU", 60, 120),
             ("RLIMIT_NOFILE", 3000, 4000), ("RLIMIT_RTTIME", 1000, u64::MAX),
         ];
-        let mut b = Bundle::new(rt, "rlimx", &["/checker"])?;
-        b.set("/process/rlimits", json!(limits.iter()
-            .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
-            .collect::<Vec<_>>()));
-        let r = d.run_checker(&b)?;
-        for (name, soft, hard) in limits {
-            let v = r.at(&format!("/rlimits/{name}"));
-            ensure!(v["soft"] == soft && v["hard"] == hard, "{name}: {v}, wanted soft {soft} hard {hard}");
+        // Also in a user namespace, where the init cannot raise a hard limit itself.
+        for userns in [false, true] {
+            let mut b = Bundle::new(rt, "rlimx", &["/checker"])?;
+            if userns {
+                b.push("/linux/namespaces", json!({"type": "user"}));
+                b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+                b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+            }
+            b.set("/process/rlimits", json!(limits.iter()
+                .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
+                .collect::<Vec<_>>()));
+            let r = d.run_checker(&b)?;
+            for (name, soft, hard) in limits {
+                let v = r.at(&format!("/rlimits/{name}"));
+                ensure!(v["soft"] == soft && v["hard"] == hard, "user namespace {userns}: {name}: {v}, wanted soft {soft} hard {hard}");
+            }
         }
     }
 

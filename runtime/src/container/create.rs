@@ -192,6 +192,9 @@ pub(super) fn create_init(
         if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
             init.set_oom_score_adj(adj)?;
         }
+        if let Some(limits) = spec.process().as_ref().and_then(|p| p.rlimits().as_ref()) {
+            init.set_rlimits(limits)?;
+        }
         // As host root, before the init, an unprivileged user in its user namespace,
         // mounts them (issue 12 point 6: a bind source under a mode-000 directory).
         if BindSources::needed(&spec) {

@@ -65,6 +65,8 @@ pub enum ProcessError {
     Protocol { got: Msg, expected: &'static str },
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rlimit(#[from] crate::rlimits::RlimitError),
     #[error("writing {path}: {source}")]
     Write {
         path: PathBuf,
@@ -472,6 +474,14 @@ impl Init {
         let path = PathBuf::from(format!("/proc/{}/oom_score_adj", self.pid));
         std::fs::write(&path, value.to_string())
             .map_err(|source| ProcessError::Write { path, source })
+    }
+
+    /// `process.rlimits` on the init, from here (see [`crate::rlimits::apply_to`]).
+    pub fn set_rlimits(
+        &self,
+        limits: &[oci_spec::runtime::PosixRlimit],
+    ) -> Result<(), ProcessError> {
+        Ok(crate::rlimits::apply_to(self.pid, limits)?)
     }
 
     /// The init is our direct child (so `run` can wait for it).
