@@ -63,7 +63,7 @@ pub fn resource(typ: PosixRlimitType) -> Resource {
 /// Set every limit of the calling process, in order; stops at the first the kernel
 /// refuses.
 pub fn apply(rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
-    each(rlimits, |res, soft, hard| setrlimit(res, soft, hard))
+    each(rlimits, setrlimit)
 }
 
 /// Set every limit of process `pid` with prlimit(2), from the runtime: runc sets the
