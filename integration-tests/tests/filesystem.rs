@@ -176,9 +176,7 @@ conformance! {
     fn bind_source_under_unsearchable_dir_with_userns(rt) {
         let d = Driver::new(rt)?;
         let mut b = Bundle::new(rt, "bindlocked", &["/checker", "--probe", "/mnt/src/data", "--read", "/mnt/src/data"])?;
-        b.push("/linux/namespaces", json!({"type": "user"}));
-        b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-        b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        b.map_root_to(100000);
         let locked = b.path().join("locked");
         let src = locked.join("src");
         std::fs::create_dir_all(&src)?;
@@ -208,9 +206,7 @@ conformance! {
              mount -o remount,bind,rw /mnt/ro 2>/dev/null; echo remount=$?; grep ' /mnt/ro ' /proc/self/mountinfo"])?;
         // The control: a tmpfs of the container's own, which its root may remount.
         b.push("/mounts", json!({"destination": "/mnt/own", "type": "tmpfs", "source": "tmpfs"}));
-        b.push("/linux/namespaces", json!({"type": "user"}));
-        b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-        b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        b.map_root_to(100000);
         b.add_caps(&["CAP_SYS_ADMIN"]);
         let host = b.path().join("host-ro");
         let _m = HostMount::tmpfs(&host, false)?;

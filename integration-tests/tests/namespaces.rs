@@ -34,15 +34,7 @@ fn check_shared(r: &Report, ns: &str) -> anyhow::Result<()> {
 
 fn user_ns_bundle(rt: berth_integration_tests::Runtime, name: &str) -> anyhow::Result<Bundle> {
     let mut b = Bundle::new(rt, name, &["/checker", "--probe", "/checker"])?;
-    b.push("/linux/namespaces", json!({"type": "user"}));
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
+    b.map_root_to(100000);
     Ok(b)
 }
 

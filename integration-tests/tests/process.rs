@@ -123,9 +123,7 @@ conformance! {
         for userns in [false, true] {
             let mut b = Bundle::new(rt, "rlimx", &["/checker"])?;
             if userns {
-                b.push("/linux/namespaces", json!({"type": "user"}));
-                b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-                b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+                b.map_root_to(100000);
             }
             b.set("/process/rlimits", json!(limits.iter()
                 .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
