@@ -109,6 +109,15 @@ impl Bundle {
         }
     }
 
+    /// Adds a user namespace whose root is host uid and gid `host_id` (65536 ids
+    /// mapped), the setup of the suite's user-namespace cases.
+    pub fn map_root_to(&mut self, host_id: u32) {
+        self.push("/linux/namespaces", json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+        self.set("/linux/uidMappings", map.clone());
+        self.set("/linux/gidMappings", map);
+    }
+
     /// Removes the namespace of `kind` from `linux.namespaces`.
     pub fn drop_namespace(&mut self, kind: &str) {
         if let Some(arr) = self

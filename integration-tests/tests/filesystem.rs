@@ -144,6 +144,88 @@ conformance! {
         ensure!(has(&ro["options"], "ro") && has(&ro["options"], "nodiratime"), "/mnt/ro {}", ro["options"]);
     }
 
+    /// A tmpfs keeps the mode= of its options, also over an existing
+    /// mountpoint, and without one takes the mode the mountpoint had (not the
+    /// kernel's 1777); read back with stat inside.
+    #[runc_fails = "runc 1.1.5 chmods a tmpfs over an existing directory back to that directory's mode, whatever mode= said (runc 1.2 passes the old mode as the first mode= instead)"]
+    #[runc_shows = "/srv/given: mode 0o750, wanted 0o711"]
+    fn tmpfs_mode(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "tmpfsmode", &["/checker", "--probe", "/srv/kept", "--probe", "/srv/given"])?;
+        for dir in ["srv/kept", "srv/given"] {
+            let p = b.rootfs().join(dir);
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o750))?;
+        }
+        b.push("/mounts", json!({"destination": "/srv/kept", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "size=1m"]}));
+        b.push("/mounts", json!({"destination": "/srv/given", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "mode=711"]}));
+        let r = d.run_checker(&b)?;
+        for (path, want) in [("/srv/kept", 0o750), ("/srv/given", 0o711)] {
+            ensure!(mount_of(&r, path)?["fstype"] == "tmpfs", "no tmpfs on {path}");
+            let mode = r.probe(path)["mode"].as_u64().unwrap_or(0);
+            ensure!(mode == want, "{path}: mode {mode:#o}, wanted {want:#o}");
+        }
+    }
+
+    /// With a user namespace, bind sources are opened from the host side (as
+    /// runc does, by passing the init descriptors): a source under a mode-000
+    /// directory, out of reach of the container's root (host uid 100000), is
+    /// mounted, its content readable inside; and read-only as asked.
+    fn bind_source_under_unsearchable_dir_with_userns(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "bindlocked", &["/checker", "--probe", "/mnt/src/data", "--read", "/mnt/src/data"])?;
+        b.map_root_to(100000);
+        let locked = b.path().join("locked");
+        let src = locked.join("src");
+        std::fs::create_dir_all(&src)?;
+        std::fs::write(src.join("data"), "behind a locked door")?;
+        std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        std::fs::set_permissions(src.join("data"), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))?;
+        // The rootfs belongs to host root: the mapped root cannot make the mountpoint.
+        std::fs::create_dir_all(b.rootfs().join("mnt/src"))?;
+        b.push("/mounts", json!({"destination": "/mnt/src", "type": "bind",
+            "source": src.to_string_lossy(), "options": ["rbind", "ro"]}));
+        let r = d.run_checker(&b)?;
+        ensure!(r.str("/files/~1mnt~1src~1data") == "behind a locked door", "inside: {}", r.probe("/mnt/src/data"));
+        let m = mount_of(&r, "/mnt/src")?;
+        ensure!(has(&m["options"], "ro"), "/mnt/src not read-only: {}", m["options"]);
+    }
+
+    /// The descriptors of those bind sources are opened in the container's
+    /// mount namespace, whose mounts keep the flags the kernel locked for the
+    /// user namespace: a read-only host mount bound in stays read-only, and the
+    /// container's root (with CAP_SYS_ADMIN in its namespace) cannot remount it
+    /// read-write.
+    fn bind_of_read_only_host_mount_stays_locked_with_userns(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "bindlock", &["/bin/sh", "-c",
+            "mount -o remount,bind,ro /mnt/own; echo control=$?; \
+             mount -o remount,bind,rw /mnt/ro 2>/dev/null; echo remount=$?; grep ' /mnt/ro ' /proc/self/mountinfo"])?;
+        // The control: a tmpfs of the container's own, which its root may remount.
+        b.push("/mounts", json!({"destination": "/mnt/own", "type": "tmpfs", "source": "tmpfs"}));
+        b.map_root_to(100000);
+        b.add_caps(&["CAP_SYS_ADMIN"]);
+        let host = b.path().join("host-ro");
+        let _m = HostMount::tmpfs(&host, false)?;
+        mount(None::<&str>, &host, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY, None::<&str>)?;
+        std::fs::create_dir_all(b.rootfs().join("mnt/ro"))?;
+        std::fs::create_dir_all(b.rootfs().join("mnt/own"))?;
+        b.push("/mounts", json!({"destination": "/mnt/ro", "type": "bind",
+            "source": host.to_string_lossy(), "options": ["rbind"]}));
+        b.write()?;
+        let o = d.exec(&["run", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+        let _ = d.exec(&["delete", "--force", b.id()]);
+        ensure!(o.success(), "run failed: {}", o.stderr);
+        ensure!(o.stdout.contains("control=0"), "the container's root cannot remount at all: {:?}", o.stdout);
+        let line = o.stdout.lines().find(|l| l.contains(" /mnt/ro ")).unwrap_or("");
+        let opts = line.split_whitespace().nth(5).unwrap_or("");
+        ensure!(o.stdout.contains("remount=1") && opts.split(',').any(|f| f == "ro"),
+            "the container's root made the read-only host mount writable: {:?}", o.stdout);
+    }
+
     /// Flags that show in mountinfo: sync and dirsync (superblock),
     /// nosymfollow, strictatime (neither relatime nor noatime), nodev.
     fn mount_flag_options(rt) {

@@ -1,7 +1,7 @@
 //! OCI runtime spec, "Lifecycle" and "State" and the "Operations" section:
 //! create → created, start → running, exit → stopped, delete; the state JSON;
 //! kill; and the error cases (unknown id, duplicate id, start twice, delete of
-//! a running container) that must fail and change nothing. Also the runc CLI
+//! a created or running container) that must fail and change nothing. Also the runc CLI
 //! verbs engines use (`run`, `list`, `pause`/`resume`, `exec`, `--pid-file`).
 
 use anyhow::{ensure, Context};
@@ -165,15 +165,24 @@ conformance! {
         ensure!(dies(pid), "process {pid} survived delete --force");
     }
 
-    /// delete of a created (never started) container removes it and its init.
-    fn delete_created(rt) {
+    /// delete of a created (never started) container is refused without
+    /// --force and changes nothing (runtime spec, "delete": a container that
+    /// is not stopped); --force removes it and its init.
+    #[runc_fails = "runc 1.1.5 deletes a created container without --force (delete.go kills it)"]
+    #[runc_shows = "delete of a created container succeeded"]
+    fn delete_created_needs_force(rt) {
         let d = Driver::new(rt)?;
         let b = Bundle::new(rt, "delcr", &["/checker", "sleep", "30"])?;
         let c = d.create(&b, &[])?;
         let pid = c.pid()?;
-        // No --force: runc deletes a created container, and drop-in users rely on it.
-        d.ok(&["delete", c.id()])?;
-        ensure!(dies(pid), "init {pid} survived delete");
+        let o = d.exec(&["delete", c.id()])?;
+        ensure!(!o.success(), "delete of a created container succeeded");
+        ensure!(o.stderr.contains("not stopped"), "the refusal does not say why: {}", o.stderr.trim());
+        ensure!(c.status()? == "created" && alive(pid), "container harmed by refused delete");
+        ensure!(!cgroup::existing_dirs(b.cgroups_path()).is_empty(), "refused delete removed the cgroup");
+        d.ok(&["delete", "--force", c.id()])?;
+        ensure!(!d.exec(&["state", c.id()])?.success(), "still there after delete --force");
+        ensure!(dies(pid), "init {pid} survived delete --force");
     }
 
     /// delete removes the container's cgroup in every hierarchy.
@@ -208,6 +217,22 @@ conformance! {
         let st = d.state(b.id())?;
         d.exec(&["delete", "--force", b.id()])?;
         ensure!(st["status"] == "running", "after run -d: {st}");
+    }
+
+    /// --pid-file is in place when create returns: exactly the pid's digits
+    /// (runtime-tools parses it with Atoi, so no newline), written through a
+    /// temp file and a rename that leave nothing else in its directory.
+    fn pid_file_written_atomically_by_create(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "pidfa", &["/checker", "sleep", "30"])?;
+        let dir = d.scratch("piddir");
+        std::fs::create_dir(&dir)?;
+        let pf = dir.join("pidfile");
+        let c = d.create(&b, &["--pid-file", &pf.to_string_lossy()])?;
+        let text = std::fs::read_to_string(&pf).context("pid file right after create")?;
+        ensure!(text.parse::<i64>().ok() == Some(c.pid()?), "pid file {text:?}, state pid {}", c.pid()?);
+        let names: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        ensure!(names == ["pidfile"], "the pid file's directory holds {names:?}");
     }
 
     /// --pid-file gets the init's host pid.
@@ -423,6 +448,67 @@ conformance! {
         let errors: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok())
             .filter(|v: &serde_json::Value| v["level"] == "error").collect();
         ensure!(errors.iter().any(|e| e["msg"].as_str().is_some_and(|m| !m.is_empty())), "no JSON error line in log: {text:?}");
+    }
+
+    /// --log naming a file that cannot be opened (its directory is missing, or
+    /// it is a directory) is an error: nonzero exit, a message naming the path,
+    /// and create makes no container.
+    fn log_path_unopenable_is_an_error(rt) {
+        let d = Driver::new(rt)?;
+        let b = Bundle::new(rt, "logbad", &["/checker"])?;
+        d.assert_functional(&b)?;
+        b.write()?;
+        let dir = d.scratch("logdir");
+        std::fs::create_dir(&dir)?;
+        for log in [dir.join("missing").join("log"), dir.clone()] {
+            let log = log.to_string_lossy().into_owned();
+            let o = d.exec(&["--log", &log, "list"])?;
+            ensure!(!o.success(), "list with --log {log} succeeded");
+            ensure!(o.stderr.contains(&log), "the error does not name {log}: {:?}", o.stderr);
+            let o = d.exec(&["--log", &log, "create", "--bundle", &b.path().to_string_lossy(), b.id()])?;
+            let left = d.exec(&["state", b.id()])?;
+            let _ = d.exec(&["delete", "--force", b.id()]);
+            ensure!(!o.success(), "create with --log {log} succeeded");
+            ensure!(!left.success(), "create with --log {log} left a container");
+        }
+    }
+
+    /// `spec --rootless` writes runc's rootless config: the same JSON as
+    /// `runc spec --rootless` (but for ociVersion), a user namespace mapping the
+    /// caller (root here) and no network namespace; and it runs: the container
+    /// is in a user namespace with that map and shares the host's network.
+    fn spec_rootless(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "specrl", &["/checker"])?;
+        std::fs::remove_file(b.path().join("config.json")).ok();
+        d.ok(&["spec", "--rootless", "--bundle", &b.path().to_string_lossy()])?;
+        let ours: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(b.path().join("config.json"))?)?;
+        let oracle_dir = d.scratch("runc-rootless");
+        std::fs::create_dir(&oracle_dir)?;
+        std::process::Command::new(berth_integration_tests::Runtime::Runc.binary()?)
+            .args(["spec", "--rootless", "--bundle"]).arg(&oracle_dir).status()?;
+        let runc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(oracle_dir.join("config.json"))?)?;
+        let without_version = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            v.as_object_mut().map(|o| o.remove("ociVersion"));
+            v
+        };
+        ensure!(without_version(&ours) == without_version(&runc), "spec --rootless differs from runc's:\n{ours:#}\nrunc:\n{runc:#}");
+        let uid = std::fs::read_to_string("/proc/self/status")?.lines()
+            .find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default();
+        ensure!(ours["linux"]["uidMappings"] == serde_json::json!([{"containerID": 0, "hostID": uid.parse::<u64>()?, "size": 1}]),
+            "uidMappings {}", ours["linux"]["uidMappings"]);
+        let mut v = ours;
+        v["process"]["terminal"] = serde_json::json!(false);
+        v["process"]["args"] = serde_json::json!(["/checker"]);
+        v["linux"]["cgroupsPath"] = serde_json::json!(b.cgroups_path());
+        b.config = v;
+        let r = d.run_checker(&b)?;
+        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        ensure!(norm(r.str("/ns/uid_map")) == format!("0 {uid} 1"), "uid_map inside {}", r.str("/ns/uid_map"));
+        let host_net = std::fs::read_link("/proc/self/ns/net")?.display().to_string();
+        ensure!(r.str("/ns/net") == host_net, "network namespace {} is not the host's {host_net}", r.str("/ns/net"));
     }
 
     /// create --no-pivot: the container still runs in the bundle's rootfs.

@@ -34,15 +34,7 @@ fn check_shared(r: &Report, ns: &str) -> anyhow::Result<()> {
 
 fn user_ns_bundle(rt: berth_integration_tests::Runtime, name: &str) -> anyhow::Result<Bundle> {
     let mut b = Bundle::new(rt, name, &["/checker", "--probe", "/checker"])?;
-    b.push("/linux/namespaces", json!({"type": "user"}));
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
+    b.map_root_to(100000);
     Ok(b)
 }
 
@@ -119,6 +111,26 @@ conformance! {
         let host = up(&std::fs::read_to_string("/proc/uptime")?);
         let inside = up(r.str("/files/~1proc~1uptime"));
         ensure!(inside > host + 80000.0, "uptime inside {inside}, host {host}");
+    }
+
+    /// A new network namespace gets its `lo` up, as runc brings it up for a
+    /// network namespace without a path: IFF_UP in its sysfs flags, with and
+    /// without a user namespace.
+    fn new_network_namespace_has_lo_up(rt) {
+        let d = Driver::new(rt)?;
+        for userns in [false, true] {
+            let mut b = Bundle::new(rt, "netlo", &["/checker", "--read", "/sys/class/net/lo/flags"])?;
+            if userns {
+                b = user_ns_bundle(rt, "netlouser")?;
+                b.set("/process/args", json!(["/checker", "--read", "/sys/class/net/lo/flags"]));
+            }
+            let r = d.run_checker(&b)?;
+            check_new(&r, "net")?;
+            let text = r.str("/files/~1sys~1class~1net~1lo~1flags").trim().to_string();
+            let flags = i64::from_str_radix(text.trim_start_matches("0x"), 16)
+                .map_err(|e| anyhow::anyhow!("lo flags {text:?}: {e}"))?;
+            ensure!(flags & 1 != 0, "user namespace {userns}: lo is down inside (flags {text})");
+        }
     }
 
     /// Namespaces given by `path` are joined: a second container shares the

@@ -105,6 +105,61 @@ conformance! {
         }
     }
 
+    /// rlimits exactly as given, soft below hard: the values of runtime-tools'
+    /// process_rlimits test (gigabytes for AS, CORE, DATA, FSIZE, STACK) and an
+    /// unlimited hard limit (RLIM_INFINITY as u64::MAX): nothing is clamped or
+    /// otherwise adjusted, with and without a user namespace. (Hard limits stay
+    /// within the host's: the test machine's root lacks CAP_SYS_RESOURCE, so
+    /// neither runtime may raise one.)
+    fn rlimits_exact_as_given(rt) {
+        let d = Driver::new(rt)?;
+        let gib: u64 = 1 << 30;
+        let limits = [
+            ("RLIMIT_AS", gib, 2 * gib), ("RLIMIT_CORE", 3 * gib, 4 * gib),
+            ("RLIMIT_DATA", 5 * gib, 6 * gib), ("RLIMIT_FSIZE", 7 * gib, 8 * gib),
+            ("RLIMIT_STACK", 9 * gib, 10 * gib), ("RLIMIT_CPU", 60, 120),
+            ("RLIMIT_NOFILE", 3000, 4000), ("RLIMIT_RTTIME", 1000, u64::MAX),
+        ];
+        // Also in a user namespace, where the init cannot raise a hard limit itself.
+        for userns in [false, true] {
+            let mut b = Bundle::new(rt, "rlimx", &["/checker"])?;
+            if userns {
+                b.map_root_to(100000);
+            }
+            b.set("/process/rlimits", json!(limits.iter()
+                .map(|(t, soft, hard)| json!({"type": t, "soft": soft, "hard": hard}))
+                .collect::<Vec<_>>()));
+            let r = d.run_checker(&b)?;
+            for (name, soft, hard) in limits {
+                let v = r.at(&format!("/rlimits/{name}"));
+                ensure!(v["soft"] == soft && v["hard"] == hard, "user namespace {userns}: {name}: {v}, wanted soft {soft} hard {hard}");
+            }
+        }
+    }
+
+    /// process.scheduler with the flag names of the spec (oci-spec spells
+    /// SCHED_FLAG_RESET_ON_FORK differently): the policy, the reset-on-fork flag
+    /// and the nice value, as the kernel reports them for the container process.
+    #[runc_fails = "runc 1.1.5 ignores process.scheduler (support came in runc 1.2)"]
+    #[runc_shows = "policy 0x0, wanted 0x40000003"]
+    fn scheduler_with_spec_flag_names(rt) {
+        let d = Driver::new(rt)?;
+        let mut b = Bundle::new(rt, "sched", &["/checker", "sleep", "30"])?;
+        b.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 7,
+            "flags": ["SCHED_FLAG_RESET_ON_FORK"]}));
+        let c = d.create(&b, &[])?;
+        c.start()?;
+        let pid = c.pid()? as libc::pid_t;
+        // SAFETY: plain queries of another process's scheduling attributes.
+        let policy = unsafe { libc::sched_getscheduler(pid) };
+        let nice = std::fs::read_to_string(format!("/proc/{pid}/stat"))?
+            .rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(16).map(str::to_string))
+            .unwrap_or_default();
+        ensure!(policy == (libc::SCHED_BATCH | libc::SCHED_RESET_ON_FORK), "policy {policy:#x}, wanted {:#x}",
+            libc::SCHED_BATCH | libc::SCHED_RESET_ON_FORK);
+        ensure!(nice == "7", "nice {nice}");
+    }
+
     /// oomScoreAdj is written to /proc/<pid>/oom_score_adj.
     fn oom_score_adj(rt) {
         let d = Driver::new(rt)?;

@@ -6,12 +6,14 @@
 //! This module only runs hooks; *where* and *when* is the caller's part, per the spec:
 //! `prestart`, `createRuntime`, `poststart` and `poststop` run in the runtime's
 //! namespaces, `createContainer` and `startContainer` in the container's (called from
-//! its init). A failing `prestart`/`createRuntime`/`createContainer`/`startContainer`
-//! hook must stop the container ([`HookKind::failure_is_fatal`]); a failing
-//! `poststart`/`poststop` hook is logged as a warning and the operation goes on.
+//! its init). A failing hook of any kind but `poststop` must stop the container
+//! ([`HookKind::failure_is_fatal`]); a failing `poststop` hook is logged as a warning
+//! and the operation goes on.
 //!
 //! A hook gets exactly `args` (with `args[0]` as its argv[0]; the path when absent)
-//! and exactly `env` (entries without `=` are skipped), the state JSON on stdin, and
+//! and exactly `env` (entries without `=` are skipped) or, when `env` is absent, the
+//! runtime's own environment (runc's `exec.Cmd` with a nil `Env` inherits; an empty
+//! list is an empty environment there too), the state JSON on stdin, and
 //! runs in a process group of its own so a timeout kills everything it started.
 //! Stdin and the captured stdout/stderr are memfds, not pipes: no thread is needed to
 //! feed or drain them and a hook that ignores stdin or writes a lot cannot block.
@@ -124,10 +126,30 @@ impl HookKind {
         list.as_deref().unwrap_or(&[])
     }
 
-    /// Whether a failure must stop the container (runtime spec, "Lifecycle");
-    /// `poststart` and `poststop` failures are only warnings.
+    /// The `status` of the state this kind reads on stdin. runc 1.1 is followed
+    /// where the runtime-tools validation suite does not check: `creating` for
+    /// createRuntime and createContainer (they run inside the create operation),
+    /// `created` for startContainer, `stopped` for poststop. Where it checks,
+    /// the suite (and the spec's lifecycle) wins over runc 1.1: prestart gets
+    /// `created` (runc sends `creating`; runtime-tools' hooks_stdin wants
+    /// `created`), poststart `running` (runc 1.1 runs it during create, so it
+    /// sends `created`; we run it after the user process has started).
+    pub fn state_status(self) -> &'static str {
+        match self {
+            HookKind::CreateRuntime | HookKind::CreateContainer => "creating",
+            HookKind::Prestart | HookKind::StartContainer => "created",
+            HookKind::Poststart => "running",
+            HookKind::Poststop => "stopped",
+        }
+    }
+
+    /// Whether a failure must stop the container; a `poststop` failure is only a
+    /// warning. The runtime spec only asks a runtime to log a failing `poststart`
+    /// hook, but runc and crun kill and delete the container, and the drop-in
+    /// contract (engines that count on runc's behaviour) wins over the spec's
+    /// looser wording.
     pub fn failure_is_fatal(self) -> bool {
-        !matches!(self, HookKind::Poststart | HookKind::Poststop)
+        self != HookKind::Poststop
     }
 }
 
@@ -282,10 +304,12 @@ fn command(path: &Path, hook: &Hook) -> Command {
             cmd.args(rest);
         }
     }
-    cmd.env_clear();
-    for entry in hook.env().iter().flatten() {
-        if let Some((k, v)) = entry.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = hook.env() {
+        cmd.env_clear();
+        for entry in env {
+            if let Some((k, v)) = entry.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd
@@ -452,6 +476,24 @@ mod tests {
     }
 
     #[test]
+    fn hook_without_env_inherits_the_runtimes_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env");
+        let sh = script(dir.path(), "h", r#"env > "$1""#);
+        let mut h = hook(&sh, &["h", out.to_str().unwrap()], &[], None);
+        h.set_env(None);
+        run(&[h], STATE.as_bytes()).unwrap();
+        let env = std::fs::read_to_string(&out).unwrap();
+        let ours = format!("CARGO_PKG_NAME={}", env!("CARGO_PKG_NAME"));
+        assert!(env.lines().any(|l| l == ours), "{ours} missing: {env}");
+        // An empty list is an empty environment, as in runc.
+        let h = hook(&sh, &["h", out.to_str().unwrap()], &[], None);
+        run(&[h], STATE.as_bytes()).unwrap();
+        let env = std::fs::read_to_string(&out).unwrap();
+        assert!(!env.contains("CARGO_PKG_NAME"), "{env}");
+    }
+
+    #[test]
     fn failing_hook_names_path_status_and_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let ok = script(dir.path(), "ok", "exit 0");
@@ -568,6 +610,12 @@ mod tests {
             ]
         );
         assert!(HookKind::CreateContainer.failure_is_fatal());
-        assert!(!HookKind::Poststart.failure_is_fatal());
+        assert!(HookKind::Poststart.failure_is_fatal());
+        assert!(!HookKind::Poststop.failure_is_fatal());
+        let statuses: Vec<&str> = HookKind::ALL.iter().map(|k| k.state_status()).collect();
+        assert_eq!(
+            statuses,
+            ["created", "creating", "creating", "created", "running", "stopped"]
+        );
     }
 }

@@ -11,7 +11,8 @@
 //! - `namespaces`  clone flags, setns for `path` namespaces, uid/gid maps
 //! - `rootfs/`     mounts, devices, /dev symlinks, pivot_root, masked/readonly paths
 //! - `cgroups/`    v1, v2 and hybrid managers, stats, freezer
-//! - `capabilities`, `seccomp`, `hooks`, `rlimits`, `user`: process security and spec hooks
+//! - `capabilities`, `seccomp`, `hooks`, `rlimits`, `scheduler`, `user`: process security,
+//!   scheduling and spec hooks
 //! - `console`     the pty of `process.terminal` and `--console-socket`
 //! - `logging`     runc-style log lines (`--log`, `--log-format`)
 //! - `requirements` (tests only) what a root test needs from the machine; a missing
@@ -30,6 +31,7 @@ pub mod process;
 mod requirements;
 pub mod rlimits;
 pub mod rootfs;
+pub mod scheduler;
 pub mod seccomp;
 pub mod user;
 

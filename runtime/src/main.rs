@@ -23,6 +23,13 @@ fn main() {
         LogFormat::Text => logging::Format::Text,
         LogFormat::Json => logging::Format::Json,
     };
+    // Like runc, which opens --log before running any command: a log file that
+    // cannot be opened is an error, not a run whose errors vanish (issue 12 point 6).
+    if let Some(msg) = cli.log.as_deref().and_then(unopenable_log) {
+        logging::init(None, format, cli.debug);
+        logging::error(&msg);
+        std::process::exit(1);
+    }
     logging::init(cli.log.clone(), format, cli.debug);
     // runc: a failed exec exits 255, so it cannot pass for the process's own code.
     let failure_code = match cli.command {
@@ -40,6 +47,24 @@ fn main() {
             std::process::exit(failure_code);
         }
     }
+}
+
+/// Why the `--log` file cannot be opened for appending (created when missing), if it
+/// cannot. `/dev/stderr` is stderr itself, which `logging` writes to directly.
+fn unopenable_log(path: &std::path::Path) -> Option<String> {
+    if path == std::path::Path::new("/dev/stderr") {
+        return None;
+    }
+    let open = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    open.err().map(|e| {
+        format!(
+            "--log {}: cannot open the log file: {e}; give a writable file in an existing directory",
+            path.display()
+        )
+    })
 }
 
 fn print(text: &str) {
@@ -70,6 +95,8 @@ fn bytes(v: &Option<String>) -> anyhow::Result<Option<i64>> {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let root = cli.root;
+    // `spec --rootless` (or `--rootless=true`); `--rootless=false` is a plain spec.
+    let spec_rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
     if cli.version {
         print(&format!(
             "berth-runtime version {}\ncommit: {}\nspec: {}\n",
@@ -125,7 +152,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let mut out = std::io::stdout().lock();
             container::events(&root, &e.id, &e.interval, e.stats, &mut out)?;
         }
-        Command::Spec(s) => container::write_default_spec(&s.bundle)?,
+        Command::Spec(s) => {
+            let rootless = spec_rootless.then(container::RootlessIds::current);
+            container::write_default_spec(&s.bundle, rootless)?
+        }
         Command::Features => print(&format!("{}\n", container::features_json())),
         Command::Update(u) => {
             let resources = match u.resources.as_deref() {

@@ -1,6 +1,8 @@
-//! `process.rlimits`: resource limits of the container process, set with setrlimit(2)
-//! in its init before the uid switch (raising a hard limit needs `CAP_SYS_RESOURCE`,
-//! which the switch and the capability sets may take away). Limits survive execve.
+//! `process.rlimits`: resource limits of the container process, exactly as given (no
+//! clamping to the runtime's own), set with prlimit(2) by the runtime on the init
+//! before it goes on ([`apply_to`]) and with setrlimit(2) in the process before the
+//! uid switch (raising a hard limit needs `CAP_SYS_RESOURCE`, which the switch and the
+//! capability sets may take away). Limits survive execve.
 use nix::sys::resource::{setrlimit, Resource};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 
@@ -58,8 +60,41 @@ pub fn resource(typ: PosixRlimitType) -> Resource {
     }
 }
 
-/// Set every limit, in order; stops at the first the kernel refuses.
+/// Set every limit of the calling process, in order; stops at the first the kernel
+/// refuses.
 pub fn apply(rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
+    each(rlimits, setrlimit)
+}
+
+/// Set every limit of process `pid` with prlimit(2), from the runtime: runc sets the
+/// init's limits from its parent, because in a user namespace the init cannot raise
+/// a hard limit (that takes `CAP_SYS_RESOURCE` in the host's namespace), so a limit
+/// above the runtime's own would fail there. The init sets them again before execve
+/// (an equal limit is no raise), which keeps one code path for `exec` too.
+pub fn apply_to(pid: i32, rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
+    each(rlimits, |res, soft, hard| {
+        let new = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: `new` is a valid rlimit; the old value is not asked for.
+        let rc = unsafe {
+            libc::prlimit(
+                pid,
+                res as libc::__rlimit_resource_t,
+                &new,
+                std::ptr::null_mut(),
+            )
+        };
+        nix::errno::Errno::result(rc).map(drop)
+    })
+}
+
+/// Checks each limit (soft not above hard) and sets it with `set`, in order.
+fn each(
+    rlimits: &[PosixRlimit],
+    set: impl Fn(Resource, u64, u64) -> nix::Result<()>,
+) -> Result<(), RlimitError> {
     for (index, limit) in rlimits.iter().enumerate() {
         let (soft, hard) = (limit.soft(), limit.hard());
         let name = limit.typ().to_string();
@@ -71,7 +106,7 @@ pub fn apply(rlimits: &[PosixRlimit]) -> Result<(), RlimitError> {
                 hard,
             });
         }
-        setrlimit(resource(limit.typ()), soft, hard).map_err(|source| RlimitError::Set {
+        set(resource(limit.typ()), soft, hard).map_err(|source| RlimitError::Set {
             index,
             name,
             soft,
@@ -169,6 +204,37 @@ mod tests {
             limits_line(child.pid, "Max processes"),
             ["77", "88", "processes"]
         );
+        let pid = child.pid;
+        assert_eq!(child.go_and_wait(), WaitStatus::Exited(pid, 0));
+    }
+
+    /// prlimit from outside sets the child's limits, soft and hard as given.
+    #[test]
+    fn limits_of_another_process_are_set_from_outside() {
+        let mut child = forked::spawn(|ch| {
+            ch.ready();
+            ch.wait_go();
+            0
+        });
+        child.report(false).expect("child ready");
+        let set = [
+            limit(PosixRlimitType::RlimitNofile, 321, 654),
+            limit(PosixRlimitType::RlimitCore, 7, u64::MAX),
+        ];
+        apply_to(child.pid.as_raw(), &set).expect("prlimit");
+        assert_eq!(
+            limits_line(child.pid, "Max open files"),
+            ["321", "654", "files"]
+        );
+        assert_eq!(
+            limits_line(child.pid, "Max core file size"),
+            ["7", "unlimited", "bytes"]
+        );
+        let e = apply_to(
+            child.pid.as_raw(),
+            &[limit(PosixRlimitType::RlimitNofile, 9, 8)],
+        );
+        assert!(matches!(e, Err(RlimitError::SoftAboveHard { .. })), "{e:?}");
         let pid = child.pid;
         assert_eq!(child.go_and_wait(), WaitStatus::Exited(pid, 0));
     }

@@ -83,8 +83,18 @@ fn refusals_change_nothing() {
     assert_eq!(env.pid(&id), pid);
     assert_eq!(env.status(&id), "created");
 
-    // As runc: deleting a created container kills its waiting init and removes it.
-    env.ok(&["delete", &id]);
+    // The runtime spec: a created container is not stopped, so delete without
+    // --force is refused and changes nothing; --force kills its init.
+    let refused = env.cmd(&["delete", &id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("not stopped"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(env.status(&id), "created");
+    assert_eq!(env.pid(&id), pid);
+    env.ok(&["delete", "--force", &id]);
     assert_eq!(
         env.cmd(&["state", &id]).status.code(),
         Some(1),
@@ -1059,27 +1069,40 @@ fn a_container_without_process_ends_when_started() {
 }
 
 #[test]
-fn failing_poststart_and_poststop_hooks_warn_and_the_rest_run() {
+fn failing_poststart_hook_fails_start_and_deletes_the_container() {
     require_root!();
     let env = Env::new();
     let id = env.id("postfail");
     let log = env.dir.path().join("post.log");
     let ok = |kind: &str| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}", log.display())]});
     let fail = serde_json::json!({"path": "/bin/false", "args": ["false"]});
-    let b = env.bundle("b", &["true"], |c| {
+    let b = env.bundle("b", &["sleep", "100"], |c| {
         c["hooks"] = serde_json::json!({
             "poststart": [fail.clone(), ok("poststart")],
             "poststop": [fail.clone(), ok("poststop")],
         });
     });
     env.create(&id, &b);
-    env.ok(&["start", &id]);
-    env.wait_status(&id, "stopped");
-    env.ok(&["delete", &id]);
-    assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
-        "poststart\npoststop\n"
+    let pid = env.pid(&id);
+    let out = env.cmd(&["start", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hooks.poststart[0]"),
+        "{}",
+        stderr(&out)
     );
+    assert!(
+        gone_or_zombie(pid),
+        "the init still runs after poststart failed"
+    );
+    assert!(
+        !env.root.join(&id).exists(),
+        "state left after poststart failed"
+    );
+    assert!(no_cgroup_left(&id));
+    // The poststart hooks stop at the failure; a failing poststop hook is only a
+    // warning, so the next one still runs.
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "poststop\n");
 }
 
 #[test]

@@ -31,7 +31,11 @@ pub struct Cli {
     /// Accepted for runc compatibility; cgroups are always managed through cgroupfs.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (ignored); also `spec --rootless`.
+    /// Accepted for runc compatibility (ignored), except by `spec`: there
+    /// `--rootless` writes a config for an unprivileged user (a user namespace
+    /// mapping the caller to root, no network namespace, /sys bound from the host,
+    /// no cgroup resources), as `runc spec --rootless`. One global flag serves
+    /// both, since clap cannot give a subcommand a flag of the same name.
     #[arg(long, global = true, hide = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (ignored).

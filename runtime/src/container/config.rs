@@ -7,19 +7,24 @@ use std::path::{Path, PathBuf};
 /// Parse `path` as a runtime spec; a malformed file names the offending field.
 pub fn load_spec(path: &Path) -> Result<Spec, Error> {
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_skipping_unknown_caps(path, &data, "/process/capabilities", "process.capabilities")
+    parse_with_process(path, &data, "/process")
 }
 
-/// [`parse_json`], except that capability names the spec types do not know (under
-/// the JSON pointer `caps`) are dropped with a warning on the runtime's log: the
-/// runtime spec says an unknown capability "MUST be logged as a warning" and
-/// "SHOULD NOT fail", and runc goes on the same way. The common case (every name
-/// known) parses once; only a failed parse pays for the second look.
-pub fn parse_skipping_unknown_caps<T: serde::de::DeserializeOwned>(
+/// [`parse_json`] of a config whose process object is at the JSON pointer
+/// `process` (`/process` in config.json, the root of `exec --process`), mending
+/// what the spec allows but the oci-spec types refuse:
+/// - capability names they do not know are dropped with a warning on the runtime's
+///   log: the runtime spec says an unknown capability "MUST be logged as a warning"
+///   and "SHOULD NOT fail", and runc goes on the same way;
+/// - the spec's names of `scheduler.flags` that oci-spec spells differently are
+///   rewritten (see `crate::scheduler`).
+///
+/// The common case (nothing to mend) parses once; only a failed parse pays for the
+/// second look.
+pub fn parse_with_process<T: serde::de::DeserializeOwned>(
     path: &Path,
     data: &[u8],
-    caps: &str,
-    field: &str,
+    process: &str,
 ) -> Result<T, Error> {
     let first = match parse_json(path, data) {
         Ok(v) => return Ok(v),
@@ -28,11 +33,14 @@ pub fn parse_skipping_unknown_caps<T: serde::de::DeserializeOwned>(
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return Err(first);
     };
-    let skipped = match value.pointer_mut(caps) {
-        Some(sets) => drop_unknown_caps(sets, field),
+    let skipped = match value.pointer_mut(&format!("{process}/capabilities")) {
+        Some(sets) => drop_unknown_caps(sets, "process.capabilities"),
         None => Vec::new(),
     };
-    if skipped.is_empty() {
+    let renamed = value
+        .pointer_mut(&format!("{process}/scheduler/flags"))
+        .is_some_and(crate::scheduler::normalise_flag_names);
+    if skipped.is_empty() && !renamed {
         return Err(first);
     }
     let data = serde_json::to_vec(&value).map_err(|e| Error::Config {
@@ -107,6 +115,9 @@ pub fn validate(spec: &Spec, config: &Path) -> Result<(), Error> {
         return Err(bad("root is required"));
     }
     check_sysctls(spec).map_err(|r| bad(&r))?;
+    if let Some(s) = spec.process().as_ref().and_then(|p| p.scheduler().as_ref()) {
+        crate::scheduler::validate(s).map_err(|e| bad(&e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -260,13 +271,8 @@ mod tests {
             "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
               "capabilities": {"bounding": ["CAP_KILL", "CAP_BERTH_BOGUS"],
                                "effective": ["CAP_BERTH_BOGUS"]}}}"#;
-        let spec: Spec = parse_skipping_unknown_caps(
-            Path::new("c"),
-            json,
-            "/process/capabilities",
-            "process.capabilities",
-        )
-        .expect("an unknown capability is a warning");
+        let spec: Spec = parse_with_process(Path::new("c"), json, "/process")
+            .expect("an unknown capability is a warning");
         let caps = spec
             .process()
             .as_ref()
@@ -278,14 +284,35 @@ mod tests {
         let bad = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
             "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
               "capabilities": {"bounding": [7]}}}"#;
-        let err = parse_skipping_unknown_caps::<Spec>(
-            Path::new("c"),
-            bad,
-            "/process/capabilities",
-            "process.capabilities",
-        )
-        .expect_err("a number is not a capability name");
+        let err = parse_with_process::<Spec>(Path::new("c"), bad, "/process")
+            .expect_err("a number is not a capability name");
         assert!(err.to_string().contains("bounding"), "{err}");
+    }
+
+    #[test]
+    fn scheduler_flags_in_the_specs_spelling_parse() {
+        let config = br#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
+              "scheduler": {"policy": "SCHED_BATCH",
+                "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]}}}"#;
+        let spec: Spec = parse_with_process(Path::new("c"), config, "/process").expect("parse");
+        let flags = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.scheduler().as_ref())
+            .and_then(|s| s.flags().clone());
+        assert_eq!(flags.map(|f| f.len()), Some(2));
+        // exec --process: the process object is the root.
+        let process = br#"{"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
+            "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}}"#;
+        parse_with_process::<oci_spec::runtime::Process>(Path::new("p"), process, "")
+            .expect("parse process.json");
+        // An unknown flag is still an error naming the field.
+        let bad = br#"{"cwd": "/", "args": ["true"], "user": {"uid": 0, "gid": 0},
+            "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_BOGUS"]}}"#;
+        let err = parse_with_process::<oci_spec::runtime::Process>(Path::new("p"), bad, "")
+            .expect_err("unknown flag");
+        assert!(err.to_string().contains("scheduler.flags"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::console;
 use crate::hooks::HookKind;
 use crate::namespaces::Plan;
 use crate::process::{self, Init, InitConfig};
+use crate::rootfs::BindSources;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -200,12 +201,21 @@ pub(super) fn create_init(
         if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
             init.set_oom_score_adj(adj)?;
         }
+        if let Some(limits) = spec.process().as_ref().and_then(|p| p.rlimits().as_ref()) {
+            init.set_rlimits(limits)?;
+        }
+        // As host root, before the init, an unprivileged user in its user namespace,
+        // mounts them (issue 12 point 6: a bind source under a mode-000 directory).
+        if BindSources::needed(&spec) {
+            init.send_bind_sources(&spec, &bundle);
+        }
         init.go()?;
         init.wait_hooks()?;
         let annotations = spec.annotations().clone().unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
-            let state = crate::hooks::state_json(&opts.id, "creating", pid, &bundle, &annotations);
             for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                let status = kind.state_status();
+                let state = crate::hooks::state_json(&opts.id, status, pid, &bundle, &annotations);
                 crate::hooks::run_kind(kind, Some(hooks), &state)?;
             }
         }

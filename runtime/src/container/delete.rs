@@ -1,5 +1,6 @@
-//! `delete`: with `--force`, kill what still runs; remove the
-//! cgroup, run the poststop hooks, remove the state directory.
+//! `delete`: of a stopped container, or with `--force` of any (killing what still
+//! runs first): remove the cgroup, run the poststop hooks, remove the state
+//! directory.
 use super::{Container, Error, Status};
 use crate::cgroups::FreezerState;
 use crate::hooks::HookKind;
@@ -36,12 +37,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let status = c.status();
     match status {
         Status::Stopped => {}
-        // As runc (delete.go): a created container was never started, so deleting it
-        // kills its waiting init. containerd's runc shim relies on this when a start
-        // fails, and a drop-in for runc must not turn that cleanup into an error.
-        Status::Created => kill_and_wait(&c, false)?,
-        // A running or paused one is refused without effect; `--force` kills first.
-        Status::Running | Status::Paused => {
+        // Created, running or paused: refused without effect; `--force` kills first.
+        // The runtime spec ("delete": "Attempting to delete a container that is not
+        // stopped MUST have no effect on the container and MUST generate an error")
+        // wins here over runc 1.1, which deletes a created container without
+        // `--force` (issue 12 point 5, runtime-tools' delete test). Engines do not
+        // lose by it: containerd kills a created task before deleting it, and
+        // berth-shim deletes a created container with `--force`.
+        Status::Created | Status::Running | Status::Paused => {
             if !force {
                 return Err(Error::NotStopped {
                     id: id.to_string(),
@@ -66,7 +69,7 @@ fn sigkill(pid: i32) -> Result<(), Error> {
     }
 }
 
-fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
+pub(super) fn kill_and_wait(c: &Container, paused: bool) -> Result<(), Error> {
     // The recorded init pid: `status` checked its start time.
     sigkill(c.state.init_pid)?;
     // Without its own pid namespace the container's other processes survive the init.
@@ -118,7 +121,7 @@ pub(super) fn destroy(c: &Container) -> Result<(), Error> {
     res?;
     let hooks = c.state.config.hooks().as_ref();
     if hooks.is_some_and(|h| h.poststop().is_some()) {
-        super::run_hooks_warning(HookKind::Poststop, hooks, &c.hook_state(Status::Stopped));
+        super::run_hooks_warning(HookKind::Poststop, hooks, &c.hook_state(HookKind::Poststop));
     }
     std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))
 }

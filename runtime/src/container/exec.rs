@@ -1,6 +1,6 @@
 //! `exec`: a new process in a running (or created) container, from `--process` JSON
 //! or from the container's process spec plus runc's flags.
-use super::config::parse_skipping_unknown_caps;
+use super::config::parse_with_process;
 use super::create::write_pid_file;
 use super::{Container, Error, Status};
 use crate::console;
@@ -43,12 +43,7 @@ fn parse_cap(name: &str) -> Result<Capability, Error> {
 pub fn build_process(base: Option<&Process>, opts: &ExecOptions) -> Result<Process, Error> {
     if let Some(path) = &opts.process {
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        return parse_skipping_unknown_caps::<Process>(
-            path,
-            &data,
-            "/capabilities",
-            "process.capabilities",
-        );
+        return parse_with_process::<Process>(path, &data, "");
     }
     if opts.args.is_empty() {
         return Err(Error::Usage(

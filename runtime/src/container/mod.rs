@@ -31,14 +31,14 @@ pub use list::list;
 pub use pause::{pause, resume};
 pub use ps::ps;
 pub use run::run;
-pub use spec::{default_spec_json, write_default_spec};
+pub use spec::{default_spec_json, write_default_spec, RootlessIds};
 pub use start::start;
 pub use state::{pid_alive, write_atomic, State, StateOutput, Status};
 pub use update::{parse_bytes, update, UpdateFlags};
 
 use crate::cgroups::{self, CgroupError};
 use crate::console::ConsoleError;
-use crate::hooks::HookError;
+use crate::hooks::{HookError, HookKind};
 use crate::namespaces::NamespaceError;
 use crate::process::{CgroupJoin, ProcessError};
 use crate::seccomp::SeccompError;
@@ -168,15 +168,16 @@ impl Container {
         serde_json::to_string_pretty(&out).unwrap_or_default()
     }
 
-    fn hook_state(&self, status: Status) -> Vec<u8> {
-        let pid = if status == Status::Stopped {
+    /// The state a `kind` hook reads on stdin (its status: [`HookKind::state_status`]).
+    fn hook_state(&self, kind: HookKind) -> Vec<u8> {
+        let pid = if kind == HookKind::Poststop {
             0
         } else {
             self.state.init_pid
         };
         crate::hooks::state_json(
             &self.state.id,
-            status.as_str(),
+            kind.state_status(),
             pid,
             &self.state.bundle,
             &self.state.annotations,
@@ -199,8 +200,8 @@ pub(crate) fn cgroup_join(cg: &cgroups::Manager) -> Result<CgroupJoin, Error> {
     )?)
 }
 
-/// poststart/poststop: a failing hook is a warning and the next ones still run
-/// (runtime spec, "Lifecycle").
+/// poststop: a failing hook is a warning and the next ones still run (runtime
+/// spec, "Lifecycle").
 pub(crate) fn run_hooks_warning(
     kind: crate::hooks::HookKind,
     hooks: Option<&oci_spec::runtime::Hooks>,

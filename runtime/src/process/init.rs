@@ -40,6 +40,22 @@ fn recv(chan: &Channel, want: Msg) -> Result<Msg, InitError> {
     }
 }
 
+/// `Go` with the host pid, and the bind sources the parent sent before it.
+fn recv_go(chan: &Channel) -> Result<(i32, rootfs::BindSources), InitError> {
+    let mut fds = Vec::new();
+    loop {
+        match chan.recv_with_fds() {
+            Ok(Some((Msg::Go(pid), _))) => return Ok((pid, rootfs::BindSources::from_fds(fds))),
+            Ok(Some((Msg::BindSources(indexes), received))) => {
+                fds.extend(indexes.into_iter().map(|i| i as usize).zip(received));
+            }
+            Ok(Some((m, _))) => return Err(InitError::Protocol(format!("got {m:?}, expected Go"))),
+            Ok(None) => return Err(InitError::Protocol("the runtime went away".into())),
+            Err(e) => return Err(InitError::Protocol(e.to_string())),
+        }
+    }
+}
+
 fn send(chan: &Channel, msg: Msg) -> Result<(), InitError> {
     chan.send(&msg)
         .map_err(|e| InitError::Protocol(e.to_string()))
@@ -130,10 +146,7 @@ fn sequence(
     if !fast {
         join_and_unshare(plan, chan)?;
     }
-    let host_pid = match recv(chan, Msg::Go(0))? {
-        Msg::Go(pid) => pid,
-        _ => 0,
-    };
+    let (host_pid, bind_sources) = recv_go(chan)?;
     if fast && plan.creates(LinuxNamespaceType::User) {
         become_root_in_userns()?;
     }
@@ -152,6 +165,7 @@ fn sequence(
     let opts = rootfs::RootfsOptions {
         no_pivot: cfg.no_pivot,
         bundle: cfg.bundle,
+        bind_sources: Some(&bind_sources),
     };
     let mount_ns = plan.has_mount_ns();
     if mount_ns {
@@ -194,6 +208,9 @@ fn sequence(
             }
         }
     }
+    if plan.creates(LinuxNamespaceType::Network) {
+        super::loopback::bring_up().map_err(sys("bringing up lo in the new network namespace"))?;
+    }
     if let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) {
         sysctl::apply(&map)?;
     }
@@ -209,6 +226,10 @@ fn sequence(
     }
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         execve::set_personality(p)?;
+    }
+    // Before `prepare` drops the capabilities: a real-time policy needs CAP_SYS_NICE.
+    if let Some(s) = process.as_ref().and_then(|p| p.scheduler().as_ref()) {
+        crate::scheduler::apply(s).map_err(sys("process.scheduler: sched_setattr"))?;
     }
     let ready = match &process {
         Some(p) => {

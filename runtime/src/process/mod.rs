@@ -13,11 +13,13 @@
 //!    and forks the real init into the new pid namespace (→ `InitPid`).
 //! 2. the child joins its cgroups by itself (clone3 `CLONE_INTO_CGROUP` for v2, `0`
 //!    into v1 `tasks`: see [`CgroupJoin`]); the parent writes uid/gid maps (fast
-//!    path), the cgroup limits and oom_score_adj, then `Go(host pid)`.
+//!    path), the cgroup limits and oom_score_adj, with a user and a mount namespace
+//!    the bind sources it opened in the child's mount namespace (`BindSources`
+//!    messages carrying fds, see `rootfs::BindSources`), then `Go(host pid)`.
 //! 3. child sets up the rootfs (→ `Hooks`; parent runs prestart/createRuntime hooks;
 //!    ← `HooksDone`), createContainer hooks, pivot, console (the pty, also bound on
-//!    /dev/console), sysctl, hostname, finish, rlimits, user, capabilities,
-//!    no_new_privs, cwd, and → `Ready`.
+//!    /dev/console), `lo` up in a new network namespace, sysctl, hostname, finish,
+//!    rlimits, user, capabilities, no_new_privs, cwd, and → `Ready`.
 //! 4. child blocks on the exec fifo until `start`, then startContainer hooks,
 //!    seccomp, execve. Any failure on the way → `Error(text)`, child exits.
 //!
@@ -26,6 +28,7 @@
 mod channel;
 mod execve;
 mod init;
+mod loopback;
 mod supervise;
 mod sys;
 mod sysctl;
@@ -37,7 +40,7 @@ pub use supervise::{hold_signals, supervise};
 pub use tenant::{spawn_exec, ExecConfig};
 
 use crate::namespaces::{self, NamespaceError, Plan};
-use crate::seccomp;
+use crate::{rootfs, seccomp};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{self, Signal};
@@ -62,6 +65,8 @@ pub enum ProcessError {
     Protocol { got: Msg, expected: &'static str },
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rlimit(#[from] crate::rlimits::RlimitError),
     #[error("writing {path}: {source}")]
     Write {
         path: PathBuf,
@@ -119,6 +124,30 @@ pub struct Init {
     children: Vec<i32>,
     /// clone3 could not place the init in its cgroup: the caller must `apply` it.
     pub needs_apply: bool,
+}
+
+/// In the bind-sources helper: enter the init's mount namespace `ns`, open the
+/// sources there and send them, [`channel::MAX_FDS`] a message. The exit code says
+/// which step failed.
+fn send_from_ns(chan: &Channel, ns: &std::fs::File, wanted: &[(usize, PathBuf)]) -> i32 {
+    if nix::sched::setns(ns, CloneFlags::CLONE_NEWNS).is_err() {
+        return 2;
+    }
+    let opened = rootfs::BindSources::open_paths(wanted);
+    for chunk in opened.chunks(channel::MAX_FDS) {
+        let indexes = chunk.iter().map(|(i, _)| *i as u32).collect();
+        let fds: Vec<_> = chunk
+            .iter()
+            .map(|(_, fd)| std::os::fd::AsRawFd::as_raw_fd(fd))
+            .collect();
+        if chan
+            .send_with_fds(&Msg::BindSources(indexes), &fds)
+            .is_err()
+        {
+            return 3;
+        }
+    }
+    0
 }
 
 /// Clone `flags` with fork semantics. Returns 0 in the child.
@@ -362,6 +391,42 @@ impl Init {
         }
     }
 
+    /// For an init in a user namespace, before [`Init::go`]: open the bind sources
+    /// of `spec` as host root in the init's mount namespace and pass them over the
+    /// channel (see `rootfs::BindSources`). A helper process does the opening, so
+    /// the runtime itself never leaves its own mount namespace. Best effort: what
+    /// cannot be opened is bound by path in the init as before, so this only logs.
+    pub fn send_bind_sources(&self, spec: &Spec, bundle: &Path) {
+        let wanted = rootfs::BindSources::wanted(spec, bundle);
+        if wanted.is_empty() {
+            return;
+        }
+        let ns_path = format!("/proc/{}/ns/mnt", self.pid);
+        let ns = match std::fs::File::open(&ns_path) {
+            Ok(f) => f,
+            Err(e) => {
+                crate::logging::debug(&format!("bind sources not opened: {ns_path}: {e}"));
+                return;
+            }
+        };
+        // SAFETY: the runtime is single-threaded; the helper only does setns, opens,
+        // sends and `_exit`s.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let code = send_from_ns(&self.chan, &ns, &wanted);
+                // SAFETY: leave the helper without running the parent's exit handlers.
+                unsafe { libc::_exit(code) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => {}
+                other => crate::logging::debug(&format!(
+                    "bind sources helper (pid {child}) ended with {other:?}"
+                )),
+            },
+            Err(e) => crate::logging::debug(&format!("bind sources not opened: fork: {e}")),
+        }
+    }
+
     /// Step 2 done: let the child set itself up.
     pub fn go(&self) -> Result<(), ProcessError> {
         self.send(Msg::Go(self.pid))
@@ -411,6 +476,14 @@ impl Init {
         let path = PathBuf::from(format!("/proc/{}/oom_score_adj", self.pid));
         std::fs::write(&path, value.to_string())
             .map_err(|source| ProcessError::Write { path, source })
+    }
+
+    /// `process.rlimits` on the init, from here (see [`crate::rlimits::apply_to`]).
+    pub fn set_rlimits(
+        &self,
+        limits: &[oci_spec::runtime::PosixRlimit],
+    ) -> Result<(), ProcessError> {
+        Ok(crate::rlimits::apply_to(self.pid, limits)?)
     }
 
     /// The init is our direct child (so `run` can wait for it).

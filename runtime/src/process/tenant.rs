@@ -130,6 +130,13 @@ fn sequence(cfg: &ExecConfig, files: &[NsFile], chan: &Channel) -> Result<Infall
         // An exec'd process gets its own pty; /dev/console stays the init's.
         console::setup_in_child(sock, cfg.process.console_size())?;
     }
+    // As the init does (see init.rs): before `prepare` drops CAP_SYS_NICE.
+    if let Some(s) = cfg.process.scheduler() {
+        crate::scheduler::apply(s).map_err(|source| InitError::Sys {
+            step: "process.scheduler: sched_setattr",
+            source,
+        })?;
+    }
     let notify = cfg.listener.map(|l| (l, host_pid));
     let ready = execve::prepare(cfg.process, cfg.seccomp, notify, cfg.preserve_fds)?;
     for w in &ready.warnings {

@@ -301,6 +301,7 @@ mod tests {
             rootfs: &root,
             bundle: &root,
             cgroup_ns,
+            sources: None,
         };
         mount_cgroup(&ctx, "w", Path::new("/sys/fs/cgroup"), &opts(o)).unwrap();
         assert!(root.join("sys/fs/cgroup/memory").is_dir());
@@ -360,6 +361,7 @@ mod tests {
             rootfs: &root,
             bundle: &root,
             cgroup_ns: false,
+            sources: None,
         };
         mount_cgroup(&ctx, "w", Path::new("/sys/fs/cgroup"), &opts(&[])).unwrap();
         assert!(sys.calls_of("mount /sys/fs/cgroup/misc").is_empty());
@@ -402,6 +404,7 @@ mod tests {
             rootfs: &root,
             bundle: &root,
             cgroup_ns: false,
+            sources: None,
         };
         mount_cgroup(&ctx, "w", Path::new("/sys/fs/cgroup"), &opts(&["ro"])).unwrap();
         assert_eq!(

@@ -18,6 +18,7 @@
 //! tests in `ns_tests.rs` run it for real in a throwaway mount namespace.
 //!
 //! Files: `mount.rs` (spec.mounts), `options.rs` (option → flag table),
+//! `bind_sources.rs` (bind sources opened by the runtime, for a user namespace),
 //! `cgroup_mount.rs`, `devices.rs`, `symlinks.rs` (/dev links, ptmx),
 //! `propagation.rs` (root propagation, rootfs self-bind), `pivot.rs`, `paths.rs`
 //! (masked/readonly paths, read-only remounts), `mountinfo.rs`, `safe_join.rs`.
@@ -25,6 +26,7 @@ use nix::errno::Errno;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Path, PathBuf};
 
+mod bind_sources;
 mod cgroup_mount;
 mod devices;
 mod mount;
@@ -42,6 +44,7 @@ mod ns_tests;
 #[cfg(test)]
 mod sys_fake;
 
+pub use bind_sources::BindSources;
 use sys::{LinuxSys, Sys};
 
 /// Every variant names the spec field or entry (`what`: `mount[3] destination /proc`,
@@ -94,6 +97,8 @@ pub struct RootfsOptions<'a> {
     /// The bundle directory: relative bind-mount sources are resolved against it
     /// (runc runs in the bundle). Empty means the current directory.
     pub bundle: &'a Path,
+    /// Bind sources the runtime opened before the init entered its user namespace.
+    pub bind_sources: Option<&'a BindSources>,
 }
 
 impl Default for RootfsOptions<'_> {
@@ -101,6 +106,7 @@ impl Default for RootfsOptions<'_> {
         RootfsOptions {
             no_pivot: false,
             bundle: Path::new(""),
+            bind_sources: None,
         }
     }
 }
@@ -190,6 +196,7 @@ fn prepare_with(
         rootfs,
         bundle: &bundle,
         cgroup_ns,
+        sources: opts.bind_sources,
     };
     mount::mount_all(&ctx, mounts)?;
 
@@ -286,6 +293,7 @@ mod tests {
         let opts = RootfsOptions {
             no_pivot: false,
             bundle: &bundle,
+            bind_sources: None,
         };
         prepare_with(&sys, &s, &rootfs, &opts, true).unwrap();
         let c = sys.calls();

@@ -6,6 +6,7 @@
 //! cannot: per-mount flags of a bind mount need a second `MS_BIND|MS_REMOUNT` call,
 //! and every propagation keyword is its own call. `cgroup` entries are delegated to
 //! `cgroup_mount.rs`.
+use super::bind_sources::BindSources;
 use super::cgroup_mount;
 use super::options::{self, MountOptions};
 use super::safe_join::{create_in_root, resolve_in_root, Kind};
@@ -14,6 +15,7 @@ use super::RootfsError;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 /// What the mounts need besides the entries themselves.
@@ -26,6 +28,8 @@ pub(crate) struct MountCtx<'a> {
     /// The container has its own cgroup namespace: mount cgroupfs instead of binding
     /// the host's hierarchies.
     pub cgroup_ns: bool,
+    /// Bind sources the runtime opened on the host side (`bind_sources.rs`).
+    pub sources: Option<&'a BindSources>,
 }
 
 /// Flags a bind remount may have to keep because the kernel locks them on mounts
@@ -96,7 +100,10 @@ fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), RootfsEr
     }
     let dest = if is_bind(m, &opts) {
         opts.flags.insert(MsFlags::MS_BIND);
-        bind(ctx, &what, m, &opts)?
+        match ctx.sources.and_then(|s| s.get(index)) {
+            Some(fd) => bind_opened(ctx, &what, m, fd, &opts)?,
+            None => bind(ctx, &what, m, &opts)?,
+        }
     } else {
         match typ {
             "cgroup" | "cgroup2" => cgroup_mount::mount_cgroup(ctx, &what, m.destination(), &opts)?,
@@ -287,6 +294,36 @@ fn bind(
     Ok(dest)
 }
 
+/// A bind whose source the runtime opened on the host side (`bind_sources.rs`):
+/// the kind of destination comes from the descriptor and the bind goes through
+/// `/proc/self/fd/N`, so no directory on the source's path is searched by us.
+fn bind_opened(
+    ctx: &MountCtx<'_>,
+    what: &str,
+    m: &Mount,
+    source: BorrowedFd<'_>,
+    opts: &MountOptions,
+) -> Result<PathBuf, RootfsError> {
+    let shown = m.source().clone().unwrap_or_default();
+    let st = nix::sys::stat::fstat(source).map_err(|errno| RootfsError::Sys {
+        what: what.to_string(),
+        op: "stat source",
+        path: shown,
+        errno,
+    })?;
+    let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    let procfs = nix::sys::statfs::fstatfs(source)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    let dest = destination(ctx, what, m.destination(), kind, procfs)?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", source.as_raw_fd()));
+    bind_and_remount(ctx.sys, what, &via, &dest, opts.flags)?;
+    Ok(dest)
+}
+
 /// Bind `source` on `dest`, then remount with the per-mount flags a bind ignores.
 pub(crate) fn bind_and_remount(
     sys: &dyn Sys,
@@ -354,7 +391,10 @@ fn tmpfs(
     m: &Mount,
     opts: &MountOptions,
 ) -> Result<PathBuf, RootfsError> {
+    // Read before `destination` creates a missing mountpoint.
+    let before = existing_dir_mode(ctx.rootfs, m.destination(), what);
     let dest = destination(ctx, what, m.destination(), Kind::Dir, false)?;
+    let opts = &keep_mountpoint_mode(opts, before);
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from("tmpfs"));
     if !opts.copy_up {
         sys_mount(
@@ -401,6 +441,30 @@ fn tmpfs(
         sys_mount(ctx.sys, what, None, &dest, None, flags, data(opts))?;
     }
     Ok(dest)
+}
+
+/// The permission bits of `dest` in the rootfs when it is an existing directory.
+fn existing_dir_mode(rootfs: &Path, dest: &Path, what: &str) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = resolve_in_root(rootfs, dest, what).ok()?;
+    let meta = std::fs::metadata(path).ok()?;
+    meta.is_dir().then(|| meta.permissions().mode() & 0o7777)
+}
+
+/// A tmpfs without `mode=` takes the mode its existing mountpoint had, not the
+/// kernel's 1777 (issue 12 point 6); a given `mode=` is kept. As runc 1.2 does, a
+/// mountpoint the runtime had to create gets the kernel's default.
+fn keep_mountpoint_mode(opts: &MountOptions, before: Option<u32>) -> MountOptions {
+    let mut opts = opts.clone();
+    let has_mode = opts.data.split(',').any(|o| o.starts_with("mode="));
+    if let (Some(mode), false) = (before, has_mode) {
+        opts.data = if opts.data.is_empty() {
+            format!("mode={mode:04o}")
+        } else {
+            format!("mode={mode:04o},{}", opts.data)
+        };
+    }
+    opts
 }
 
 /// Copy the content of directory `from` into `to`: directories, regular files and
@@ -489,6 +553,7 @@ mod tests {
             rootfs: &t.rootfs,
             bundle: &t.bundle,
             cgroup_ns: false,
+            sources: None,
         };
         mount_all(&ctx, mounts)
     }
@@ -600,6 +665,51 @@ mod tests {
         // A file source gets a file destination, a directory source a directory.
         assert!(t.rootfs.join("etc/file.txt").is_file());
         assert!(t.rootfs.join("mnt/data").is_dir());
+    }
+
+    /// A source the runtime opened: bound through `/proc/self/fd/N`, without a
+    /// stat of the source's path (which the init may not be able to reach), then
+    /// remounted with the flags; its kind (file or directory) comes from the
+    /// descriptor. Entries without a descriptor are bound by path, as before.
+    #[test]
+    fn opened_sources_are_bound_through_their_descriptor() {
+        use std::os::fd::AsRawFd;
+        let t = setup();
+        std::fs::write(t.bundle.join("f"), "x").unwrap();
+        std::fs::create_dir(t.bundle.join("data")).unwrap();
+        // The sources' paths do not exist: a stat or bind by path would fail.
+        let dir: std::os::fd::OwnedFd = std::fs::File::open(&t.bundle).unwrap().into();
+        let file: std::os::fd::OwnedFd = std::fs::File::open(t.bundle.join("f")).unwrap().into();
+        let (dfd, ffd) = (dir.as_raw_fd(), file.as_raw_fd());
+        let sources = BindSources::from_fds([(0, dir), (1, file)]);
+        let sys = FakeSys::new(&t.bundle);
+        let ctx = MountCtx {
+            sys: &sys,
+            rootfs: &t.rootfs,
+            bundle: &t.bundle,
+            cgroup_ns: false,
+            sources: Some(&sources),
+        };
+        mount_all(
+            &ctx,
+            &[
+                mnt("/mnt/d", "bind", "/no/such/dir", &["rbind", "ro"]),
+                mnt("/etc/f", "", "/no/such/file", &["bind"]),
+                mnt("/mnt/p", "bind", "data", &["bind"]),
+            ],
+        )
+        .expect("mount_all");
+        assert_eq!(
+            sys.calls(),
+            [
+                format!("mount /proc/self/fd/{dfd} $ROOT/rootfs/mnt/d bind bind|rec -"),
+                "mount - $ROOT/rootfs/mnt/d - rdonly|remount|bind -".to_string(),
+                format!("mount /proc/self/fd/{ffd} $ROOT/rootfs/etc/f bind bind -"),
+                "mount $ROOT/data $ROOT/rootfs/mnt/p bind bind -".to_string(),
+            ]
+        );
+        assert!(t.rootfs.join("mnt/d").is_dir());
+        assert!(t.rootfs.join("etc/f").is_file());
     }
 
     #[test]
@@ -877,6 +987,37 @@ mod tests {
             vec![
                 "mount tmpfs $ROOT/etc tmpfs 0 mode=755",
                 "mount - $ROOT/etc - rdonly|remount mode=755",
+            ]
+        );
+    }
+
+    #[test]
+    fn tmpfs_without_mode_keeps_the_mountpoints_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = setup();
+        for dir in ["kept", "given"] {
+            let p = t.rootfs.join(dir);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        let sys = FakeSys::new(&t.rootfs);
+        run(
+            &t,
+            &sys,
+            &[
+                mnt("/kept", "tmpfs", "tmpfs", &["nosuid"]),
+                mnt("/kept2", "tmpfs", "tmpfs", &[]),
+                mnt("/given", "tmpfs", "tmpfs", &["size=1m", "mode=711"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![
+                "mount tmpfs $ROOT/kept tmpfs nosuid mode=0750",
+                // Created by the runtime: the kernel's default, as runc.
+                "mount tmpfs $ROOT/kept2 tmpfs 0 -",
+                "mount tmpfs $ROOT/given tmpfs 0 size=1m,mode=711",
             ]
         );
     }

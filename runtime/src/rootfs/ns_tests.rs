@@ -455,6 +455,7 @@ fn child() {
     let opts = RootfsOptions {
         no_pivot,
         bundle: &bundle,
+        bind_sources: None,
     };
     prepare(&spec, &rootfs, opts).expect("prepare");
     pivot(&rootfs, opts).expect("pivot");
