@@ -223,6 +223,9 @@ COPY <<EOF /hello
 hi $WHO
 EOF
 RUN ls /ctx && stat -c '%U %a' /ctx/kept.txt && cat /hello
+WORKDIR /w
+COPY kept.txt .
+RUN cat /w/kept.txt && test -d /w
 ";
     let ctx = context(
         &e,

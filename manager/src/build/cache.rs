@@ -34,9 +34,14 @@ pub struct Entry {
     pub created: String,
 }
 
+/// Bumped when the builder lays out a step's result differently, so results of an
+/// older berth are not reused.
+const FORMAT: &str = "berth-build-v1";
+
 impl StepKey {
     fn store_key(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
+        let mut json = FORMAT.as_bytes().to_vec();
+        json.extend(serde_json::to_vec(self).unwrap_or_default());
         format!("{}/{}", self.parent, hex::encode(Sha256::digest(&json)))
     }
 }

@@ -560,6 +560,12 @@ impl Builder {
             };
             format!("{}/{dest}", wd.trim_end_matches('/'))
         };
+        // `.`, `dir/` and `dir/.` all name a directory; the path itself is cleaned.
+        let names_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+        let dest_abs = match super::stage::clean_abs(&dest_abs) {
+            p if names_dir && p != "/" => format!("{p}/"),
+            p => p,
+        };
         let mut patterns = Vec::new();
         for raw in &args.sources {
             if let Some(name) = raw
