@@ -326,3 +326,41 @@ fn bad_input_names_the_line_and_leaves_nothing() -> Result<()> {
     ensure!(!Path::new(&e.root()).join("build").join("evilx").exists());
     nothing_left(&e)
 }
+
+#[test]
+fn rmi_takes_the_untagged_build_steps_along() -> Result<()> {
+    let e = Engine::start()?;
+    let before = e.ok(&["images", "-aq"])?;
+    let ctx = context(
+        &e,
+        "steps",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n",
+        )],
+    )?;
+    let o = build(&e, &["-t", "steps", &ctx.to_string_lossy()])?;
+    ensure!(o.success(), "{}", o.stderr);
+    let during = e.ok(&["images", "-aq"])?;
+    ensure!(
+        during.lines().count() == before.lines().count() + 3,
+        "images -a during: {during}"
+    );
+    let o = e.cli(&["rmi", "steps"])?;
+    ensure!(o.success(), "{}", o.stderr);
+    ensure!(
+        o.stdout.matches("Deleted:").count() == 3,
+        "rmi output: {}",
+        o.stdout
+    );
+    let after = e.ok(&["images", "-aq"])?;
+    ensure!(
+        after == before,
+        "left after rmi: {after} (before: {before})"
+    );
+    ensure!(
+        e.ok(&["run", "--rm", "busybox", "true"]).is_ok(),
+        "the base went too"
+    );
+    Ok(())
+}

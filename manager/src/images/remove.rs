@@ -18,12 +18,46 @@ impl ImageService {
         force: bool,
         in_use: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<RemoveAction>> {
-        let actions = self.remove_without_events(reference, force, in_use)?;
+        let parent = self
+            .lookup(reference)
+            .and_then(|(id, _)| self.record(&id))
+            .ok()
+            .and_then(|r| r.parent);
+        let mut actions = self.remove_without_events(reference, force, in_use)?;
+        if actions
+            .iter()
+            .any(|a| matches!(a, RemoveAction::Deleted(_)))
+        {
+            actions.extend(self.remove_untagged_parents(parent, in_use)?);
+        }
         for a in &actions {
             match a {
                 RemoveAction::Untagged(t) => self.publish("untag", t, t),
                 RemoveAction::Deleted(d) => self.publish("delete", d.as_str(), ""),
             }
+        }
+        Ok(actions)
+    }
+
+    /// As docker's rmi: the build steps an image was made from go with it while they
+    /// are untagged, unused and no other image's parent.
+    fn remove_untagged_parents(
+        &self,
+        mut next: Option<Digest>,
+        in_use: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<RemoveAction>> {
+        let mut actions = Vec::new();
+        while let Some(p) = next {
+            let Ok(rec) = self.record(&p) else { break };
+            let child = self
+                .records()?
+                .iter()
+                .any(|r| r.parent.as_ref() == Some(&p));
+            if child || !self.tags_of(&p)?.is_empty() || in_use(p.as_str()) {
+                break;
+            }
+            next = rec.parent.clone();
+            actions.extend(self.remove_without_events(p.as_str(), false, in_use)?);
         }
         Ok(actions)
     }
