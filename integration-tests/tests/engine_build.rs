@@ -364,3 +364,35 @@ fn rmi_takes_the_untagged_build_steps_along() -> Result<()> {
     );
     Ok(())
 }
+
+/// Independent stages run at the same time: stage a's RUN waits (up to 20 s) for a
+/// TCP connection that only stage b's RUN makes, over the host network of a network
+/// namespace the test owns. A builder that ran them one after the other fails it.
+#[test]
+fn independent_stages_run_at_the_same_time() -> Result<()> {
+    let ns = berth_integration_tests::netns::NetNs::create()?;
+    let e = Engine::start_in(&ns, "{}")?;
+    let df = "FROM busybox AS a
+RUN timeout 20 nc -l -p 7070 > /got && grep -q ping /got
+FROM busybox AS b
+RUN for i in $(seq 200); do echo ping | nc 127.0.0.1 7070 && exit 0; sleep 0.1; done; exit 1
+FROM busybox
+COPY --from=a /got /a
+COPY --from=b /etc/hostname /b
+";
+    let ctx = context(&e, "together", &[("Dockerfile", df)])?;
+    let o = e.cli(&[
+        "build",
+        "--network",
+        "host",
+        "-t",
+        "together",
+        &ctx.to_string_lossy(),
+    ])?;
+    ensure!(o.success(), "stages did not overlap: {}", o.stderr);
+    ensure!(
+        e.ok(&["run", "--rm", "together", "cat", "/a"])? == "ping",
+        "stage a's result"
+    );
+    nothing_left(&e)
+}

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt;
+
 use super::cache::{Cache, StepKey};
 use super::context::{resolve_in, Context};
 use super::copy::{checksums, CopyLayer, Source};
@@ -114,99 +116,71 @@ impl Builder {
         };
         let df = dockerfile::parse(&text)?;
         let plan = plan::plan(&df, &opts.build_args, opts.target.as_deref())?;
-        let esc = df.directives.escape;
         if let Some(s) = &df.directives.syntax {
             sink(Event::Warning(format!(
                 "# syntax={s}: berth builds with its own frontend"
             )));
         }
-        let total: usize = plan
-            .order
-            .iter()
-            .map(|s| 1 + df.stages[s.index].steps.len())
-            .sum();
+        // Every stage is a task of its own that waits only for the stages it reads,
+        // so independent stages run at the same time. Step ids are fixed up front
+        // (plan order), whatever order the stages finish in.
+        let df = Arc::new(df);
+        let opts_arc = Arc::new(opts.clone());
+        let meta_args = Arc::new(plan.meta_args.clone());
+        let mut tasks: HashMap<usize, StageFuture> = HashMap::new();
+        let mut first_id = 1;
+        for planned in &plan.order {
+            let mut wait_for: Vec<usize> = planned.reads.clone();
+            if let Base::Stage(j) = planned.base {
+                wait_for.push(j);
+            }
+            wait_for.sort_unstable();
+            wait_for.dedup();
+            let deps: Vec<(usize, StageFuture)> = wait_for
+                .into_iter()
+                .filter_map(|j| tasks.get(&j).map(|f| (j, f.clone())))
+                .collect();
+            let job = StageJob {
+                builder: self.clone(),
+                ctx: ctx.clone(),
+                opts: opts_arc.clone(),
+                df: df.clone(),
+                meta_args: meta_args.clone(),
+                planned: planned.clone(),
+                first_id,
+                sink: sink.clone(),
+            };
+            first_id += 1 + df.stages[planned.index].steps.len();
+            let handle = tokio::spawn(async move {
+                let mut results = HashMap::new();
+                for (j, f) in deps {
+                    let (img, _) = f.await?;
+                    results.insert(j, img);
+                }
+                job.run(results).await.map_err(Arc::new)
+            });
+            let fut = async move {
+                handle
+                    .await
+                    .map_err(|e| Arc::new(BuildError::Invalid(format!("a build stage: {e}"))))?
+            }
+            .boxed()
+            .shared();
+            tasks.insert(planned.index, fut);
+        }
         let mut declared: BTreeSet<String> =
             df.meta_args.iter().map(|(_, a)| a.name.clone()).collect();
         let mut results: HashMap<usize, Option<Digest>> = HashMap::new();
-        let mut id = 0;
-        for (n, planned) in plan.order.iter().enumerate() {
-            let stage = &df.stages[planned.index];
-            // BuildKit's labels: `[2/5]` alone, `[name 2/5]` or `[stage-1 2/5]` with stages.
-            let multi = df.stages.len() > 1;
-            let label = |k: usize| {
-                let n = stage.steps.len() + 1;
-                match (&stage.name, multi) {
-                    (Some(name), _) => format!("{name} {k}/{n}"),
-                    (None, true) => format!("stage-{} {k}/{n}", planned.index),
-                    (None, false) => format!("{k}/{n}"),
-                }
+        for planned in &plan.order {
+            let Some(f) = tasks.get(&planned.index) else {
+                continue;
             };
-            id += 1;
-            sink(Event::Step {
-                id,
-                stage: label(1),
-                text: format!("FROM {}", stage.from.image),
-            });
-            let started = Instant::now();
-            let (image, config) = match &planned.base {
-                Base::Scratch => (None, Default::default()),
-                Base::Stage(j) => {
-                    let img = results.get(j).cloned().flatten();
-                    let cfg = match &img {
-                        Some(d) => self.base_config(d.to_string()).await?.1,
-                        None => Default::default(),
-                    };
-                    (img, cfg)
-                }
-                Base::Image(r) => {
-                    let (d, cfg) = self.ensure_image(r, opts.pull, sink).await.map_err(|e| {
-                        BuildError::Step {
-                            line: stage.line,
-                            message: format!("FROM {r}: {e}"),
-                        }
-                    })?;
-                    (Some(d), cfg)
-                }
-            };
-            sink(Event::Done {
-                id,
-                secs: started.elapsed().as_secs_f64(),
-            });
-            let mut run = Running {
-                state: StageState::new(config, esc),
-                image,
-                missed_at: None,
-            };
-            for (k, step) in stage.steps.iter().enumerate() {
-                id += 1;
-                sink(Event::Step {
-                    id,
-                    stage: label(k + 2),
-                    text: step.text.clone(),
-                });
-                let started = Instant::now();
-                self.step(
-                    &ctx,
-                    opts,
-                    &plan.meta_args,
-                    &results,
-                    &df,
-                    step,
-                    id,
-                    &mut run,
-                    &mut declared,
-                    sink,
-                )
-                .await?;
-                sink(Event::Done {
-                    id,
-                    secs: started.elapsed().as_secs_f64(),
-                });
-            }
-            let _ = n;
-            results.insert(planned.index, run.image.clone());
+            let (img, d) = f.clone().await.map_err(|e| {
+                Arc::try_unwrap(e).unwrap_or_else(|e| BuildError::Invalid(e.to_string()))
+            })?;
+            declared.extend(d);
+            results.insert(planned.index, img);
         }
-        let _ = total;
         let mut image = match results.get(&plan.target).cloned().flatten() {
             Some(d) => d,
             None => {
@@ -812,6 +786,116 @@ impl Builder {
         tokio::task::spawn_blocking(move || f(&images))
             .await
             .map_err(|e| BuildError::Invalid(format!("build step: {e}")))?
+    }
+}
+
+type StageFuture = futures_util::future::Shared<
+    futures_util::future::BoxFuture<
+        'static,
+        Result<(Option<Digest>, BTreeSet<String>), Arc<BuildError>>,
+    >,
+>;
+
+/// One stage's work, owned so it can run as a task of its own.
+struct StageJob {
+    builder: Builder,
+    ctx: Arc<Context>,
+    opts: Arc<BuildOptions>,
+    df: Arc<dockerfile::Dockerfile>,
+    meta_args: Arc<HashMap<String, String>>,
+    planned: plan::PlannedStage,
+    /// The id of its FROM step.
+    first_id: usize,
+    sink: Sink,
+}
+
+impl StageJob {
+    /// Build the stage on the results of the stages it reads; its image and the
+    /// ARG names it declared.
+    async fn run(
+        self,
+        results: HashMap<usize, Option<Digest>>,
+    ) -> Result<(Option<Digest>, BTreeSet<String>), BuildError> {
+        let (df, planned, sink, opts) = (&self.df, &self.planned, &self.sink, &*self.opts);
+        let stage = &df.stages[planned.index];
+        let esc = df.directives.escape;
+        // BuildKit's labels: `[2/5]` alone, `[name 2/5]` or `[stage-1 2/5]` with stages.
+        let multi = df.stages.len() > 1;
+        let label = |k: usize| {
+            let n = stage.steps.len() + 1;
+            match (&stage.name, multi) {
+                (Some(name), _) => format!("{name} {k}/{n}"),
+                (None, true) => format!("stage-{} {k}/{n}", planned.index),
+                (None, false) => format!("{k}/{n}"),
+            }
+        };
+        let mut id = self.first_id;
+        sink(Event::Step {
+            id,
+            stage: label(1),
+            text: format!("FROM {}", stage.from.image),
+        });
+        let started = Instant::now();
+        let (image, config) = match &planned.base {
+            Base::Scratch => (None, Default::default()),
+            Base::Stage(j) => {
+                let img = results.get(j).cloned().flatten();
+                let cfg = match &img {
+                    Some(d) => self.builder.base_config(d.to_string()).await?.1,
+                    None => Default::default(),
+                };
+                (img, cfg)
+            }
+            Base::Image(r) => {
+                let (d, cfg) = self
+                    .builder
+                    .ensure_image(r, opts.pull, sink)
+                    .await
+                    .map_err(|e| BuildError::Step {
+                        line: stage.line,
+                        message: format!("FROM {r}: {e}"),
+                    })?;
+                (Some(d), cfg)
+            }
+        };
+        sink(Event::Done {
+            id,
+            secs: started.elapsed().as_secs_f64(),
+        });
+        let mut run = Running {
+            state: StageState::new(config, esc),
+            image,
+            missed_at: None,
+        };
+        let mut declared = BTreeSet::new();
+        for (k, step) in stage.steps.iter().enumerate() {
+            id += 1;
+            sink(Event::Step {
+                id,
+                stage: label(k + 2),
+                text: step.text.clone(),
+            });
+            let started = Instant::now();
+            self.builder
+                .step(
+                    &self.ctx,
+                    opts,
+                    &self.meta_args,
+                    &results,
+                    df,
+                    step,
+                    id,
+                    &mut run,
+                    &mut declared,
+                    sink,
+                )
+                .await?;
+            sink(Event::Done {
+                id,
+                secs: started.elapsed().as_secs_f64(),
+            });
+        }
+        Ok((run.image, declared))
     }
 }
 
