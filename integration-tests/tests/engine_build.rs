@@ -283,6 +283,10 @@ fn bad_input_names_the_line_and_leaves_nothing() -> Result<()> {
             "FROM busybox AS a\nCOPY --from=a /x /y\n",
             "depends on itself",
         ),
+        (
+            "FROM busybox\nCOPY --exclude=*.x . /d\n",
+            "not supported by berth yet",
+        ),
     ];
     for (i, (df, needle)) in cases.iter().enumerate() {
         let ctx = context(&e, &format!("bad{i}"), &[("Dockerfile", df)])?;

@@ -336,6 +336,13 @@ impl Builder {
                 self.remember(&key, &image, run)
             }
             Instruction::Copy(c) => {
+                // --link only changes how BuildKit stores the layer: the same files
+                // land either way. These two would change what is copied.
+                if c.parents || !c.exclude.is_empty() {
+                    return Err(at(
+                        "COPY --parents and --exclude are not supported by berth yet".into(),
+                    ));
+                }
                 let from = match &c.from {
                     Some(f) => {
                         let (f, _) = run.state.word(f).map_err(at)?;
@@ -485,24 +492,37 @@ impl Builder {
         sink: &Sink,
     ) -> Result<i32, crate::containers::Error> {
         self.containers.start(cid).await?;
-        let mut logs = self.containers.logs(
-            cid,
-            LogOptions {
-                follow: true,
-                tail: -1,
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            },
-        )?;
+        let opts = |follow| LogOptions {
+            follow,
+            tail: -1,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut logs = self.containers.logs(cid, opts(true))?;
         let s = sink.clone();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = seen.clone();
         let forward = tokio::spawn(async move {
             while let Some(e) = logs.recv().await {
                 s(Event::Output { id, data: e.line });
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         });
         let res = self.containers.wait(cid, "not-running").await?;
+        // The follower polls and lingers after an exit; the rest of the log is
+        // complete now, so read it once instead of waiting for the follower.
+        forward.abort();
         let _ = forward.await;
+        let skip = seen.load(std::sync::atomic::Ordering::SeqCst);
+        let mut rest = self.containers.logs(cid, opts(false))?;
+        let mut n = 0;
+        while let Some(e) = rest.recv().await {
+            n += 1;
+            if n > skip {
+                sink(Event::Output { id, data: e.line });
+            }
+        }
         Ok(res.exit_code)
     }
 
@@ -647,6 +667,16 @@ impl Builder {
                             }
                         }
                     },
+                }
+            }
+            if keyword == "ADD" {
+                for src in &sources {
+                    if is_archive(&src.host) {
+                        return Err(at(format!(
+                            "ADD {}: unpacking a local archive is not supported by berth yet; COPY it and RUN tar",
+                            src.name
+                        )));
+                    }
                 }
             }
             let files = checksums(&sources)
@@ -924,6 +954,20 @@ fn run_argv(state: &StageState, c: &Command, heredocs: &[Heredoc]) -> Vec<String
         }
         _ => state.argv(c),
     }
+}
+
+/// Whether ADD would unpack `path` (tar, gzip, bzip2, xz: docker's list).
+fn is_archive(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 262];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(b"BZh")
+        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || (n >= 262 && &h[257..262] == b"ustar")
 }
 
 /// `--chown=user[:group]`, names looked up in the image's /etc/passwd and /etc/group.
