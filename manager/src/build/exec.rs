@@ -605,7 +605,6 @@ impl Builder {
         let several = patterns.len() > 1;
         let images = self.images.clone();
         let ctx2 = ctx.clone();
-        let parent = run.image.clone();
         let from = args.from.clone();
         let keyword = args.keyword;
         let line = step.line;
@@ -681,47 +680,13 @@ impl Builder {
             }
             let files = checksums(&sources)
                 .map_err(|e| at(format!("{keyword}: reading the sources: {e}")))?;
-            // What the parent image has on the way to dest, and its users.
-            let view = images
-                .view(parent.as_ref())
-                .map_err(|e| at(format!("{keyword}: {e}")))?;
-            let root = view.root();
-            let dest_in = resolve_in(&root, &dest_abs, true)
-                .unwrap_or_else(|_| root.join(dest_abs.trim_start_matches('/')));
-            let dest_is_dir =
-                dest_abs.ends_with('/') || several || sources.len() > 1 || dest_in.is_dir();
-            let mut missing_parents = Vec::new();
-            let comps: Vec<&str> = dest_abs.split('/').filter(|s| !s.is_empty()).collect();
-            let upto = if dest_is_dir {
-                comps.len()
-            } else {
-                comps.len().saturating_sub(1)
-            };
-            let mut cur = String::new();
-            for c in &comps[..upto] {
-                cur.push('/');
-                cur.push_str(c);
-                if !root.join(cur.trim_start_matches('/')).exists() {
-                    missing_parents.push(cur.clone());
-                }
-            }
-            // A directory dest that is created gets the owner (docker's --chown rule).
-            if dest_is_dir {
-                missing_parents.retain(|p| p != &format!("/{}", comps.join("/")));
-            }
-            let owner = chown
-                .as_deref()
-                .map(|c| owner_of(&root, c))
-                .transpose()
-                .map_err(|e| at(format!("{keyword} --chown: {e}")))?;
             Ok(Prepared {
                 _from_view: from_view,
                 sources,
                 files,
                 dest_abs,
-                dest_is_dir,
-                owner,
-                missing_parents,
+                several,
+                chown,
                 _scratch: scratch,
             })
         })
@@ -745,23 +710,29 @@ impl Builder {
         if self.cached(&key, id, opts, run, sink).await? {
             return Ok(());
         }
-        let layer = CopyLayer {
-            sources: prepared.sources.clone(),
-            dest: prepared.dest_abs.clone(),
-            dest_is_dir: prepared.dest_is_dir,
-            owner: prepared.owner,
-            chmod,
-            missing_parents: prepared.missing_parents.clone(),
-        };
         let meta = StepMeta {
             config: run.state.config.clone(),
             created_by: instruction,
             comment: None,
         };
         let base = run.image.clone();
+        let images = self.images.clone();
+        let line = step.line;
         let image = self
             .blocking(move |i| {
-                let _keep = &prepared;
+                // Only a miss mounts the parent: a cached COPY costs its checksums.
+                let layer = {
+                    let view = images.view(base.as_ref()).map_err(|e| BuildError::Step {
+                        line,
+                        message: format!("{keyword}: {e}"),
+                    })?;
+                    prepared
+                        .layer(&view.root(), chmod)
+                        .map_err(|m| BuildError::Step {
+                            line,
+                            message: format!("{keyword} {m}"),
+                        })?
+                };
                 let mut write = |w: &mut dyn std::io::Write| layer.write(w);
                 Ok(i.derive(base.as_ref(), StepLayer::Tar(&mut write), &meta)?
                     .id)
@@ -1041,8 +1012,53 @@ struct Prepared {
     sources: Vec<Source>,
     files: BTreeMap<String, String>,
     dest_abs: String,
-    dest_is_dir: bool,
-    owner: Option<(u64, u64)>,
-    missing_parents: Vec<String>,
+    /// Several source words were given: dest is a directory.
+    several: bool,
+    chown: Option<String>,
     _scratch: tempfile::TempDir,
+}
+
+impl Prepared {
+    /// The layer, laid out against the parent image mounted at `root`: whether dest
+    /// is a directory there, which parents it lacks, whose names --chown means.
+    fn layer(&self, root: &std::path::Path, chmod: Option<u32>) -> Result<CopyLayer, String> {
+        let dest_abs = &self.dest_abs;
+        let dest_in = resolve_in(root, dest_abs, true)
+            .unwrap_or_else(|_| root.join(dest_abs.trim_start_matches('/')));
+        let dest_is_dir =
+            dest_abs.ends_with('/') || self.several || self.sources.len() > 1 || dest_in.is_dir();
+        let comps: Vec<&str> = dest_abs.split('/').filter(|s| !s.is_empty()).collect();
+        let upto = if dest_is_dir {
+            comps.len()
+        } else {
+            comps.len().saturating_sub(1)
+        };
+        let mut missing_parents = Vec::new();
+        let mut cur = String::new();
+        for c in &comps[..upto] {
+            cur.push('/');
+            cur.push_str(c);
+            if !root.join(cur.trim_start_matches('/')).exists() {
+                missing_parents.push(cur.clone());
+            }
+        }
+        // A directory dest that is created gets the owner (docker's --chown rule).
+        if dest_is_dir {
+            missing_parents.retain(|p| p != &format!("/{}", comps.join("/")));
+        }
+        let owner = self
+            .chown
+            .as_deref()
+            .map(|c| owner_of(root, c))
+            .transpose()
+            .map_err(|e| format!("--chown: {e}"))?;
+        Ok(CopyLayer {
+            sources: self.sources.clone(),
+            dest: dest_abs.clone(),
+            dest_is_dir,
+            owner,
+            chmod,
+            missing_parents,
+        })
+    }
 }
