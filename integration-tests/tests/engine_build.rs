@@ -400,3 +400,48 @@ COPY --from=b /etc/hostname /b
     );
     nothing_left(&e)
 }
+
+/// An image berth built runs under docker the same: `berth save | docker load`,
+/// then the same command, the same output, docker's view of the config.
+#[test]
+fn a_built_image_runs_the_same_under_docker() -> Result<()> {
+    let d = match berth_integration_tests::dockerd::Dockerd::start(None)? {
+        Ok(d) => d,
+        Err(reason) => {
+            berth_integration_tests::requirements::host_lacks(&format!(
+                "a dockerd that starts here: {reason}"
+            ));
+            return Ok(());
+        }
+    };
+    let e = Engine::start()?;
+    let ctx = context(&e, "interop", &[("Dockerfile", APP), ("a.txt", "x\n")])?;
+    let o = build(&e, &["-t", "interop/app:1", &ctx.to_string_lossy()])?;
+    ensure!(o.success(), "{}", o.stderr);
+    let tar = e.dir().join("app.tar");
+    e.ok(&["save", "-o", &tar.to_string_lossy(), "interop/app:1"])?;
+    d.ok(&["load", "-i", &tar.to_string_lossy()])?;
+    let berth_out = e.ok(&["run", "--rm", "interop/app:1"])?;
+    let docker_out = d.ok(&["run", "--rm", "--network", "none", "interop/app:1"])?;
+    ensure!(
+        berth_out == docker_out.trim() && berth_out == "hello v1",
+        "berth {berth_out:?}, docker {docker_out:?}"
+    );
+    let cfg = d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Config.WorkingDir}} {{json .Config.Cmd}}",
+        "interop/app:1",
+    ])?;
+    ensure!(
+        cfg.trim() == "/app [\"cat\",\"/app/out\"]",
+        "docker sees the config as {cfg}"
+    );
+    let history = d.ok(&["history", "--no-trunc", "interop/app:1"])?;
+    ensure!(
+        history.contains("COPY a.txt ./"),
+        "docker history: {history}"
+    );
+    Ok(())
+}
