@@ -445,3 +445,39 @@ fn a_built_image_runs_the_same_under_docker() -> Result<()> {
     );
     Ok(())
 }
+
+/// `builder prune -a` forgets the cache (the next build misses) and deletes the
+/// intermediate images, while the tagged image keeps running.
+#[test]
+fn builder_prune_forgets_the_cache() -> Result<()> {
+    let e = Engine::start()?;
+    let ctx = context(
+        &e,
+        "prune",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n",
+        )],
+    )?;
+    let ctx_s = ctx.to_string_lossy().into_owned();
+    ensure!(build(&e, &["-t", "p", &ctx_s])?.success());
+    let o = e.cli(&["builder", "prune", "-a", "-f"])?;
+    ensure!(
+        o.success() && o.stdout.contains("Total reclaimed space"),
+        "{} {}",
+        o.stdout,
+        o.stderr
+    );
+    ensure!(
+        e.ok(&["run", "--rm", "p"])? == "x",
+        "the tagged image broke"
+    );
+    let o = build(&e, &["-t", "p", &ctx_s])?;
+    ensure!(o.success(), "{}", o.stderr);
+    ensure!(
+        steps_saying(&o.stderr, "CACHED").is_empty(),
+        "cached after prune -a: {}",
+        o.stderr
+    );
+    nothing_left(&e)
+}

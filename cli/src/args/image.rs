@@ -71,6 +71,27 @@ pub struct BuildArgs {
     pub context: String,
 }
 
+#[derive(Args, Debug, Clone, Default)]
+pub struct BuilderPruneArgs {
+    /// Remove all build cache, not just the dangling one
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (until=TIMESTAMP|DURATION)
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(Box<BuildArgs>),
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     /// Apply Dockerfile instruction to the created image

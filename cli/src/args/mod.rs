@@ -79,6 +79,9 @@ pub enum Command {
     Image(ImageCommand),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// List images
     Images(ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image

@@ -12,7 +12,8 @@ use berth_engine_api::build::{BuildEvent, BuildSpec, ContextSource};
 use berth_engine_api::Client;
 use tokio::io::AsyncReadExt;
 
-use crate::args::BuildArgs;
+use crate::args::{BuildArgs, BuilderPruneArgs};
+use crate::output::units;
 
 fn key_values(list: &[String], flag: &str, from_env: bool) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
@@ -141,5 +142,36 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
     if let Some(f) = &a.iidfile {
         std::fs::write(f, &image).with_context(|| format!("writing --iidfile {f}"))?;
     }
+    Ok(0)
+}
+
+/// `berth builder prune`: docker's output; `until=` as docker reads it.
+pub async fn prune(c: &Client, a: BuilderPruneArgs) -> Result<i32> {
+    let mut until = 0i64;
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("until", v)) => {
+                let nanos = units::parse_since(v).with_context(|| {
+                    format!("--filter until={v}: a timestamp or a duration such as 24h")
+                })?;
+                until = nanos / 1_000_000_000;
+            }
+            _ => bail!("invalid filter {f:?}: builder prune takes until="),
+        }
+    }
+    // `-f` is accepted: like the other prune verbs here, berth does not prompt.
+    let _ = a.force;
+    let r = c.builder().prune(a.all, until).await?;
+    if !r.images.is_empty() {
+        println!("Deleted build cache objects:");
+        for i in &r.images {
+            println!("{i}");
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        units::size(r.space_reclaimed as f64)
+    );
     Ok(0)
 }

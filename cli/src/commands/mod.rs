@@ -43,7 +43,9 @@ mod wait;
 use anyhow::Result;
 use berth_engine_api::Client;
 
-use crate::args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand};
+use crate::args::{
+    BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand,
+};
 
 /// An error that must end the process with a given status (docker: 125 when
 /// the daemon refused a `run`, 126/127 when the command could not run).
@@ -178,6 +180,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         },
         Command::Images(a) => images::images(&c, a).await,
         Command::Build(a) => build::build(&c, a).await,
+        Command::Builder(bc) => match bc {
+            BuilderCommand::Build(a) => build::build(&c, *a).await,
+            BuilderCommand::Prune(a) => build::prune(&c, a).await,
+        },
         Command::Import(a) => import::import(&c, a).await,
         Command::Load(a) => load::load(&c, a).await,
         Command::Pull(a) => pull::pull(&c, a).await,

@@ -96,7 +96,30 @@ impl Write for ChunkSender {
     }
 }
 
+/// What `builder prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPrune {
+    pub entries: u32,
+    pub images: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
 impl Builder {
+    /// `builder prune [-a] [--filter until=…]` (`until`: Unix seconds, 0 for none).
+    pub async fn prune(&self, all: bool, until: i64) -> Result<BuildPrune> {
+        let r = self
+            .c
+            .clone()
+            .prune(pb::PruneRequest { all, until })
+            .await?
+            .into_inner();
+        Ok(BuildPrune {
+            entries: r.entries,
+            images: r.images,
+            space_reclaimed: r.space_reclaimed,
+        })
+    }
+
     pub(crate) fn new(channel: Channel) -> Builder {
         Builder {
             c: BuilderClient::new(channel),

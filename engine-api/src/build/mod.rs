@@ -4,6 +4,6 @@ pub mod client;
 pub mod context;
 pub mod ignore;
 
-pub use client::{BuildEvent, BuildSpec, Builder, ContextSource};
+pub use client::{BuildEvent, BuildPrune, BuildSpec, Builder, ContextSource};
 pub use context::{ignore_rules, write_tar, ContextError};
 pub use ignore::{path_matches, Ignore, IgnoreError};

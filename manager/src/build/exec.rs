@@ -779,6 +779,21 @@ impl Builder {
         self.base_config(name).await
     }
 
+    pub(super) fn containers(&self) -> &Containers {
+        &self.containers
+    }
+
+    pub(super) fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub(super) async fn blocking_images<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ImageService) -> Result<T, BuildError> + Send + 'static,
+    ) -> Result<T, BuildError> {
+        self.blocking(f).await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&ImageService) -> Result<T, BuildError> + Send + 'static,

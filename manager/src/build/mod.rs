@@ -6,6 +6,7 @@ pub mod copy;
 pub mod dockerfile;
 pub mod exec;
 pub mod plan;
+pub mod prune;
 pub mod stage;
 
 /// What can stop a build; each names the Dockerfile line or the path at fault.

@@ -37,6 +37,33 @@ pub struct BaseImage {
 }
 
 impl ImageService {
+    /// Tagged images and every image they were built on: the build cache that is
+    /// not dangling.
+    pub fn tagged_and_ancestors(&self) -> Result<std::collections::HashSet<Digest>> {
+        let records = self.records()?;
+        let by_id: std::collections::HashMap<&Digest, &super::record::ImageRecord> =
+            records.iter().map(|r| (&r.id, r)).collect();
+        let mut out = std::collections::HashSet::new();
+        for id in self.tags()?.into_keys() {
+            let mut next = Some(id);
+            while let Some(d) = next {
+                if !out.insert(d.clone()) {
+                    break;
+                }
+                next = by_id.get(&d).and_then(|r| r.parent.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// An untagged image a build step made (it has a parent).
+    pub fn is_build_leftover(&self, id: &Digest) -> Result<bool> {
+        let Ok(rec) = self.record(id) else {
+            return Ok(false);
+        };
+        Ok(rec.parent.is_some() && self.tags_of(id)?.is_empty())
+    }
+
     /// The config of an image, for a build stage to start from.
     pub fn base(&self, reference: &str) -> Result<BaseImage> {
         let (id, _) = self.lookup(reference)?;

@@ -131,4 +131,20 @@ impl Api for BuildService {
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
+
+    async fn prune(
+        &self,
+        req: Request<pb::PruneRequest>,
+    ) -> Result<Response<pb::PruneResponse>, Status> {
+        let r = req.into_inner();
+        let until = (r.until != 0)
+            .then(|| chrono::DateTime::from_timestamp(r.until, 0))
+            .flatten();
+        let report = self.builder.prune(r.all, until).await.map_err(status)?;
+        Ok(Response::new(pb::PruneResponse {
+            entries: report.entries as u32,
+            images: report.images.iter().map(|d| d.to_string()).collect(),
+            space_reclaimed: report.reclaimed,
+        }))
+    }
 }
