@@ -787,14 +787,7 @@ impl Builder {
         &self.cache
     }
 
-    pub(super) async fn blocking_images<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&ImageService) -> Result<T, BuildError> + Send + 'static,
-    ) -> Result<T, BuildError> {
-        self.blocking(f).await
-    }
-
-    async fn blocking<T: Send + 'static>(
+    pub(super) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&ImageService) -> Result<T, BuildError> + Send + 'static,
     ) -> Result<T, BuildError> {

@@ -29,7 +29,7 @@ impl Builder {
             .map(|c| c.image_id)
             .collect();
         let cache = self.cache().clone();
-        self.blocking_images(move |images| {
+        self.blocking(move |images| {
             let kept: HashSet<Digest> = if all {
                 HashSet::new()
             } else {
