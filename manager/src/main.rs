@@ -168,7 +168,9 @@ async fn run(cfg: Config) -> Result<()> {
         containers.clone(),
         registry.clone(),
         berthd::build::cache::Cache::new(store.clone()),
+        berthd::build::exec::Dirs::new(cfg.root.join("build"), cfg.state.join("build")),
     );
+    builder.dirs().clear_scratch();
     let daemon = Daemon {
         builder,
         contexts,

@@ -67,6 +67,9 @@ pub struct BuildArgs {
     /// Output destination (type=local,dest=DIR or type=tar,dest=FILE)
     #[arg(short = 'o', long)]
     pub output: Option<String>,
+    /// Secret to expose to the build (id=ID,src=FILE or id=ID,env=VAR)
+    #[arg(long)]
+    pub secret: Vec<String>,
     /// Build context: a directory, or "-" for a tar on STDIN
     pub context: String,
 }

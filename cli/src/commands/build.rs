@@ -13,6 +13,7 @@ use berth_engine_api::Client;
 use tokio::io::AsyncReadExt;
 
 use crate::args::{BuildArgs, BuilderPruneArgs};
+use crate::output::build_progress::Progress;
 use crate::output::units;
 
 fn key_values(list: &[String], flag: &str, from_env: bool) -> Result<HashMap<String, String>> {
@@ -34,10 +35,154 @@ fn key_values(list: &[String], flag: &str, from_env: bool) -> Result<HashMap<Str
     Ok(out)
 }
 
-pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
-    if let Some(o) = &a.output {
-        bail!("--output {o}: exporting a build result is not supported by berth yet; tag the image and use berth save");
+/// `--secret id=ID[,src=FILE|,env=VAR]`; with neither, the variable ID (buildx's rule).
+fn secrets(list: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+    let mut out = HashMap::new();
+    for raw in list {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for part in raw.split(',') {
+            match part.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => bail!("--secret {raw}: use id=ID,src=FILE or id=ID,env=VAR"),
+            }
+        }
+        let Some(id) = id.filter(|i| !i.is_empty()) else {
+            bail!("--secret {raw}: id= is missing");
+        };
+        let value = match (src, env) {
+            (Some(f), _) => {
+                std::fs::read(&f).with_context(|| format!("--secret id={id}: reading {f}"))?
+            }
+            (None, Some(v)) => std::env::var(&v)
+                .with_context(|| format!("--secret id={id}: the variable {v} is not set"))?
+                .into_bytes(),
+            (None, None) => std::env::var(&id)
+                .with_context(|| {
+                    format!("--secret id={id}: give src=FILE or env=VAR (no variable {id} is set)")
+                })?
+                .into_bytes(),
+        };
+        out.insert(id, value);
     }
+    Ok(out)
+}
+
+/// `-o`: where the result's filesystem goes.
+enum Output {
+    Dir(PathBuf),
+    Tar(String),
+}
+
+fn output(raw: &str) -> Result<Output> {
+    if !raw.contains('=') {
+        // docker's shorthand: `-o DIR`, `-o -` (a tar on STDOUT).
+        return Ok(if raw == "-" {
+            Output::Tar("-".into())
+        } else {
+            Output::Dir(PathBuf::from(raw))
+        });
+    }
+    let mut kind = "local";
+    let mut dest = None;
+    for part in raw.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = v,
+            Some(("dest", v)) => dest = Some(v.to_string()),
+            _ => bail!("--output {raw}: use type=local,dest=DIR or type=tar,dest=FILE"),
+        }
+    }
+    let Some(dest) = dest else {
+        bail!("--output {raw}: dest= is missing");
+    };
+    match kind {
+        "local" => Ok(Output::Dir(PathBuf::from(dest))),
+        "tar" => Ok(Output::Tar(dest)),
+        other => bail!("--output type={other}: berth exports type=local and type=tar"),
+    }
+}
+
+/// Unpacks the export stream into a directory, on a thread of its own.
+struct Unpacker {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    done: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Unpacker {
+    fn new(dir: PathBuf) -> Result<Unpacker> {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("--output: creating {}", dir.display()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let done = std::thread::spawn(move || {
+            let reader = ChannelReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            let mut a = tar::Archive::new(reader);
+            a.set_preserve_permissions(true);
+            a.set_preserve_mtime(true);
+            a.set_unpack_xattrs(false);
+            a.set_overwrite(true);
+            // The tar crate keeps every entry inside `dir` (no `..`, no escape
+            // through a symlink it made).
+            a.unpack(&dir)
+        });
+        Ok(Unpacker {
+            tx: Some(tx),
+            done: Some(done),
+        })
+    }
+
+    fn write(&mut self, data: Vec<u8>) -> Result<()> {
+        if let Some(tx) = &self.tx {
+            if tx.send(data).is_err() {
+                return self.finish();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.tx = None;
+        match self.done.take().map(|h| h.join()) {
+            Some(Ok(r)) => r.context("--output: unpacking the result"),
+            Some(Err(_)) => bail!("--output: the unpacker panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
+    let output = a.output.as_deref().map(output).transpose()?;
     if let Some(p) = &a.platform {
         if p != "linux/amd64" && p != "linux/x86_64" {
             bail!("--platform {p}: berth builds for linux/amd64 only");
@@ -54,6 +199,8 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
         pull: a.pull,
         labels: key_values(&a.label, "--label", false)?,
         network: a.network.clone().unwrap_or_default(),
+        secrets: secrets(&a.secret)?,
+        export_tar: output.is_some(),
         ..Default::default()
     };
     let context = if a.context == "-" {
@@ -102,41 +249,47 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
         ContextSource::Dir(root)
     };
     let mut events = c.builder().build(&spec, context).await?;
-    let mut err = std::io::stderr().lock();
+    let mut progress = Progress::new(&a.progress, a.quiet);
     let mut image = None;
+    let mut unpacker = None;
+    let mut tar_out: Option<Box<dyn Write>> = None;
+    match &output {
+        Some(Output::Dir(d)) => unpacker = Some(Unpacker::new(d.clone())?),
+        Some(Output::Tar(f)) if f == "-" => tar_out = Some(Box::new(std::io::stdout())),
+        Some(Output::Tar(f)) => {
+            tar_out = Some(Box::new(
+                std::fs::File::create(f).with_context(|| format!("--output: creating {f}"))?,
+            ))
+        }
+        None => {}
+    }
     while let Some(ev) = events.recv().await {
         let ev = ev?;
-        if a.quiet {
-            if let BuildEvent::Image(i) = &ev {
-                image = Some(i.clone());
-            }
-            continue;
-        }
+        progress.event(&ev, &a.tag)?;
         match ev {
-            BuildEvent::Step { id, stage, text } => writeln!(err, "#{id} [{stage}] {text}")?,
-            BuildEvent::Cached(id) => writeln!(err, "#{id} CACHED")?,
-            BuildEvent::Miss { id, reason } => writeln!(err, "#{id} cache miss: {reason}")?,
-            BuildEvent::Output { id, data } => {
-                let text = String::from_utf8_lossy(&data);
-                for line in text.lines() {
-                    writeln!(err, "#{id} {line}")?;
+            BuildEvent::Image(i) => image = Some(i),
+            BuildEvent::Export(data) => {
+                if let Some(u) = &mut unpacker {
+                    u.write(data)?;
+                } else if let Some(w) = &mut tar_out {
+                    w.write_all(&data).context("--output: writing the tar")?;
                 }
             }
-            BuildEvent::Done { id, secs } => writeln!(err, "#{id} DONE {secs:.1}s")?,
-            BuildEvent::Warning(w) => writeln!(err, "WARNING: {w}")?,
-            BuildEvent::Image(i) => {
-                writeln!(err, "writing image {i} done")?;
-                for t in &a.tag {
-                    writeln!(err, "naming to {t} done")?;
-                }
-                image = Some(i);
-            }
+            _ => {}
         }
+    }
+    drop(progress);
+    if let Some(mut u) = unpacker {
+        u.finish()?;
+    }
+    if let Some(mut w) = tar_out {
+        w.flush().context("--output: writing the tar")?;
     }
     let Some(image) = image else {
         bail!("the build ended without an image");
     };
-    if a.quiet {
+    // With a tar on STDOUT, the ID would corrupt it.
+    if a.quiet && !matches!(&output, Some(Output::Tar(f)) if f == "-") {
         println!("{image}");
     }
     if let Some(f) = &a.iidfile {

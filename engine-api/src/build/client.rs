@@ -37,6 +37,10 @@ pub struct BuildSpec {
     pub pull: bool,
     pub labels: HashMap<String, String>,
     pub network: String,
+    /// `--secret`: id → value.
+    pub secrets: HashMap<String, Vec<u8>>,
+    /// `-o`: stream the result's filesystem back (`BuildEvent::Export`).
+    pub export_tar: bool,
 }
 
 /// Where the context comes from.
@@ -71,6 +75,8 @@ pub enum BuildEvent {
     Warning(String),
     /// The image built: the last event of a build that worked.
     Image(String),
+    /// With `export_tar`: the next bytes of the result's filesystem tar.
+    Export(Vec<u8>),
 }
 
 struct ChunkSender(mpsc::Sender<pb::BuildRequest>);
@@ -144,6 +150,8 @@ impl Builder {
                 pull: spec.pull,
                 labels: spec.labels.clone(),
                 network: spec.network.clone(),
+                secrets: spec.secrets.clone(),
+                export_tar: spec.export_tar,
             })),
         };
         let (tx, rx) = mpsc::channel(8);
@@ -234,6 +242,7 @@ impl Builder {
                     },
                     Some(E::Warning(w)) => BuildEvent::Warning(w),
                     Some(E::Image(i)) => BuildEvent::Image(i),
+                    Some(E::Export(data)) => BuildEvent::Export(data),
                     None => continue,
                 };
                 if etx.send(Ok(ev)).await.is_err() {

@@ -1,12 +1,17 @@
 //! The Dockerfile builder: `dockerfile/` reads the file, `plan.rs` orders the stages,
 //! `context.rs` holds the client's files (DESIGN.md, "Builder").
+pub mod add;
 pub mod cache;
 pub mod context;
 pub mod copy;
+mod copy_step;
 pub mod dockerfile;
 pub mod exec;
+mod export;
 pub mod plan;
 pub mod prune;
+pub mod run_mount;
+mod run_step;
 pub mod stage;
 
 /// What can stop a build; each names the Dockerfile line or the path at fault.

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use super::exec::Builder;
 use super::BuildError;
 use crate::content::Digest;
+use crate::volumes::Usage;
 
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +17,35 @@ pub struct BuildPruneReport {
 }
 
 impl Builder {
+    /// `system df`'s Build Cache line: cached steps and cache mounts; the bytes of
+    /// the layers only the cache holds, and of the cache mounts, all reclaimable
+    /// by `builder prune -a`.
+    pub async fn usage(&self) -> Result<Usage, BuildError> {
+        let cache = self.cache().clone();
+        let mounts = self.dirs().cache_mounts();
+        self.blocking(move |images| {
+            let entries = cache
+                .entries()
+                .map_err(|e| BuildError::Invalid(format!("build cache: {e}")))?;
+            let ids: Vec<Digest> = entries.iter().map(|(_, e)| e.image.clone()).collect();
+            let mut size = images.leftover_bytes(&ids)?;
+            let mut total = entries.len() as u64;
+            if let Ok(dirs) = std::fs::read_dir(&mounts) {
+                for d in dirs.flatten() {
+                    total += 1;
+                    size += dir_bytes(&d.path());
+                }
+            }
+            Ok(Usage {
+                total,
+                active: 0,
+                size,
+                reclaimable: size,
+            })
+        })
+        .await
+    }
+
     pub async fn prune(
         &self,
         all: bool,
@@ -29,6 +59,7 @@ impl Builder {
             .map(|c| c.image_id)
             .collect();
         let cache = self.cache().clone();
+        let mounts = self.dirs().cache_mounts();
         self.blocking(move |images| {
             let kept: HashSet<Digest> = if all {
                 HashSet::new()
@@ -64,8 +95,39 @@ impl Builder {
                 }
             }
             report.reclaimed = before.saturating_sub(images.usage(&used)?.layers_size);
+            // Cache mounts belong to no image: `-a` takes them too (BuildKit's rule).
+            if all && until.is_none() {
+                if let Ok(dirs) = std::fs::read_dir(&mounts) {
+                    for d in dirs.flatten() {
+                        let bytes = dir_bytes(&d.path());
+                        if std::fs::remove_dir_all(d.path()).is_ok() {
+                            report.entries += 1;
+                            report.reclaimed += bytes;
+                        }
+                    }
+                }
+            }
             Ok(report)
         })
         .await
     }
+}
+
+/// Bytes of the files under `dir` (not following symlinks).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }

@@ -14,8 +14,9 @@ use crate::content::Digest;
 pub enum StepLayer<'a> {
     /// Metadata only (`ENV`, `CMD`…): an `empty_layer` history entry.
     None,
-    /// The changes of this container (a RUN step's) to its image.
-    Container(&'a str),
+    /// The changes of this container (a RUN step's) to its image, less the
+    /// mountpoints made for the given targets (its `--mount`s).
+    Container(&'a str, &'a [String]),
     /// A tar the caller writes (COPY, ADD): an uncompressed layer.
     Tar(&'a mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>),
 }
@@ -64,6 +65,30 @@ impl ImageService {
         Ok(rec.parent.is_some() && self.tags_of(id)?.is_empty())
     }
 
+    /// Bytes of layers that only build leftovers among `ids` hold: what the build
+    /// cache takes on disk beyond the images people use.
+    pub fn leftover_bytes(&self, ids: &[Digest]) -> Result<u64> {
+        let records = self.records()?;
+        let leftovers: std::collections::HashSet<&Digest> = ids
+            .iter()
+            .filter(|d| self.is_build_leftover(d).unwrap_or(false))
+            .collect();
+        let mut kept = std::collections::HashSet::new();
+        for r in records.iter().filter(|r| !leftovers.contains(&r.id)) {
+            kept.extend(r.chain.iter());
+        }
+        let mut counted = std::collections::HashSet::new();
+        let mut bytes = 0;
+        for r in records.iter().filter(|r| leftovers.contains(&r.id)) {
+            for (c, l) in r.chain.iter().zip(&r.layers) {
+                if !kept.contains(c) && counted.insert(c) {
+                    bytes += l.size;
+                }
+            }
+        }
+        Ok(bytes)
+    }
+
     /// The config of an image, for a build stage to start from.
     pub fn base(&self, reference: &str) -> Result<BaseImage> {
         let (id, _) = self.lookup(reference)?;
@@ -87,7 +112,8 @@ impl ImageService {
         let _g = self.guard();
         let new_layer = match layer {
             StepLayer::None => None,
-            StepLayer::Container(id) => {
+            StepLayer::Container(id, mountpoints) => {
+                self.snapshots.drop_mountpoints(id, mountpoints)?;
                 let mut w = self.content.writer(&self.content.unique_ref("build"))?;
                 self.snapshots.diff(id, &mut w)?;
                 Some(w.commit(None)?)

@@ -46,6 +46,7 @@ fn options(o: pb::BuildOptions) -> Result<BuildOptions, Status> {
         pull: o.pull,
         labels: o.labels.into_iter().collect::<BTreeMap<_, _>>(),
         network,
+        secrets: o.secrets.into_iter().collect(),
     })
 }
 
@@ -92,6 +93,7 @@ impl Api for BuildService {
                 "the first build message must carry options",
             ));
         };
+        let export = o.export_tar;
         let opts = options(o)?;
         let mut upload = self.images.upload().await.map_err(image_status)?;
         while let Some(m) = inbound.message().await? {
@@ -121,7 +123,24 @@ impl Api for BuildService {
                 // or fails on its own, leaving its cache entries.
                 let _ = events.send(Ok(event_to_pb(e)));
             });
-            let last = match builder.build(ctx, &opts, &sink).await {
+            let built = builder.build(ctx, &opts, &sink).await;
+            let built = match built {
+                Ok(image) if export => {
+                    let chunks = tx.clone();
+                    builder
+                        .export(&image, move |data| {
+                            chunks
+                                .send(Ok(pb::BuildEvent {
+                                    event: Some(pb::build_event::Event::Export(data)),
+                                }))
+                                .is_ok()
+                        })
+                        .await
+                        .map(|_| image)
+                }
+                other => other,
+            };
+            let last = match built {
                 Ok(image) => Ok(pb::BuildEvent {
                     event: Some(pb::build_event::Event::Image(image.to_string())),
                 }),

@@ -481,12 +481,13 @@ fn usage_to_pb(kind: &str, u: volumes::Usage) -> spb::UsageEntry {
     }
 }
 
-pub fn disk_usage_to_pb(d: system::DiskUsage) -> spb::DiskUsageResponse {
+pub fn disk_usage_to_pb(d: system::DiskUsage, build: volumes::Usage) -> spb::DiskUsageResponse {
     spb::DiskUsageResponse {
         entries: vec![
             usage_to_pb("Images", d.images),
             usage_to_pb("Containers", d.containers),
             usage_to_pb("Local Volumes", d.volumes),
+            usage_to_pb("Build Cache", build),
         ],
         images: d
             .image_details

@@ -98,6 +98,7 @@ pub async fn serve(
                     d.images.clone(),
                     d.volumes.clone(),
                 ),
+                builder: d.builder.clone(),
             },
         ))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)

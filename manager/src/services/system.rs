@@ -12,6 +12,8 @@ use crate::system::System;
 
 pub struct SystemService {
     pub system: System,
+    /// For the Build Cache line of `system df`.
+    pub builder: crate::build::exec::Builder,
 }
 
 type Res<T> = Result<Response<T>, Status>;
@@ -29,7 +31,8 @@ impl Api for SystemService {
 
     async fn disk_usage(&self, _req: Request<pb::DiskUsageRequest>) -> Res<pb::DiskUsageResponse> {
         let du = self.system.disk_usage().await.map_err(st)?;
-        Ok(Response::new(disk_usage_to_pb(du)))
+        let build = self.builder.usage().await.map_err(super::convert::status)?;
+        Ok(Response::new(disk_usage_to_pb(du, build)))
     }
 
     async fn prune(&self, req: Request<pb::PruneRequest>) -> Res<pb::PruneResponse> {

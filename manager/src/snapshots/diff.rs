@@ -138,7 +138,7 @@ fn dir_name(r: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+pub(super) fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let cp = CString::new(p.as_os_str().as_bytes()).ok()?;
     let cn = CString::new(name).ok()?;
     let mut buf = [0u8; 64];

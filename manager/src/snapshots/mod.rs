@@ -509,6 +509,59 @@ impl Snapshotter {
         diff::write_tree(&up, diff::Tree::Upper, shift, out).map_err(io_err(&up))
     }
 
+    /// Takes out of a container's changes the mountpoints the runtime made for
+    /// mounts that are not part of them (a build's `RUN --mount` targets): each
+    /// path, then its parents, while it is an empty file or an empty directory
+    /// in the upper dir. Nothing is followed: a symlink on the way ends the walk.
+    pub fn drop_mountpoints(&self, container_id: &str, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let m = self
+            .rootfs(container_id)?
+            .ok_or_else(|| Error::NoRootfs(container_id.to_string()))?;
+        let up = m.upperdir();
+        for p in paths {
+            let comps: Vec<&str> = p
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != "." && *c != "..")
+                .collect();
+            // Every directory on the way must be a real one in the upper dir.
+            let mut real = 0;
+            let mut cur = up.clone();
+            for c in &comps {
+                cur.push(c);
+                match std::fs::symlink_metadata(&cur) {
+                    Ok(md) if md.is_dir() || (md.is_file() && real + 1 == comps.len()) => real += 1,
+                    _ => break,
+                }
+            }
+            for depth in (1..=real).rev() {
+                let path = comps[..depth].iter().fold(up.clone(), |acc, c| acc.join(c));
+                let Ok(md) = std::fs::symlink_metadata(&path) else {
+                    break;
+                };
+                let gone = if md.is_file() && md.len() == 0 {
+                    std::fs::remove_file(&path).is_ok()
+                } else if md.is_dir() && diff::get_xattr(&path, "trusted.overlay.opaque").is_none()
+                {
+                    std::fs::remove_dir(&path).is_ok()
+                } else {
+                    false
+                };
+                if !gone {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the tree at `root` (a mounted image view) as a tar, as it is.
+    pub fn export_tree(root: &Path, out: impl std::io::Write) -> Result<()> {
+        diff::write_tree(root, diff::Tree::Rootfs, None, out).map_err(io_err(root))
+    }
+
     /// Writes a container's whole filesystem as a tar (`export`), mounting the
     /// rootfs for the duration when it is not mounted.
     pub fn export(&self, container_id: &str, out: impl std::io::Write) -> Result<()> {

@@ -76,6 +76,25 @@ impl Dockerfile {
     }
 }
 
+/// An image's `ONBUILD` triggers as steps of the stage built on it, all at the
+/// stage's FROM `line` (docker runs them right after it).
+pub fn triggers(triggers: &[String], line: usize) -> Result<Vec<Step>, ParseError> {
+    let mut out = Vec::new();
+    for t in triggers {
+        let df = parse(&format!("FROM scratch\n{t}\n"))
+            .map_err(|e| ParseError::at(line, format!("the base image's ONBUILD {t}: {e}")))?;
+        for mut step in df.stages.into_iter().flat_map(|s| s.steps) {
+            if matches!(step.instruction, Instruction::Onbuild(_)) {
+                return Err(ParseError::at(line, "ONBUILD ONBUILD is not allowed"));
+            }
+            step.line = line;
+            step.end_line = line;
+            out.push(step);
+        }
+    }
+    Ok(out)
+}
+
 /// Parse a Dockerfile.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     let (directives, logical) = lines::split(text)?;
