@@ -284,8 +284,12 @@ fn bad_input_names_the_line_and_leaves_nothing() -> Result<()> {
             "depends on itself",
         ),
         (
-            "FROM busybox\nCOPY --exclude=*.x . /d\n",
+            "FROM busybox\nRUN --mount=type=ssh true\n",
             "not supported by berth yet",
+        ),
+        (
+            "FROM busybox\nRUN --mount=source=link,target=/l true\n",
+            "outside the build context",
         ),
     ];
     for (i, (df, needle)) in cases.iter().enumerate() {
