@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use berth_engine_api::build::pipe::chunk_pipe;
 use berth_engine_api::build::{BuildEvent, BuildSpec, ContextSource};
 use berth_engine_api::Client;
 use tokio::io::AsyncReadExt;
@@ -116,13 +117,8 @@ impl Unpacker {
     fn new(dir: PathBuf) -> Result<Unpacker> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("--output: creating {}", dir.display()))?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let (tx, reader) = chunk_pipe(16);
         let done = std::thread::spawn(move || {
-            let reader = ChannelReader {
-                rx,
-                buf: Vec::new(),
-                pos: 0,
-            };
             let mut a = tar::Archive::new(reader);
             a.set_preserve_permissions(true);
             a.set_preserve_mtime(true);
@@ -154,30 +150,6 @@ impl Unpacker {
             Some(Err(_)) => bail!("--output: the unpacker panicked"),
             None => Ok(()),
         }
-    }
-}
-
-struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl std::io::Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.buf.len() {
-            match self.rx.recv() {
-                Ok(b) => {
-                    self.buf = b;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

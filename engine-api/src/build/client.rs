@@ -177,9 +177,16 @@ impl Builder {
                         ".dockerignore".to_string(),
                         format!("{dockerfile}.dockerignore"),
                     ];
-                    write_tar(&root, &ignore, &keep, ChunkSender(tx)).map_err(|e| Error::Io {
+                    // tar writes a header or a few KiB at a time: gather them into
+                    // CHUNK-sized messages.
+                    let out = std::io::BufWriter::with_capacity(CHUNK, ChunkSender(tx));
+                    let mut out = write_tar(&root, &ignore, &keep, out).map_err(|e| Error::Io {
                         path: root.clone(),
                         source: std::io::Error::other(e.to_string()),
+                    })?;
+                    out.flush().map_err(|source| Error::Io {
+                        path: root.clone(),
+                        source,
                     })?;
                     Ok(())
                 })

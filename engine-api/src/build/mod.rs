@@ -3,6 +3,7 @@
 pub mod client;
 pub mod context;
 pub mod ignore;
+pub mod pipe;
 
 pub use client::{BuildEvent, BuildPrune, BuildSpec, Builder, ContextSource};
 pub use context::{ignore_rules, write_tar, ContextError};

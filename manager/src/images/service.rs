@@ -154,7 +154,12 @@ impl ImageService {
     }
 
     pub(super) fn set_tag(&self, tag: &Reference, id: &Digest) -> Result<()> {
-        Ok(self.store.put(Table::Tags, &tag.to_string(), id.as_str())?)
+        let name = tag.to_string();
+        // A rebuild tags the same image again: no write, no fsync, for that.
+        if self.store.get::<String>(Table::Tags, &name)?.as_deref() == Some(id.as_str()) {
+            return Ok(());
+        }
+        Ok(self.store.put(Table::Tags, &name, id.as_str())?)
     }
 
     pub(super) fn tags(&self) -> Result<HashMap<Digest, Vec<String>>> {

@@ -12,15 +12,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::convert::{image_status, status};
+use super::convert::status;
 use crate::build::context::Context;
 use crate::build::exec::{BuildOptions, Builder, Event, Sink};
 use crate::containers::NetworkMode;
-use crate::images::ImageService;
+use berth_engine_api::build::pipe::chunk_pipe;
 
 pub struct BuildService {
     pub builder: Builder,
-    pub images: Arc<ImageService>,
     /// Where contexts are unpacked (`<root>/build/contexts`).
     pub contexts: PathBuf,
 }
@@ -95,24 +94,51 @@ impl Api for BuildService {
         };
         let export = o.export_tar;
         let opts = options(o)?;
-        let mut upload = self.images.upload().await.map_err(image_status)?;
-        while let Some(m) = inbound.message().await? {
-            if let Some(pb::build_request::Msg::Data(d)) = m.msg {
-                upload.write(&d).await.map_err(image_status)?;
-            }
-        }
-        let spooled = upload.finish().await.map_err(image_status)?;
+        // The context is unpacked as it arrives: never whole in memory, never
+        // spooled to disk first.
         let dir = self
             .contexts
             .join(format!("{}-{}", std::process::id(), rand::random::<u64>()));
-        let ctx = tokio::task::spawn_blocking(move || {
-            let f = spooled
-                .open()
-                .map_err(|e| status(crate::build::BuildError::Image(e)))?;
-            Context::unpack(f, &dir).map_err(status)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+        let (tx, reader) = chunk_pipe(8);
+        let unpacked = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || Context::unpack(reader, &dir))
+        };
+        let mut received = Ok(());
+        loop {
+            match inbound.message().await {
+                Ok(Some(pb::BuildRequest {
+                    msg: Some(pb::build_request::Msg::Data(d)),
+                })) => {
+                    // The unpacker stopped (a bad entry): its error says why.
+                    let tx = tx.clone();
+                    let gone = tokio::task::spawn_blocking(move || tx.send(d).is_err())
+                        .await
+                        .unwrap_or(true);
+                    if gone {
+                        break;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    received = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let ctx = unpacked
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        // A client that hung up mid-context: the stream's error, not a context
+        // cut short.
+        if let Err(e) = received {
+            drop(ctx);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let ctx = ctx.map_err(status)?;
         let ctx = Arc::new(ctx);
         let (tx, rx) = mpsc::unbounded_channel();
         let builder = self.builder.clone();

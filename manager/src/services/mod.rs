@@ -59,7 +59,6 @@ pub async fn serve(
         .add_service(api::build::v1::builder_server::BuilderServer::new(
             build::BuildService {
                 builder: d.builder.clone(),
-                images: d.images.clone(),
                 contexts: d.contexts.clone(),
             },
         ))
