@@ -465,3 +465,28 @@ fn outputs_and_live_progress() -> Result<()> {
     );
     nothing_left(&e)
 }
+
+#[test]
+fn a_run_layer_is_moved_into_its_snapshot_not_unpacked() -> Result<()> {
+    let e = Engine::start()?;
+    let df = "FROM busybox\n\
+              RUN echo made > /marker && stat -c %i /marker > /marker.ino\n";
+    let ctx = context(&e, "adopt", &[("Dockerfile", df.as_bytes())])?;
+    let o = build(&e, &["-t", "adopted", &ctx.to_string_lossy()])?;
+    ensure!(o.success(), "{}", o.stderr);
+    let ino: u64 = sh(&e, "adopted", "cat /marker.ino")?.trim().parse()?;
+    // The snapshot holding the step's files has the very inode the RUN wrote:
+    // the upper dir was moved, not unpacked again from the layer.
+    let mut found = None;
+    for s in std::fs::read_dir(e.root().join("snapshots"))? {
+        let p = s?.path().join("fs/marker");
+        if let Ok(m) = std::fs::metadata(&p) {
+            use std::os::unix::fs::MetadataExt;
+            found = Some((p, m.ino()));
+        }
+    }
+    let (path, got) = found.context("no snapshot holds /marker")?;
+    ensure!(got == ino, "{} has inode {got}, the RUN wrote {ino}", path.display());
+    ensure!(sh(&e, "adopted", "cat /marker")? == "made", "the image lost the file");
+    nothing_left(&e)
+}

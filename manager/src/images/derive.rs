@@ -110,12 +110,14 @@ impl ImageService {
         let base_rec = base.map(|b| self.record(b)).transpose()?;
         let base_cfg = base_rec.as_ref().map(|r| self.config_of(r)).transpose()?;
         let _g = self.guard();
+        let mut from_container = None;
         let new_layer = match layer {
             StepLayer::None => None,
             StepLayer::Container(id, mountpoints) => {
                 self.snapshots.drop_mountpoints(id, mountpoints)?;
                 let mut w = self.content.writer(&self.content.unique_ref("build"))?;
                 self.snapshots.diff(id, &mut w)?;
+                from_container = Some(id);
                 Some(w.commit(None)?)
             }
             StepLayer::Tar(write) => {
@@ -137,7 +139,17 @@ impl ImageService {
             .map(|c| c.rootfs.diff_ids.clone())
             .unwrap_or_default();
         if let Some((digest, size)) = &new_layer {
-            let snap = self.unpack_or_drop(chain.last(), digest)?;
+            // A RUN's upper dir is the snapshot already: moved, not unpacked again.
+            let adopted = match from_container {
+                Some(id) => self
+                    .snapshots
+                    .adopt_upper(id, chain.last(), digest, *size)?,
+                None => None,
+            };
+            let snap = match adopted {
+                Some(s) => s,
+                None => self.unpack_or_drop(chain.last(), digest)?,
+            };
             layers.push(LayerRecord::plain(digest.clone(), *size));
             chain.push(snap.chain_id);
             diff_ids.push(digest.clone());

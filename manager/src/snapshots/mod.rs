@@ -22,6 +22,7 @@
 //!
 //! All calls block (tar unpacking, fsync): async callers use `spawn_blocking`.
 
+mod adopt;
 mod diff;
 mod mount;
 mod shift;
