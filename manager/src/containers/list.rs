@@ -20,7 +20,7 @@ fn matches(c: &Container, filters: &[(String, String)]) -> Result<bool> {
             // docker's words; `none`: no (enabled) check.
             "health" => {
                 let h = c.state.health.as_ref().map_or("none", |h| h.status.as_str());
-                vals.iter().any(|v| *v == h)
+                vals.contains(&h)
             }
             "ancestor" => vals
                 .iter()
@@ -53,6 +53,15 @@ impl Containers {
         filters: &[(String, String)],
         limit: usize,
     ) -> Result<Vec<Container>> {
+        // docker checks the values up front, containers or not.
+        for (k, v) in filters {
+            if k == "health" && !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none")
+            {
+                return Err(Error::InvalidArgument {
+                    message: format!("Unrecognised filter value for health: {v}"),
+                });
+            }
+        }
         let mut out = Vec::new();
         for c in self.all()? {
             let c = self.with_live_health(c);
