@@ -9,10 +9,12 @@ use berth_proto::services::events::v1 as epb;
 use berth_proto::services::images::v1 as ipb;
 use berth_proto::services::volumes::v1 as vpb;
 
+use std::time::Duration;
+
 use crate::types::{
-    ByteSize, Container, ContainerSpec, ContainerState, DeviceMapping, Event, Image, ImageConfig,
-    Mount, MountKind, MountPoint, NanoCpus, Resources, RestartPolicy, Security, Stats,
-    TmpfsOptions, Volume,
+    ByteSize, Container, ContainerSpec, ContainerState, DeviceMapping, Event, Health, HealthConfig,
+    HealthResult, Image, ImageConfig, Mount, MountKind, MountPoint, NanoCpus, Resources,
+    RestartPolicy, Security, Stats, TmpfsOptions, Volume,
 };
 
 impl From<MountKind> for cpb::MountType {
@@ -158,6 +160,7 @@ impl From<&ContainerSpec> for cpb::ContainerSpec {
             auto_remove: s.auto_remove,
             shm_size_bytes: to_wire(s.shm_size.map(|b| b.0)),
             security: Some((&s.security).into()),
+            healthcheck: s.healthcheck.as_ref().map(Into::into),
         }
     }
 }
@@ -245,6 +248,7 @@ impl From<cpb::ContainerSpec> for ContainerSpec {
             auto_remove: s.auto_remove,
             shm_size: from_wire(s.shm_size_bytes).map(ByteSize),
             security: s.security.map(Security::from).unwrap_or_default(),
+            healthcheck: s.healthcheck.map(Into::into),
         }
     }
 }
@@ -263,6 +267,7 @@ impl From<cpb::ContainerState> for ContainerState {
             error: s.error,
             started_at: s.started_at,
             finished_at: s.finished_at,
+            health: s.health.map(Into::into),
         }
     }
 }
@@ -299,6 +304,59 @@ impl From<cpb::Container> for Container {
             working_dir: c.working_dir,
             user: c.user,
             hostname: c.hostname,
+            healthcheck: c.healthcheck.map(Into::into),
+        }
+    }
+}
+
+/// Nanoseconds on the wire; a duration beyond i64 is sent as the largest.
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl From<&HealthConfig> for cpb::HealthConfig {
+    fn from(h: &HealthConfig) -> Self {
+        cpb::HealthConfig {
+            test: h.test.clone(),
+            interval_ns: nanos(h.interval),
+            timeout_ns: nanos(h.timeout),
+            start_period_ns: nanos(h.start_period),
+            start_interval_ns: nanos(h.start_interval),
+            retries: i32::try_from(h.retries).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+impl From<cpb::HealthConfig> for HealthConfig {
+    /// Leniently: a negative value from the daemon reads as zero.
+    fn from(h: cpb::HealthConfig) -> Self {
+        let d = |ns: i64| Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
+        HealthConfig {
+            test: h.test,
+            interval: d(h.interval_ns),
+            timeout: d(h.timeout_ns),
+            start_period: d(h.start_period_ns),
+            start_interval: d(h.start_interval_ns),
+            retries: u32::try_from(h.retries).unwrap_or(0),
+        }
+    }
+}
+
+impl From<cpb::Health> for Health {
+    fn from(h: cpb::Health) -> Self {
+        Health {
+            status: h.status,
+            failing_streak: h.failing_streak,
+            log: h
+                .log
+                .into_iter()
+                .map(|r| HealthResult {
+                    start: r.start,
+                    end: r.end,
+                    exit_code: r.exit_code,
+                    output: r.output,
+                })
+                .collect(),
         }
     }
 }
@@ -410,6 +468,13 @@ mod tests {
             restart_policy: RestartPolicy::OnFailure { max_retries: 3 },
             network_mode: NetworkMode::Container("db".into()),
             stop_timeout: Some(3),
+            healthcheck: Some(HealthConfig {
+                test: HealthConfig::shell("test -f /ok"),
+                interval: Duration::from_millis(200),
+                start_interval: Duration::from_millis(50),
+                retries: 2,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let back = ContainerSpec::from(cpb::ContainerSpec::from(&spec));

@@ -49,9 +49,10 @@ pub use reference::{registry_host, DOCKER_HUB};
 pub use system::{DiskUsage, DiskUsageReport, ImageUsage, Info, System, SystemPrune, Version};
 pub use types::{
     ByteSize, Container, ContainerSpec, ContainerState, CreateResponse, DeviceMapping, Event,
-    HistoryEntry, Image, ImageConfig, InvalidCpus, InvalidDevice, InvalidNetworkMode, InvalidSize,
-    InvalidTmpfsOption, LogEntry, LogsOptions, Mount, MountKind, MountPoint, NanoCpus, NetworkMode,
-    PruneReport, RemovedImage, Resources, RestartPolicy, RestartPolicyError, Security, Stats,
-    StopResult, TmpfsOptions, Top, Volume, WaitResult,
+    GoDuration, Health, HealthConfig, HealthResult, HistoryEntry, Image, ImageConfig, InvalidCpus,
+    InvalidDevice, InvalidDuration, InvalidNetworkMode, InvalidSize, InvalidTmpfsOption, LogEntry,
+    LogsOptions, Mount, MountKind, MountPoint, NanoCpus, NetworkMode, PruneReport, RemovedImage,
+    Resources, RestartPolicy, RestartPolicyError, Security, Stats, StopResult, TmpfsOptions, Top,
+    Volume, WaitResult,
 };
 pub use volumes::Volumes;

@@ -50,6 +50,7 @@ async fn a_create_cut_short_by_a_crash_is_cleaned_up() {
         mounts: vec![],
         log_path: dir.join("log"),
         dir: dir.clone(),
+        healthcheck: None,
     };
     store.put(Table::Containers, &id, &rec).unwrap();
     store.put(Table::ContainerNames, "half", &id).unwrap();

@@ -419,7 +419,7 @@ impl Shim {
                     return Ok(record_now(0, Exit::Code(0), false));
                 }
                 _ if !force => return Err(precondition(&format!("exec {exec_id} is running"))),
-                _ => signal_exec(&proc, nix::sys::signal::Signal::SIGKILL)?,
+                _ => kill_exec_group(&proc)?,
             }
             let exit = wait_bounded(&proc).await?;
             lock(&self.execs).remove(exec_id);
@@ -491,6 +491,21 @@ fn signal_exec(proc: &Proc, sig: nix::sys::signal::Signal) -> Result<(), ShimErr
             source: e.into(),
         }),
     }
+}
+
+/// A forced delete of an exec kills its process group too: the runtime makes
+/// each exec the leader of a new session and group, so what it forked (a
+/// health probe's `sh -c` children) is in that group and would otherwise
+/// outlive it in the container.
+fn kill_exec_group(proc: &Proc) -> Result<(), ShimError> {
+    let sig = nix::sys::signal::Signal::SIGKILL;
+    if let Ok(pid) = i32::try_from(proc.pid()) {
+        if pid > 0 {
+            // ESRCH: the group is gone already (or the exec left it).
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+    signal_exec(proc, sig)
 }
 
 async fn wait_bounded(proc: &Proc) -> Result<ExitRecord, ShimError> {

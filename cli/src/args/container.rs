@@ -1,6 +1,6 @@
 //! Container verbs' arguments.
 
-use berth_engine_api::{ByteSize, DeviceMapping, NanoCpus, NetworkMode, RestartPolicy};
+use berth_engine_api::{ByteSize, DeviceMapping, GoDuration, NanoCpus, NetworkMode, RestartPolicy};
 use clap::{Args, Subcommand};
 
 /// Flags shared by `run` and `create`.
@@ -99,6 +99,47 @@ pub struct CreateArgs {
     /// User namespace to use (host)
     #[arg(long)]
     pub userns: Option<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<GoDuration>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<GoDuration>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "INT",
+        allow_negative_numbers = true
+    )]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<GoDuration>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<GoDuration>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// The image, then the command and its arguments. Options end at the
     /// image, as in docker: `run busybox sh -c ...` passes `-c` to sh. No
     /// `allow_hyphen_values`: a `-x` before the image is a flag or an unknown

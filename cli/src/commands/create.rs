@@ -1,7 +1,9 @@
 //! `berth create`, and the run options → ContainerSpec translation `run` shares.
 
 use anyhow::{bail, Context, Result};
-use berth_engine_api::{Client, ContainerSpec, Mount, MountKind, Reason, Resources, Security};
+use berth_engine_api::{
+    Client, ContainerSpec, GoDuration, HealthConfig, Mount, MountKind, Reason, Resources, Security,
+};
 
 use crate::args::CreateArgs;
 
@@ -134,8 +136,51 @@ impl TryFrom<&CreateArgs> for ContainerSpec {
                 security_opt,
                 userns_mode: a.userns.clone(),
             },
+            healthcheck: health_config(a)?,
         })
     }
+}
+
+/// docker's `--health-*` and `--no-healthcheck` (its CLI's checks and
+/// texts): `None` when none is given, so the image's check stays as it is;
+/// a zero option inherits the image's value.
+fn health_config(a: &CreateArgs) -> Result<Option<HealthConfig>> {
+    let given = |d: Option<GoDuration>| d.is_some_and(|d| d != GoDuration::ZERO);
+    let any = a.health_cmd.as_deref().is_some_and(|c| !c.is_empty())
+        || given(a.health_interval)
+        || given(a.health_timeout)
+        || given(a.health_start_period)
+        || given(a.health_start_interval)
+        || a.health_retries.is_some_and(|r| r != 0);
+    if a.no_healthcheck {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(HealthConfig::none()));
+    }
+    if !any {
+        return Ok(None);
+    }
+    let duration = |d: Option<GoDuration>, flag: &str| {
+        let d = d.unwrap_or_default();
+        d.to_std()
+            .ok_or_else(|| anyhow::anyhow!("--{flag} cannot be negative"))
+    };
+    let retries = a.health_retries.unwrap_or(0);
+    if retries < 0 {
+        bail!("--health-retries cannot be negative");
+    }
+    Ok(Some(HealthConfig {
+        test: match a.health_cmd.as_deref() {
+            Some(c) if !c.is_empty() => HealthConfig::shell(c),
+            _ => Vec::new(),
+        },
+        interval: duration(a.health_interval, "health-interval")?,
+        timeout: duration(a.health_timeout, "health-timeout")?,
+        start_period: duration(a.health_start_period, "health-start-period")?,
+        start_interval: duration(a.health_start_interval, "health-start-interval")?,
+        retries: u32::try_from(retries).context("--health-retries is too large")?,
+    }))
 }
 
 /// docker's CLI sends a `seccomp=FILE` profile's content, not its path (the
@@ -196,5 +241,53 @@ mod tests {
         assert_eq!((m.kind.as_str(), m.source.as_str()), ("volume", ""));
         assert!(parse_volume("a:b").is_err());
         assert!(parse_volume("a:/b:bogus").is_err());
+    }
+
+    fn args(flags: &[&str]) -> CreateArgs {
+        use clap::Parser;
+        let argv = ["berth", "create"]
+            .iter()
+            .chain(flags)
+            .chain(&["busybox"])
+            .map(|s| s.to_string());
+        match crate::args::Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(crate::args::Command::Create(a)) => a,
+            other => panic!("not a create: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn health_flags_as_dockers() {
+        assert_eq!(health_config(&args(&[])).unwrap(), None);
+        let h = health_config(&args(&[
+            "--health-cmd",
+            "test -f /ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "test -f /ok"]);
+        assert_eq!(h.interval, std::time::Duration::from_millis(200));
+        assert_eq!((h.retries, h.timeout), (2, std::time::Duration::ZERO));
+        let only_timing = health_config(&args(&["--health-timeout", "1m30s"]))
+            .unwrap()
+            .unwrap();
+        assert!(only_timing.test.is_empty(), "the image's test stays");
+        assert_eq!(
+            health_config(&args(&["--no-healthcheck"])).unwrap(),
+            Some(HealthConfig::none())
+        );
+        let e = health_config(&args(&["--no-healthcheck", "--health-retries", "1"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        let e = health_config(&args(&["--health-interval", "-1s"])).unwrap_err();
+        assert_eq!(e.to_string(), "--health-interval cannot be negative");
+        let e = health_config(&args(&["--health-retries", "-1"])).unwrap_err();
+        assert_eq!(e.to_string(), "--health-retries cannot be negative");
     }
 }

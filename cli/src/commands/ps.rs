@@ -11,7 +11,15 @@ use crate::output::{table, units};
 fn status_text(c: &Container) -> String {
     let s = &c.state;
     match s.status.as_str() {
-        "running" => format!("Up {}", units::duration(units::ago(&s.started_at))),
+        // docker: `Up 5 seconds (healthy)`, `(unhealthy)`, `(health: starting)`.
+        "running" => match &s.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                units::duration(units::ago(&s.started_at)),
+                h.ps_text()
+            ),
+            None => format!("Up {}", units::duration(units::ago(&s.started_at))),
+        },
         "paused" => format!("Up {} (Paused)", units::duration(units::ago(&s.started_at))),
         "restarting" => format!(
             "Restarting ({}) {} ago",

@@ -28,6 +28,9 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Only for a container with a health check (docker leaves it out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::Health>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -65,6 +68,9 @@ pub struct Container {
     pub working_dir: String,
     pub user: String,
     pub hostname: String,
+    /// The check it runs: the image's with the create options over it
+    /// (`None`: neither has one; a `NONE` test: disabled).
+    pub healthcheck: Option<super::HealthConfig>,
 }
 
 impl Container {
@@ -97,7 +103,7 @@ impl Container {
             Some(ep) => (json!(ep), json!(s.cmd)),
             None => (Value::Null, json!(self.args_with_path())),
         };
-        json!({
+        let mut v = json!({
             "Id": self.id,
             "Created": self.created,
             "Path": self.path,
@@ -142,7 +148,12 @@ impl Container {
                 "CpuShares": r.cpu_shares.unwrap_or(0),
                 "PidsLimit": r.pids_limit.unwrap_or(0),
             },
-        })
+        });
+        // docker leaves it out when the container has none.
+        if let Some(h) = &self.healthcheck {
+            v["Config"]["Healthcheck"] = h.docker_json();
+        }
+        v
     }
 
     fn args_with_path(&self) -> Vec<String> {

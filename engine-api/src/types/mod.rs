@@ -2,7 +2,9 @@
 //! conversions live apart, in `crate::convert`.
 
 mod container;
+mod duration;
 mod event;
+mod health;
 mod image;
 mod log;
 mod security;
@@ -13,7 +15,9 @@ pub use container::{
     Container, ContainerState, CreateResponse, MountPoint, PruneReport, Stats, StopResult, Top,
     WaitResult,
 };
+pub use duration::{GoDuration, InvalidDuration};
 pub use event::Event;
+pub use health::{Health, HealthConfig, HealthResult};
 pub use image::{HistoryEntry, Image, ImageConfig, RemovedImage};
 pub use log::{LogEntry, LogsOptions};
 pub use security::{DeviceMapping, InvalidDevice, Security};

@@ -41,6 +41,10 @@ pub struct ContainerSpec {
     /// Size of `/dev/shm`; `None`: docker's default (64 MiB).
     pub shm_size: Option<ByteSize>,
     pub security: super::Security,
+    /// `None`: the image's check, if any. `Some` overrides it field by field
+    /// (docker's rule: a zero field inherits); [`super::HealthConfig::none`]
+    /// disables it.
+    pub healthcheck: Option<super::HealthConfig>,
 }
 
 /// A mount to set up (`-v`, `--tmpfs`).

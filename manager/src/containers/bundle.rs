@@ -590,6 +590,7 @@ mod tests {
             }],
             dir: PathBuf::from("/var/lib/berth/containers/c0ffee"),
             log_path: PathBuf::from("/x.log"),
+            healthcheck: None,
         }
     }
 

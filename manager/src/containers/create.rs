@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 use super::bundle;
+use super::health::HealthConfig;
 use super::image_source::{ImageError, ImageInfo};
 use super::names;
 use super::record::{
@@ -141,6 +142,10 @@ impl Containers {
             mounts: Vec::new(),
             log_path: dir.join(format!("{id}-json.log")),
             dir,
+            healthcheck: HealthConfig::resolve(
+                spec.healthcheck.as_ref(),
+                image.healthcheck.as_ref(),
+            ),
             spec,
         };
         let c = self.reserve(c)?;

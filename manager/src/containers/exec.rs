@@ -243,6 +243,33 @@ impl Containers {
         Ok(())
     }
 
+    /// Kills a started exec (a health probe past its timeout) and its
+    /// process group, and waits until the shim has seen it go.
+    pub(super) async fn exec_kill(&self, exec_id: &str) -> Result<()> {
+        let p = self
+            .inner
+            .execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(exec_id)
+            .and_then(|e| e.process.clone())
+            .ok_or_else(|| Error::NoSuchExec {
+                id: exec_id.to_string(),
+            })?;
+        p.delete(true).await.map_err(super::task_err(exec_id))?;
+        Ok(())
+    }
+
+    /// Drops the record of an exec nobody will inspect (a health probe's,
+    /// once its result is in): probes would otherwise pile up here.
+    pub(super) fn exec_forget(&self, exec_id: &str) {
+        self.inner
+            .execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(exec_id);
+    }
+
     pub fn exec_inspect(&self, exec_id: &str) -> Result<ExecInfo> {
         let m = self.inner.execs.lock().unwrap_or_else(|e| e.into_inner());
         let e = m.get(exec_id).ok_or_else(|| Error::NoSuchExec {

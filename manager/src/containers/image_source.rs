@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::commit::CommitRequest;
+use super::health::HealthConfig;
 use super::record::Container;
 use crate::images::{self, CommitOptions, ImageService};
 use crate::snapshots::IdShift;
@@ -23,6 +24,8 @@ pub struct ImageInfo {
     /// Paths the image declares as volumes.
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
+    /// The image's `Healthcheck`.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,10 @@ impl ImageSource for LocalImages {
             e => other(e),
         })?;
         let c = r.config;
+        let healthcheck = c
+            .extra
+            .get("Healthcheck")
+            .and_then(HealthConfig::from_image_json);
         Ok(ImageInfo {
             id: r.id.as_str().to_string(),
             env: c.env,
@@ -97,6 +104,7 @@ impl ImageSource for LocalImages {
             user: c.user,
             volumes: c.volumes.into_keys().collect(),
             stop_signal: c.stop_signal,
+            healthcheck,
         })
     }
 
@@ -197,5 +205,9 @@ fn commit_config(mut base: images::ImageConfig, c: &Container) -> images::ImageC
     }
     base.working_dir = c.working_dir.clone();
     base.user = c.user.clone();
+    // docker commits the container's check (the image's with the run's over it).
+    if let Some(h) = &c.healthcheck {
+        base.extra.insert("Healthcheck".into(), h.to_image_json());
+    }
     base
 }

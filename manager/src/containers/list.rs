@@ -3,7 +3,7 @@
 use super::record::{Container, Status};
 use super::{Containers, Error, Result};
 
-/// docker's `ps --filter` keys: id, name, label, status, exited, ancestor.
+/// docker's `ps --filter` keys: id, name, label, status, exited, ancestor, health.
 fn matches(c: &Container, filters: &[(String, String)]) -> Result<bool> {
     let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (k, v) in filters {
@@ -17,6 +17,11 @@ fn matches(c: &Container, filters: &[(String, String)]) -> Result<bool> {
             "exited" => vals.iter().any(|v| {
                 c.state.status == Status::Exited && v.parse::<i32>().ok() == Some(c.state.exit_code)
             }),
+            // docker's words; `none`: no (enabled) check.
+            "health" => {
+                let h = c.state.health.as_ref().map_or("none", |h| h.status.as_str());
+                vals.contains(&h)
+            }
             "ancestor" => vals
                 .iter()
                 .any(|v| c.spec.image == *v || c.image_id.contains(v)),
@@ -28,7 +33,7 @@ fn matches(c: &Container, filters: &[(String, String)]) -> Result<bool> {
             other => {
                 return Err(Error::InvalidArgument {
                     message: format!(
-                        "invalid filter '{other}' (use id, name, label, status, exited, ancestor)"
+                        "invalid filter '{other}' (use id, name, label, status, exited, ancestor, health)"
                     ),
                 })
             }
@@ -48,8 +53,18 @@ impl Containers {
         filters: &[(String, String)],
         limit: usize,
     ) -> Result<Vec<Container>> {
+        // docker checks the values up front, containers or not.
+        for (k, v) in filters {
+            if k == "health" && !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none")
+            {
+                return Err(Error::InvalidArgument {
+                    message: format!("Unrecognised filter value for health: {v}"),
+                });
+            }
+        }
         let mut out = Vec::new();
         for c in self.all()? {
+            let c = self.with_live_health(c);
             let shown = all
                 || limit > 0
                 || c.state.status.is_live()

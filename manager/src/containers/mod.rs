@@ -20,6 +20,9 @@
 //!   the monitors; an exit that happened meanwhile is read from the shim.
 //! * Every change of a record bumps a watch counter, so `wait` and `stop` block
 //!   without polling.
+//! * A running container with a health check has a health monitor beside its
+//!   exit monitor (`health/`): probes run as execs, results fold into the
+//!   record's `State::health`.
 //!
 //! One file per verb; each is an `impl Containers` block.
 
@@ -30,6 +33,7 @@ mod copy;
 mod create;
 mod exec;
 mod export;
+mod health;
 mod image_source;
 mod list;
 mod logs;
@@ -54,6 +58,7 @@ pub use attach::{AttachFuture, AttachHandle, AttachRequest};
 pub use bundle::BundleError;
 pub use commit::CommitRequest;
 pub use exec::{ExecInfo, ExecOptions, StartedExec};
+pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use image_source::{ImageError, ImageInfo, ImageSource, LocalImages};
 pub use logs::{LogEntry, LogOptions};
 pub use record::{
@@ -253,6 +258,8 @@ struct Inner {
     backoff: Mutex<HashMap<String, std::time::Duration>>,
     /// Last exit of recently removed containers (for `wait` on `--rm`).
     exits: Mutex<HashMap<String, (i32, bool, String)>>,
+    /// The health monitor of each running container that has a check.
+    health: Mutex<HashMap<String, health::Monitor>>,
     changed: watch::Sender<u64>,
     epoch: std::sync::atomic::AtomicU64,
 }
@@ -288,6 +295,7 @@ impl Containers {
                 execs: Mutex::new(HashMap::new()),
                 backoff: Mutex::new(HashMap::new()),
                 exits: Mutex::new(HashMap::new()),
+                health: Mutex::new(HashMap::new()),
                 changed,
                 epoch: std::sync::atomic::AtomicU64::new(1),
             }),

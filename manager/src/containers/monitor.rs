@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::health::HealthStatus;
 use super::record::{Container, RestartPolicy, Status};
 use super::Containers;
 use super::TaskHandle;
@@ -113,7 +114,13 @@ impl Containers {
             .as_ref()
             .map(|s| s.exited_at)
             .unwrap_or_else(Utc::now);
+        let health = self.stop_health(id);
         let Ok(Some(c)) = self.modify(id, |c| {
+            // docker: a container whose monitor stopped is unhealthy.
+            if let Some(mut h) = health.or_else(|| c.state.health.take()) {
+                h.status = HealthStatus::Unhealthy;
+                c.state.health = Some(h);
+            }
             c.state.status = Status::Exited;
             c.state.exit_code = code;
             c.state.oom_killed = oom;
@@ -241,6 +248,7 @@ mod tests {
             mounts: vec![],
             dir: "/x".into(),
             log_path: "/x/log".into(),
+            healthcheck: None,
         }
     }
 

@@ -46,6 +46,7 @@ impl Containers {
             }
         })?;
         if let Some(c) = done {
+            self.pause_health(&c.id);
             self.publish(&c, "pause", &[]);
         }
         Ok(())

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::health::{Health, HealthConfig};
+
 /// Grace period of `stop` when neither the request nor the container sets one.
 pub const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
@@ -199,6 +201,9 @@ pub struct Spec {
     /// Capabilities, devices, seccomp and the rest of the confinement.
     #[serde(default)]
     pub security: crate::security::Options,
+    /// `--health-*` / `--no-healthcheck`: over the image's check, field by field.
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// Lifecycle status, docker's names.
@@ -278,6 +283,9 @@ pub struct State {
     pub error: String,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Only for a container with an enabled health check; see `health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// A mount as set up in the bundle (docker inspect's `Mounts`).
@@ -326,6 +334,10 @@ pub struct Container {
     /// `<root>/containers/<id>`: config.json, rootfs/, hosts, log.
     pub dir: PathBuf,
     pub log_path: PathBuf,
+    /// The check it runs: the image's with `spec.healthcheck` over it,
+    /// resolved at create (`None`: neither has one).
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 impl Container {

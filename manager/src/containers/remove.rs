@@ -132,6 +132,7 @@ impl Containers {
 
     /// Drops in-memory state of a removed container.
     fn forget(&self, id: &str) {
+        self.stop_health(id);
         self.inner
             .locks
             .lock()

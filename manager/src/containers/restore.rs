@@ -259,9 +259,14 @@ impl Containers {
             }
             c.intent = None;
         });
-        if let Err(e) = saved {
-            tracing::warn!(%id, error = %e, "recording a restored container");
-        }
+        let c = match saved {
+            Ok(Some(saved)) => saved,
+            Ok(None) => c.clone(),
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "recording a restored container");
+                c.clone()
+            }
+        };
         let epoch = self.next_epoch();
         self.set_live(
             id,
@@ -271,6 +276,8 @@ impl Containers {
             }),
         );
         report.reconnected.push(id.clone());
+        // The health the record kept goes on from where it was.
+        self.start_health(&c, epoch);
         self.spawn_monitor(id.clone(), task, epoch);
     }
 

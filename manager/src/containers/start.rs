@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 
+use super::health::Health;
 use super::record::{Container, Intent, Status};
 use super::{Containers, Error, Live, Result};
 use crate::errors::Classify;
@@ -109,10 +110,17 @@ impl Containers {
                 c.state.oom_killed = false;
                 c.state.error.clear();
                 c.state.started_at = Some(Utc::now());
+                // Each run starts `starting` (docker's initHealthMonitor).
+                c.state.health = c
+                    .healthcheck
+                    .as_ref()
+                    .filter(|h| h.enabled())
+                    .map(|_| Health::restart(c.state.health.as_ref()));
                 c.intent = None;
             })?
             .unwrap_or(c);
         self.publish(&c, "start", &[]);
+        self.start_health(&c, epoch);
         self.spawn_monitor(id, task, epoch);
         Ok(())
     }

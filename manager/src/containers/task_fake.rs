@@ -464,6 +464,7 @@ impl Harness {
             mounts: vec![],
             log_path: dir.join("log.json"),
             dir,
+            healthcheck: None,
         };
         f(&mut c);
         self.containers.save(&c).expect("saving the record");

@@ -56,6 +56,9 @@ pub(super) fn check(spec: &mut Spec, settings: &Settings) -> Result<Vec<String>>
         return Err(invalid("--init: no init binary found (install berth-init next to berthd, or set \"init-path\" in daemon.json)".to_string()));
     }
     resources(spec, online_cpus(), &mut warnings)?;
+    if let Some(h) = &spec.healthcheck {
+        h.validate().map_err(invalid)?;
+    }
     if !spec.stop_signal.is_empty() && parse_signal(&spec.stop_signal).is_none() {
         return Err(invalid(format!(
             "Invalid signal: {} (--stop-signal takes a name such as SIGTERM or TERM, or a number 1-64)",

@@ -41,7 +41,16 @@ impl Event {
         by_key.iter().all(|(k, vals)| {
             vals.iter().any(|v| match *k {
                 "type" => self.kind == *v,
-                "event" | "action" => self.action == *v,
+                // docker (moby #25798): `health_status`, `exec_create` and
+                // `exec_start` without a value match every such action.
+                "event" | "action" => {
+                    self.action == *v
+                        || (matches!(*v, "health_status" | "exec_create" | "exec_start")
+                            && self
+                                .action
+                                .strip_prefix(*v)
+                                .is_some_and(|rest| rest.starts_with(':')))
+                }
                 "container" | "image" | "volume" => {
                     self.kind == *k
                         && (self.id.starts_with(v)
@@ -220,5 +229,22 @@ mod tests {
         assert!(e.matches(&f(&["container=abc"])));
         assert!(!e.matches(&f(&["type=image"])));
         assert!(!e.matches(&f(&["type=container", "event=start"])));
+    }
+
+    #[test]
+    fn health_status_alone_matches_each_health_action() {
+        let e = |action: &str| Event {
+            kind: "container".into(),
+            action: action.into(),
+            id: "abcdef".into(),
+            attributes: HashMap::new(),
+            time_nano: 1,
+        };
+        let f = |s: &str| vec![("event".to_string(), s.to_string())];
+        assert!(e("health_status: healthy").matches(&f("health_status")));
+        assert!(e("health_status: unhealthy").matches(&f("health_status: unhealthy")));
+        assert!(!e("health_status: healthy").matches(&f("health_status: unhealthy")));
+        assert!(!e("health_statusx").matches(&f("health_status")));
+        assert!(!e("die").matches(&f("health_status")));
     }
 }

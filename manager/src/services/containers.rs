@@ -99,7 +99,7 @@ impl Api for ContainersService {
     }
 
     async fn inspect(&self, req: Request<pb::ContainerRef>) -> Res<pb::Container> {
-        let c = self.containers.lookup(&req.into_inner().id).map_err(st)?;
+        let c = self.containers.inspect(&req.into_inner().id).map_err(st)?;
         Ok(Response::new(container_to_pb(&c)))
     }
 

@@ -4,6 +4,7 @@
 //! daemon: ".
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use berth_proto::services::containers::v1 as cpb;
 use berth_proto::services::images::v1 as ipb;
@@ -195,7 +196,60 @@ impl TryFrom<cpb::ContainerSpec> for containers::Spec {
             auto_remove: s.auto_remove,
             shm_size: limit(s.shm_size_bytes, "--shm-size")?,
             security: s.security.map(Into::into).unwrap_or_default(),
+            healthcheck: s.healthcheck.map(TryInto::try_into).transpose()?,
         })
+    }
+}
+
+impl TryFrom<cpb::HealthConfig> for containers::HealthConfig {
+    type Error = Status;
+
+    /// docker's texts for a negative value (its floor check says the same).
+    fn try_from(h: cpb::HealthConfig) -> Result<Self, Status> {
+        let d = |ns: i64, what: &str| {
+            u64::try_from(ns).map(Duration::from_nanos).map_err(|_| {
+                Status::invalid_argument(format!("{what} in Healthcheck cannot be less than 1ms"))
+            })
+        };
+        Ok(containers::HealthConfig {
+            test: h.test,
+            interval: d(h.interval_ns, "Interval")?,
+            timeout: d(h.timeout_ns, "Timeout")?,
+            start_period: d(h.start_period_ns, "StartPeriod")?,
+            start_interval: d(h.start_interval_ns, "StartInterval")?,
+            retries: u32::try_from(h.retries).map_err(|_| {
+                Status::invalid_argument("Retries in Healthcheck cannot be negative")
+            })?,
+        })
+    }
+}
+
+fn health_config_to_pb(h: &containers::HealthConfig) -> cpb::HealthConfig {
+    let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    cpb::HealthConfig {
+        test: h.test.clone(),
+        interval_ns: ns(h.interval),
+        timeout_ns: ns(h.timeout),
+        start_period_ns: ns(h.start_period),
+        start_interval_ns: ns(h.start_interval),
+        retries: i32::try_from(h.retries).unwrap_or(i32::MAX),
+    }
+}
+
+fn health_to_pb(h: &containers::Health) -> cpb::Health {
+    cpb::Health {
+        status: h.status.as_str().to_string(),
+        failing_streak: h.failing_streak,
+        log: h
+            .log
+            .iter()
+            .map(|r| cpb::HealthResult {
+                start: time(&Some(r.start)),
+                end: time(&Some(r.end)),
+                exit_code: r.exit_code,
+                output: r.output.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -310,6 +364,7 @@ impl From<&containers::Spec> for cpb::ContainerSpec {
             auto_remove: s.auto_remove,
             shm_size_bytes: wire(s.shm_size),
             security: Some((&s.security).into()),
+            healthcheck: s.healthcheck.as_ref().map(health_config_to_pb),
         }
     }
 }
@@ -334,6 +389,7 @@ pub fn container_to_pb(c: &containers::Container) -> cpb::Container {
             error: st.error.clone(),
             started_at: time(&st.started_at),
             finished_at: time(&st.finished_at),
+            health: st.health.as_ref().map(health_to_pb),
         }),
         image: c.spec.image.clone(),
         image_id: c.image_id.clone(),
@@ -361,6 +417,7 @@ pub fn container_to_pb(c: &containers::Container) -> cpb::Container {
         bundle: c.bundle().display().to_string(),
         rootfs: c.rootfs().display().to_string(),
         size_rw: 0,
+        healthcheck: c.healthcheck.as_ref().map(health_config_to_pb),
     }
 }
 
