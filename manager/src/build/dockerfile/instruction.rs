@@ -509,34 +509,9 @@ fn name_values(upper: &str, rest: &str, esc: char) -> Result<Vec<(String, String
         .collect()
 }
 
-/// Go's `time.ParseDuration` for the units docker accepts.
+/// Go's `time.ParseDuration` (engine-api's one parser); negative is no duration.
 pub(super) fn go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_end..];
-    }
-    Some(Duration::from_secs_f64(total))
+    s.parse::<berth_engine_api::GoDuration>()
+        .ok()
+        .and_then(|d| d.to_std())
 }
