@@ -407,7 +407,8 @@ fn outputs_and_live_progress() -> Result<()> {
     let df = "FROM busybox AS build\n\
               RUN mkdir /out && echo artifact > /out/result.txt\n\
               FROM scratch\n\
-              COPY --from=build /out/ /\n";
+              COPY --from=build /out/ /\n\
+              COPY --from=build /out/result.txt /sub/\n";
     let ctx = context(&e, "out", &[("Dockerfile", df.as_bytes())])?;
     let ctx_s = ctx.to_string_lossy().into_owned();
     let dest = e.dir().join("exported");
@@ -419,6 +420,10 @@ fn outputs_and_live_progress() -> Result<()> {
     ensure!(
         std::fs::read_to_string(dest.join("result.txt"))? == "artifact\n",
         "type=local did not write the result"
+    );
+    ensure!(
+        dest.join("sub/result.txt").is_file(),
+        "COPY --from of one file into a directory misnamed it"
     );
     let tar_path = e.dir().join("exported.tar");
     let o = build(
@@ -486,7 +491,14 @@ fn a_run_layer_is_moved_into_its_snapshot_not_unpacked() -> Result<()> {
         }
     }
     let (path, got) = found.context("no snapshot holds /marker")?;
-    ensure!(got == ino, "{} has inode {got}, the RUN wrote {ino}", path.display());
-    ensure!(sh(&e, "adopted", "cat /marker")? == "made", "the image lost the file");
+    ensure!(
+        got == ino,
+        "{} has inode {got}, the RUN wrote {ino}",
+        path.display()
+    );
+    ensure!(
+        sh(&e, "adopted", "cat /marker")? == "made",
+        "the image lost the file"
+    );
     nothing_left(&e)
 }

@@ -184,7 +184,8 @@ impl CopyLayer {
                 res?;
                 continue;
             } else if self.dest_is_dir || s.under.is_some() {
-                let base = Path::new(&s.name)
+                // `from:` marks another stage's path in the name, not in the file's.
+                let base = Path::new(s.name.strip_prefix("from:").unwrap_or(&s.name))
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| s.name.clone());
@@ -328,6 +329,15 @@ mod tests {
             dest: "/etc/".into(),
             dest_is_dir: true,
             missing_parents: vec![],
+            ..layer
+        };
+        let mut out = Vec::new();
+        layer.write(&mut out).unwrap();
+        assert_eq!(entries(&out)[0].0, "etc/a.txt");
+
+        // COPY --from=stage /x/a.txt /etc/: named a.txt, not by its cache name.
+        let layer = CopyLayer {
+            sources: vec![Source::new(src.join("a.txt"), "from:x/a.txt")],
             ..layer
         };
         let mut out = Vec::new();
