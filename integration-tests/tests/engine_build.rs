@@ -386,7 +386,7 @@ FROM busybox AS b
 RUN for i in $(seq 200); do echo ping | nc 127.0.0.1 7070 && exit 0; sleep 0.1; done; exit 1
 FROM busybox
 COPY --from=a /got /a
-COPY --from=b /etc/hostname /b
+COPY --from=b /bin/busybox /b
 ";
     let ctx = context(&e, "together", &[("Dockerfile", df)])?;
     let o = e.cli(&[

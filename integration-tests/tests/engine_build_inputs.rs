@@ -500,5 +500,13 @@ fn a_run_layer_is_moved_into_its_snapshot_not_unpacked() -> Result<()> {
         sh(&e, "adopted", "cat /marker")? == "made",
         "the image lost the file"
     );
+    // The engine's /etc/hosts, resolv.conf and hostname mountpoints are not in it.
+    let fs = path
+        .parent()
+        .context("the snapshot's fs dir")?
+        .to_path_buf();
+    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+        ensure!(!fs.join(f).exists(), "the RUN layer holds {f}");
+    }
     nothing_left(&e)
 }

@@ -169,7 +169,11 @@ impl Builder {
                     comment: None,
                 };
                 let c = cid.clone();
-                let targets = mounted.targets.clone();
+                // The engine's own bind mounts are not the step's files either
+                // (docker keeps them out of a RUN's layer too).
+                let mut targets = mounted.targets.clone();
+                targets
+                    .extend(["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"].map(String::from));
                 self.blocking(move |i| {
                     Ok(
                         i.derive(Some(&base), StepLayer::Container(&c, &targets), &meta)?

@@ -1,8 +1,8 @@
 //! A build's RUN step: the container's upper dir becomes the snapshot of the layer
 //! just written from it, moved instead of unpacked from that layer again. The upper
 //! is already what an unpacked layer is (overlay whiteouts, opaque markers), so
-//! only trees with other overlayfs metadata (redirects, origins: they point into
-//! the old stack) are left to the unpack path.
+//! only trees with overlayfs metadata that changes what a file is (redirects,
+//! metacopy) are left to the unpack path.
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -56,7 +56,8 @@ impl Snapshotter {
     }
 }
 
-/// Whether anything under `dir` carries overlayfs xattrs but the opaque marker.
+/// Whether anything under `dir` carries overlayfs xattrs that make it more than
+/// its files.
 fn has_overlay_metadata(dir: &Path) -> bool {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -96,5 +97,17 @@ fn foreign_xattr(p: &Path) -> bool {
     buf[..n as usize]
         .split(|b| *b == 0)
         .filter(|name| !name.is_empty())
-        .any(|name| name.starts_with(b"trusted.overlay.") && name != b"trusted.overlay.opaque")
+        .any(|name| {
+            // Opaque markers are layer content; uuid, origin and impure describe
+            // the old mount, not the files. Redirects and metacopy change what
+            // the files are: those trees unpack.
+            name.starts_with(b"trusted.overlay.")
+                && !matches!(
+                    name,
+                    b"trusted.overlay.opaque"
+                        | b"trusted.overlay.uuid"
+                        | b"trusted.overlay.origin"
+                        | b"trusted.overlay.impure"
+                )
+        })
 }
