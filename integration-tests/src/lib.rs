@@ -4,6 +4,7 @@
 //!
 //! - [`checker`] builds the static `berth-checker` once per test run; it runs
 //!   inside containers and reports what it sees.
+//! - [`build`] what the builder suites share (contexts, `berth build`, leftovers).
 //! - [`bundle`] makes a busybox bundle with the checker in it and a
 //!   `config.json` a test edits as JSON.
 //! - [`runtime`] drives a runtime binary (`--root` in a temp dir, every call
@@ -25,6 +26,7 @@
 //! Every case of the conformance suite runs against both runtimes, so runc
 //! checks the suite itself: see the README for the cases runc fails here.
 
+pub mod build;
 pub mod bundle;
 pub mod cgroup;
 pub mod checker;

@@ -5,28 +5,12 @@
 //! input failing with the Dockerfile line and leaving no container or mount. Root
 //! only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Result};
+use berth_integration_tests::build::{build, context, nothing_left};
 use berth_integration_tests::engine::Engine;
-
-fn context(e: &Engine, name: &str, files: &[(&str, &str)]) -> Result<PathBuf> {
-    let dir = e.dir().join(name);
-    for (path, text) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().context("a parent")?)?;
-        std::fs::write(&p, text)?;
-    }
-    Ok(dir)
-}
-
-/// `berth build ARGS`; the outcome with the progress on stderr.
-fn build(e: &Engine, args: &[&str]) -> Result<berth_integration_tests::runtime::Outcome> {
-    let mut v = vec!["build", "--network", "none"];
-    v.extend(args);
-    Ok(e.cli(&v)?)
-}
 
 /// Step lines of a build's progress that say `what` (`CACHED`, `cache miss: …`).
 fn steps_saying(stderr: &str, what: &str) -> Vec<String> {
@@ -35,17 +19,6 @@ fn steps_saying(stderr: &str, what: &str) -> Vec<String> {
         .filter(|l| l.starts_with('#') && l.contains(what))
         .map(str::to_string)
         .collect()
-}
-
-/// Nothing a build made may stay behind: no container, no mount under the root.
-fn nothing_left(e: &Engine) -> Result<()> {
-    let ps = e.ok(&["ps", "-aq"])?;
-    ensure!(ps.trim().is_empty(), "containers left by a build: {ps}");
-    let root = e.root().to_string_lossy().into_owned();
-    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
-    ensure!(left.is_empty(), "mounts left by a build: {left:?}");
-    Ok(())
 }
 
 const APP: &str = "FROM busybox

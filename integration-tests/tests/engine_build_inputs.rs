@@ -8,41 +8,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{ensure, Context as _, Result};
+use berth_integration_tests::build::{build, context, nothing_left};
 use berth_integration_tests::engine::Engine;
-
-fn context(e: &Engine, name: &str, files: &[(&str, &[u8])]) -> Result<PathBuf> {
-    let dir = e.dir().join(name);
-    std::fs::create_dir_all(&dir)?;
-    for (path, data) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().context("a parent")?)?;
-        std::fs::write(&p, data)?;
-    }
-    Ok(dir)
-}
-
-fn build(e: &Engine, args: &[&str]) -> Result<berth_integration_tests::runtime::Outcome> {
-    let mut v = vec!["build", "--network", "none"];
-    v.extend(args);
-    Ok(e.cli(&v)?)
-}
 
 /// `sh -c SCRIPT` in a fresh container of `image`; its stdout.
 fn sh(e: &Engine, image: &str, script: &str) -> Result<String> {
     Ok(e.ok(&["run", "--rm", image, "sh", "-c", script])?)
-}
-
-fn nothing_left(e: &Engine) -> Result<()> {
-    let ps = e.ok(&["ps", "-aq"])?;
-    ensure!(ps.trim().is_empty(), "containers left by a build: {ps}");
-    let root = e.root().to_string_lossy().into_owned();
-    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-    let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
-    ensure!(left.is_empty(), "mounts left by a build: {left:?}");
-    Ok(())
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 answering every GET with `body` (and a

@@ -109,7 +109,7 @@ fn output(raw: &str) -> Result<Output> {
 
 /// Unpacks the export stream into a directory, on a thread of its own.
 struct Unpacker {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
     done: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -134,9 +134,9 @@ impl Unpacker {
         })
     }
 
-    fn write(&mut self, data: Vec<u8>) -> Result<()> {
+    async fn write(&mut self, data: Vec<u8>) -> Result<()> {
         if let Some(tx) = &self.tx {
-            if tx.send(data).is_err() {
+            if tx.send(data).await.is_err() {
                 return self.finish();
             }
         }
@@ -242,7 +242,7 @@ pub async fn build(c: &Client, a: BuildArgs) -> Result<i32> {
             BuildEvent::Image(i) => image = Some(i),
             BuildEvent::Export(data) => {
                 if let Some(u) = &mut unpacker {
-                    u.write(data)?;
+                    u.write(data).await?;
                 } else if let Some(w) = &mut tar_out {
                     w.write_all(&data).context("--output: writing the tar")?;
                 }

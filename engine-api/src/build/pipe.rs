@@ -1,9 +1,11 @@
 //! A tar that arrives in chunks (a context on berthd's side, an `-o` export on the
 //! client's) read as one stream by a blocking unpacker on a thread of its own.
 use std::io::Read;
-use std::sync::mpsc;
 
-/// The reading end; the sender's chunks in order, EOF once every sender is gone.
+use tokio::sync::mpsc;
+
+/// The reading end, for a blocking thread; the sender's chunks in order, EOF once
+/// every sender is gone. The sender is async: a full pipe makes it wait, not block.
 pub struct ChunkReader {
     rx: mpsc::Receiver<Vec<u8>>,
     buf: Vec<u8>,
@@ -11,8 +13,8 @@ pub struct ChunkReader {
 }
 
 /// A pipe holding at most `depth` chunks in flight.
-pub fn chunk_pipe(depth: usize) -> (mpsc::SyncSender<Vec<u8>>, ChunkReader) {
-    let (tx, rx) = mpsc::sync_channel(depth);
+pub fn chunk_pipe(depth: usize) -> (mpsc::Sender<Vec<u8>>, ChunkReader) {
+    let (tx, rx) = mpsc::channel(depth);
     (
         tx,
         ChunkReader {
@@ -26,12 +28,12 @@ pub fn chunk_pipe(depth: usize) -> (mpsc::SyncSender<Vec<u8>>, ChunkReader) {
 impl Read for ChunkReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos >= self.buf.len() {
-            match self.rx.recv() {
-                Ok(b) => {
+            match self.rx.blocking_recv() {
+                Some(b) => {
                     self.buf = b;
                     self.pos = 0;
                 }
-                Err(_) => return Ok(0),
+                None => return Ok(0),
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -50,7 +52,7 @@ mod tests {
         let (tx, mut r) = chunk_pipe(2);
         let t = std::thread::spawn(move || {
             for c in [b"ab".to_vec(), Vec::new(), b"cde".to_vec()] {
-                tx.send(c).unwrap();
+                tx.blocking_send(c).unwrap();
             }
         });
         let mut all = Vec::new();

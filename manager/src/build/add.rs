@@ -94,7 +94,17 @@ fn file_name(url: &str) -> Option<String> {
     (!last.is_empty() && last != "." && last != "..").then(|| last.to_string())
 }
 
+/// One client for every download: the native roots are read once, connections kept.
 fn client() -> Result<reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = new_client()?;
+    Ok(CLIENT.get_or_init(|| c).clone())
+}
+
+fn new_client() -> Result<reqwest::Client, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_native_certs::load_native_certs().certs {

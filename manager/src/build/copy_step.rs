@@ -246,11 +246,7 @@ impl Builder {
             .filter_map(|n| run.state.args.get(n).map(|v| (n.clone(), v.clone())))
             .collect();
         let key = StepKey {
-            parent: run
-                .image
-                .as_ref()
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "scratch".into()),
+            parent: run.parent_key(),
             instruction: instruction.clone(),
             args: args_used,
             files: prepared.files.clone(),

@@ -120,6 +120,16 @@ pub(super) struct Running {
     missed_at: Option<usize>,
 }
 
+impl Running {
+    /// The next step's parent as the cache key names it.
+    pub fn parent_key(&self) -> String {
+        self.image
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "scratch".into())
+    }
+}
+
 impl Builder {
     pub fn new(
         images: Arc<ImageService>,
@@ -313,11 +323,7 @@ impl Builder {
             line: step.line,
             message,
         };
-        let parent = run
-            .image
-            .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| "scratch".into());
+        let parent = run.parent_key();
         match &step.instruction {
             Instruction::Arg(decls) => {
                 for a in decls {
@@ -656,19 +662,7 @@ impl StageJob {
                 stage: label(1),
                 text: format!("ONBUILD {}", step.text),
             });
-            self.builder
-                .step(
-                    &self.ctx,
-                    opts,
-                    &self.meta_args,
-                    &results,
-                    df,
-                    step,
-                    id,
-                    &mut run,
-                    &mut declared,
-                    sink,
-                )
+            self.step(&results, step, id, &mut run, &mut declared)
                 .await?;
         }
         sink(Event::Done {
@@ -683,19 +677,7 @@ impl StageJob {
                 text: step.text.clone(),
             });
             let started = Instant::now();
-            self.builder
-                .step(
-                    &self.ctx,
-                    opts,
-                    &self.meta_args,
-                    &results,
-                    df,
-                    step,
-                    id,
-                    &mut run,
-                    &mut declared,
-                    sink,
-                )
+            self.step(&results, step, id, &mut run, &mut declared)
                 .await?;
             sink(Event::Done {
                 id,
@@ -703,5 +685,29 @@ impl StageJob {
             });
         }
         Ok((run.image, declared))
+    }
+
+    async fn step(
+        &self,
+        results: &HashMap<usize, Option<Digest>>,
+        step: &Step,
+        id: usize,
+        run: &mut Running,
+        declared: &mut BTreeSet<String>,
+    ) -> Result<(), BuildError> {
+        self.builder
+            .step(
+                &self.ctx,
+                &self.opts,
+                &self.meta_args,
+                results,
+                &self.df,
+                step,
+                id,
+                run,
+                declared,
+                &self.sink,
+            )
+            .await
     }
 }

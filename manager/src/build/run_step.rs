@@ -112,11 +112,7 @@ impl Builder {
             froms.push(from);
         }
         let key = StepKey {
-            parent: run
-                .image
-                .as_ref()
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "scratch".into()),
+            parent: run.parent_key(),
             instruction,
             args: run.state.args.clone(),
             files,

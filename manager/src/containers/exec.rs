@@ -226,9 +226,9 @@ impl Containers {
         Ok(StartedExec { attach, exit: rx })
     }
 
-    pub async fn exec_resize(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
-        let p = self
-            .inner
+    /// The process of a started exec.
+    fn started_exec(&self, exec_id: &str) -> Result<Arc<dyn ExecHandle>> {
+        self.inner
             .execs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -236,7 +236,11 @@ impl Containers {
             .and_then(|e| e.process.clone())
             .ok_or_else(|| Error::NoSuchExec {
                 id: exec_id.to_string(),
-            })?;
+            })
+    }
+
+    pub async fn exec_resize(&self, exec_id: &str, width: u32, height: u32) -> Result<()> {
+        let p = self.started_exec(exec_id)?;
         p.resize(width, height)
             .await
             .map_err(super::task_err(exec_id))?;
@@ -246,16 +250,7 @@ impl Containers {
     /// Kills a started exec (a health probe past its timeout) and its
     /// process group, and waits until the shim has seen it go.
     pub(super) async fn exec_kill(&self, exec_id: &str) -> Result<()> {
-        let p = self
-            .inner
-            .execs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(exec_id)
-            .and_then(|e| e.process.clone())
-            .ok_or_else(|| Error::NoSuchExec {
-                id: exec_id.to_string(),
-            })?;
+        let p = self.started_exec(exec_id)?;
         p.delete(true).await.map_err(super::task_err(exec_id))?;
         Ok(())
     }

@@ -111,11 +111,7 @@ impl Api for BuildService {
                     msg: Some(pb::build_request::Msg::Data(d)),
                 })) => {
                     // The unpacker stopped (a bad entry): its error says why.
-                    let tx = tx.clone();
-                    let gone = tokio::task::spawn_blocking(move || tx.send(d).is_err())
-                        .await
-                        .unwrap_or(true);
-                    if gone {
+                    if tx.send(d).await.is_err() {
                         break;
                     }
                 }
